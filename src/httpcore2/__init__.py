@@ -1,0 +1,114 @@
+"""httpcore2: a layered sync + async HTTP client.
+
+```python
+import httpcore2
+
+response = httpcore2.request("GET", "https://www.example.com/")
+print(response.status, response.content[:20])
+```
+"""
+
+from __future__ import annotations
+
+from ._api import request, stream
+from ._async.connection import HTTPConnection
+from ._async.connection_pool import ConnectionPool
+from ._async.http11 import HTTP11Connection
+from ._async.mock import MockBackend, MockStream
+from ._async.network import NetworkBackend, NetworkStream
+from ._backends.sync import SyncBackend
+from ._config import PoolLimits, Timeout, create_ssl_context
+from ._exceptions import (
+    CloseError,
+    ConnectError,
+    ConnectTimeout,
+    CookieConflict,
+    DecodingError,
+    HTTPError,
+    HTTPStatusError,
+    InvalidURL,
+    LocalProtocolError,
+    NetworkError,
+    PoolTimeout,
+    ProtocolError,
+    ProxyError,
+    ReadError,
+    ReadTimeout,
+    RemoteProtocolError,
+    RequestNotRead,
+    ResponseNotRead,
+    StreamClosed,
+    StreamConsumed,
+    StreamError,
+    TimeoutException,
+    TooManyRedirects,
+    TransportError,
+    UnsupportedProtocol,
+    WriteError,
+    WriteTimeout,
+)
+from ._models import Headers, Request, Response
+from ._sync.connection import SyncHTTPConnection
+from ._sync.connection_pool import SyncConnectionPool
+from ._sync.http11 import SyncHTTP11Connection
+from ._sync.mock import SyncMockBackend, SyncMockStream
+from ._sync.network import SyncNetworkBackend, SyncNetworkStream
+from ._urls import URL, Origin, QueryParams
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "URL",
+    "CloseError",
+    "ConnectError",
+    "ConnectTimeout",
+    "ConnectionPool",
+    "CookieConflict",
+    "DecodingError",
+    "HTTP11Connection",
+    "HTTPConnection",
+    "HTTPError",
+    "HTTPStatusError",
+    "Headers",
+    "InvalidURL",
+    "LocalProtocolError",
+    "MockBackend",
+    "MockStream",
+    "NetworkBackend",
+    "NetworkError",
+    "NetworkStream",
+    "Origin",
+    "PoolLimits",
+    "PoolTimeout",
+    "ProtocolError",
+    "ProxyError",
+    "QueryParams",
+    "ReadError",
+    "ReadTimeout",
+    "RemoteProtocolError",
+    "Request",
+    "RequestNotRead",
+    "Response",
+    "ResponseNotRead",
+    "StreamClosed",
+    "StreamConsumed",
+    "StreamError",
+    "SyncBackend",
+    "SyncConnectionPool",
+    "SyncHTTP11Connection",
+    "SyncHTTPConnection",
+    "SyncMockBackend",
+    "SyncMockStream",
+    "SyncNetworkBackend",
+    "SyncNetworkStream",
+    "Timeout",
+    "TimeoutException",
+    "TooManyRedirects",
+    "TransportError",
+    "UnsupportedProtocol",
+    "WriteError",
+    "WriteTimeout",
+    "create_ssl_context",
+    "request",
+    "stream",
+]

@@ -1,0 +1,64 @@
+"""`httpcore2.request()` and `httpcore2.stream()`: one request, one short-lived pool."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+from ._content import RequestContent
+from ._models import Extensions, HeaderTypes, Response
+from ._sync.connection_pool import SyncConnectionPool
+from ._urls import URL
+
+__all__ = ["request", "stream"]
+
+
+def request(
+    method: str | bytes,
+    url: URL | str | bytes,
+    *,
+    headers: HeaderTypes = None,
+    content: RequestContent | None = None,
+    extensions: Extensions | None = None,
+) -> Response:
+    """Send an HTTP request and return the response with its body read.
+
+    ```python
+    response = httpcore2.request("GET", "https://www.example.com/")
+    ```
+
+    Headers are a dict or a list of pairs, str (ASCII only) or bytes. The body is bytes
+    (sent with `Content-Length`), or an iterator of bytes or a binary file (sent chunked).
+    `extensions` may carry `timeout` (a mapping of `connect`/`read`/`write`/`pool`
+    seconds; 5 s each by default), `sni_hostname` and `trace`. No redirects, cookies or
+    auth: use `SyncClient` for those.
+    """
+    with SyncConnectionPool() as pool:
+        return pool.request(method, url, headers=headers, content=content, extensions=extensions)
+
+
+@contextlib.contextmanager
+def stream(
+    method: str | bytes,
+    url: URL | str | bytes,
+    *,
+    headers: HeaderTypes = None,
+    content: RequestContent | None = None,
+    extensions: Extensions | None = None,
+) -> Iterator[Response]:
+    """Send an HTTP request and yield the response with its body not yet read.
+
+    ```python
+    with httpcore2.stream("GET", "https://www.example.com/") as response:
+        for chunk in response.iter_stream():
+            ...
+    ```
+
+    Read the body with `response.read()` or `response.iter_stream()`; it is closed when
+    the block ends.
+    """
+    with SyncConnectionPool() as pool:
+        with pool.stream(
+            method, url, headers=headers, content=content, extensions=extensions
+        ) as response:
+            yield response

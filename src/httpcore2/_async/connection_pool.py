@@ -1,0 +1,424 @@
+"""ConnectionPool: keep-alive connections, limits, fair queueing, one safe retry."""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import ssl
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, create_ssl_context
+from .._content import RequestContent
+from .._exceptions import (
+    NetworkError,
+    PoolTimeout,
+    RemoteProtocolError,
+    UnsupportedProtocol,
+)
+from .._models import Extensions, HeaderTypes, Request, Response
+from .._synchronization import NoLock, Waiter
+from .._urls import URL
+from .connection import HTTPConnection
+from .network import NetworkBackend
+
+__all__ = ["ConnectionPool"]
+
+# (scheme, host, port, SNI override): everything that decides whether a pooled connection
+# may serve a request. TLS settings are per pool, so they are part of the key implicitly.
+PoolKey = tuple[bytes, bytes, int, Any]
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+_DEFAULT_TIMEOUTS = DEFAULT_TIMEOUT.as_dict()
+_POOL_CLOSED: Any = object()
+
+
+def _request_timeouts(extensions: Extensions) -> dict[str, float | None]:
+    """The `timeout` extension as a full mapping of phases; unnamed phases get the default."""
+    value = extensions.get("timeout")
+    if value is None:
+        return _DEFAULT_TIMEOUTS
+    if isinstance(value, Mapping):
+        unknown = value.keys() - _DEFAULT_TIMEOUTS.keys()
+        if unknown:
+            raise ValueError(f"Unknown timeout phases: {sorted(unknown)}")
+        return {**_DEFAULT_TIMEOUTS, **value}
+    return Timeout.coerce(value).as_dict()
+
+
+class ConnectionPool:
+    """A pool of keep-alive HTTP connections, shared by concurrent requests.
+
+    ```python
+    async with ConnectionPool(pool_limits=PoolLimits(max_connections=10)) as pool:
+        response = await pool.request("GET", "https://www.example.com/")
+        async with pool.stream("GET", "https://www.example.com/") as response:
+            async for chunk in response.aiter_stream():
+                ...
+    ```
+
+    Idle connections are kept per origin and reused, newest first; each is handed to
+    exactly one waiting request. A request that fails on a reused connection before any
+    response byte arrived (the server had closed it) is retried once on a new connection,
+    when its method is idempotent and its body can be sent again.
+    """
+
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | tuple[str, str, str] | None = None,
+        http1: bool = True,
+        http2: bool = False,
+        pool_limits: PoolLimits | None = None,
+        retries: int = 0,
+        local_address: str | None = None,
+        uds: str | None = None,
+        network_backend: NetworkBackend | None = None,
+    ) -> None:
+        if http2 or not http1:
+            raise ValueError("HTTP/2 is not supported yet: use http1=True, http2=False.")
+        self._ssl_context = (
+            create_ssl_context(verify, cert, ("http/1.1",)) if ssl_context is None else ssl_context
+        )
+        self._limits = PoolLimits() if pool_limits is None else pool_limits
+        self._retries = retries
+        self._local_address = local_address
+        self._uds = uds
+        self._backend = network_backend
+        self._lock = NoLock()
+        self._closed = False
+        # Every open (or opening) connection, with its key.
+        self._connections: dict[HTTPConnection, PoolKey] = {}
+        self._per_host: dict[PoolKey, int] = {}
+        # Idle connections per key (newest last), and all of them oldest first.
+        self._idle: dict[PoolKey, list[HTTPConnection]] = {}
+        self._idle_order: dict[HTTPConnection, None] = {}
+        # Waiting requests per key, and the keys whose waiters could use a new connection.
+        self._waiters: dict[PoolKey, collections.deque[Waiter]] = {}
+        self._ready: collections.OrderedDict[PoolKey, None] = collections.OrderedDict()
+
+    # Public API.
+
+    @property
+    def connections(self) -> list[HTTPConnection]:
+        """The pool's connections (opening, in use and idle), for inspection."""
+        return list(self._connections)
+
+    async def request(
+        self,
+        method: str | bytes,
+        url: URL | str | bytes,
+        *,
+        headers: HeaderTypes = None,
+        content: RequestContent | None = None,
+        extensions: Extensions | None = None,
+    ) -> Response:
+        """Send a request and read the whole response body."""
+        request = Request(method, url, headers=headers, content=content, extensions=extensions)
+        response = await self.handle_request(request)
+        await response.aread()
+        return response
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str | bytes,
+        url: URL | str | bytes,
+        *,
+        headers: HeaderTypes = None,
+        content: RequestContent | None = None,
+        extensions: Extensions | None = None,
+    ) -> AsyncIterator[Response]:
+        """Send a request and yield the response with its body unread; closes it afterwards."""
+        request = Request(method, url, headers=headers, content=content, extensions=extensions)
+        response = await self.handle_request(request)
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def handle_request(self, request: Request) -> Response:
+        """Send a request on a pooled connection and return the response, body unread."""
+        raw = request.url.raw
+        if raw.scheme != b"http" and raw.scheme != b"https":
+            raise UnsupportedProtocol(
+                f"Unsupported URL scheme {raw.scheme.decode()!r}: only http and https are.",
+                request=request,
+            )
+        extensions = request.extensions
+        timeouts = extensions["timeout"] = _request_timeouts(extensions)
+        key: PoolKey = (raw.scheme, raw.host, raw.port, extensions.get("sni_hostname"))
+        retried = False
+        while True:
+            connection, reused = await self._acquire(key, timeouts["pool"], request)
+            try:
+                response = await connection.handle_request(request)
+            except BaseException as exc:
+                await self._release(connection)
+                if (
+                    reused
+                    and not retried
+                    and not connection.response_started
+                    and isinstance(exc, (RemoteProtocolError, NetworkError))
+                    and _can_retry(request)
+                ):
+                    retried = True
+                    continue
+                raise
+            response.stream = PoolResponseStream(response.stream, self, connection)
+            return response
+
+    async def aclose(self) -> None:
+        """Close every connection; requests still in flight fail, and waiters are woken."""
+        with self._lock:
+            self._closed = True
+            connections = list(self._connections)
+            waiters = [waiter for queue in self._waiters.values() for waiter in queue]
+            self._connections.clear()
+            self._per_host.clear()
+            self._idle.clear()
+            self._idle_order.clear()
+            self._waiters.clear()
+            self._ready.clear()
+            for waiter in waiters:
+                waiter.set(_POOL_CLOSED)
+        await _close_all(connections)
+
+    async def __aenter__(self) -> ConnectionPool:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        idle = len(self._idle_order)
+        active = len(self._connections) - idle
+        queued = sum(len(queue) for queue in self._waiters.values())
+        return (
+            f"<{type(self).__name__} [Requests: {active} active, {queued} queued | "
+            f"Connections: {active} active, {idle} idle]>"
+        )
+
+    # Checking connections out and in. Every `with self._lock` block is free of I/O.
+
+    async def _acquire(
+        self, key: PoolKey, timeout: float | None, request: Request
+    ) -> tuple[HTTPConnection, bool]:
+        to_close: list[HTTPConnection] = []
+        waiter = None
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("The connection pool is closed.")
+            now = time.monotonic()
+            self._drop_expired(now, to_close)
+            connection = self._checkout_idle(key, now, to_close)
+            if to_close:
+                self._grant(to_close)
+            reused = connection is not None
+            if connection is None:
+                connection = self._open_slot(key, to_close)
+                if connection is None:
+                    waiter = Waiter()
+                    self._enqueue(key, waiter)
+        if to_close:
+            await _close_all(to_close)
+        if waiter is None:
+            assert connection is not None
+            return connection, reused
+        return await self._wait(waiter, key, timeout, request)
+
+    async def _wait(
+        self, waiter: Waiter, key: PoolKey, timeout: float | None, request: Request
+    ) -> tuple[HTTPConnection, bool]:
+        try:
+            await waiter.wait(timeout)
+        except BaseException:
+            granted = self._leave_queue(waiter, key)
+            if granted is not None and granted is not _POOL_CLOSED:
+                await self._release(granted[0])
+            raise
+        granted = self._leave_queue(waiter, key)
+        if granted is None:
+            raise PoolTimeout(f"No connection became available within {timeout} s", request=request)
+        if granted is _POOL_CLOSED:
+            raise RuntimeError("The connection pool was closed while waiting for a connection.")
+        return granted  # type: ignore[no-any-return]
+
+    def _leave_queue(self, waiter: Waiter, key: PoolKey) -> Any:
+        """What the waiter was handed; if nothing yet, take it out of the queue."""
+        with self._lock:
+            if waiter.value is None:
+                queue = self._waiters[key]
+                queue.remove(waiter)
+                if not queue:
+                    del self._waiters[key]
+                    self._ready.pop(key, None)
+            return waiter.value
+
+    async def _release(self, connection: HTTPConnection) -> None:
+        """Take a connection back: reuse it, hand it to a waiter, or drop it."""
+        to_close: list[HTTPConnection] = []
+        with self._lock:
+            key = self._connections.get(connection)
+            if key is None:
+                return
+            if connection.is_idle() and not self._closed:
+                queue = self._waiters.get(key)
+                if queue:
+                    queue.popleft().set((connection, True))
+                    if not queue:
+                        del self._waiters[key]
+                        self._ready.pop(key, None)
+                    return
+                self._idle.setdefault(key, []).append(connection)
+                self._idle_order[connection] = None
+                limit = self._limits.max_keepalive_connections
+                if limit is not None and len(self._idle_order) > limit:
+                    self._evict_oldest_idle(to_close)
+            else:
+                self._forget(connection, key, to_close)
+            self._grant(to_close)
+        if to_close:
+            await _close_all(to_close)
+
+    def _checkout_idle(
+        self, key: PoolKey, now: float, to_close: list[HTTPConnection]
+    ) -> HTTPConnection | None:
+        stack = self._idle.get(key)
+        while stack:
+            connection = stack.pop()
+            del self._idle_order[connection]
+            if not stack:
+                del self._idle[key]
+            if not connection.has_expired(now):
+                return connection
+            self._forget(connection, key, to_close)
+        return None
+
+    def _open_slot(
+        self,
+        key: PoolKey,
+        to_close: list[HTTPConnection],
+    ) -> HTTPConnection | None:
+        """A new connection for `key` if the limits allow one (evicting an idle one if need be)."""
+        per_host_limit = self._limits.max_connections_per_host
+        if per_host_limit is not None and self._per_host.get(key, 0) >= per_host_limit:
+            return None
+        if key in self._waiters:
+            return None
+        limit = self._limits.max_connections
+        if limit is not None and len(self._connections) >= limit:
+            if not self._idle_order:
+                return None
+            self._evict_oldest_idle(to_close)
+        return self._new_connection(key)
+
+    def _enqueue(self, key: PoolKey, waiter: Waiter) -> None:
+        self._waiters.setdefault(key, collections.deque()).append(waiter)
+        per_host_limit = self._limits.max_connections_per_host
+        if per_host_limit is None or self._per_host.get(key, 0) < per_host_limit:
+            self._ready[key] = None
+
+    def _grant(self, to_close: list[HTTPConnection]) -> None:
+        """Open connections for waiters, round robin across keys, while the limits allow."""
+        limit = self._limits.max_connections
+        per_host_limit = self._limits.max_connections_per_host
+        while self._ready:
+            key = next(iter(self._ready))
+            if per_host_limit is not None and self._per_host.get(key, 0) >= per_host_limit:
+                del self._ready[key]
+                continue
+            if limit is not None and len(self._connections) >= limit:
+                if not self._idle_order:
+                    return
+                self._evict_oldest_idle(to_close)
+            queue = self._waiters[key]
+            queue.popleft().set((self._new_connection(key), False))
+            if queue:
+                self._ready.move_to_end(key)
+            else:
+                del self._waiters[key]
+                del self._ready[key]
+
+    def _new_connection(self, key: PoolKey) -> HTTPConnection:
+        connection = HTTPConnection(
+            ssl_context=self._ssl_context,
+            keepalive_expiry=self._limits.keepalive_expiry,
+            retries=self._retries,
+            local_address=self._local_address,
+            uds=self._uds,
+            network_backend=self._backend,
+        )
+        self._connections[connection] = key
+        self._per_host[key] = self._per_host.get(key, 0) + 1
+        return connection
+
+    def _forget(
+        self, connection: HTTPConnection, key: PoolKey, to_close: list[HTTPConnection]
+    ) -> None:
+        del self._connections[connection]
+        count = self._per_host[key] - 1
+        if count:
+            self._per_host[key] = count
+        else:
+            del self._per_host[key]
+        if key in self._waiters:
+            self._ready[key] = None
+        if not connection.is_closed():
+            to_close.append(connection)
+
+    def _evict_oldest_idle(self, to_close: list[HTTPConnection]) -> None:
+        connection = next(iter(self._idle_order))
+        del self._idle_order[connection]
+        key = self._connections[connection]
+        stack = self._idle[key]
+        stack.remove(connection)
+        if not stack:
+            del self._idle[key]
+        self._forget(connection, key, to_close)
+
+    def _drop_expired(self, now: float, to_close: list[HTTPConnection]) -> None:
+        expiry = self._limits.keepalive_expiry
+        if expiry is None:
+            return
+        while self._idle_order:
+            oldest = next(iter(self._idle_order))
+            if now - oldest.idle_since < expiry:
+                return
+            self._evict_oldest_idle(to_close)
+
+
+def _can_retry(request: Request) -> bool:
+    return request.method in IDEMPOTENT_METHODS and getattr(request.stream, "replayable", False)
+
+
+async def _close_all(connections: list[HTTPConnection]) -> None:
+    for connection in connections:
+        await connection.aclose()
+
+
+class PoolResponseStream:
+    """A response body that returns its connection to the pool when closed."""
+
+    __slots__ = ("_closed", "_connection", "_pool", "_stream")
+
+    def __init__(self, stream: Any, pool: ConnectionPool, conn: HTTPConnection) -> None:
+        self._stream = stream
+        self._pool = pool
+        self._connection = conn
+        self._closed = False
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        iterator: AsyncIterator[bytes] = self._stream.__aiter__()
+        return iterator
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                await self._stream.aclose()
+            finally:
+                await self._pool._release(self._connection)

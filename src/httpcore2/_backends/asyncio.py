@@ -1,0 +1,236 @@
+"""A network backend written directly on asyncio's transports and protocols.
+
+anyio's streams on asyncio pay for a cancel scope on every timed read; here a read
+timeout is one `call_later` on the waiting future, which keeps the per-request cost of
+the async pool close to aiohttp's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import socket
+import ssl
+from typing import Any
+
+from .._async.network import NetworkBackend, NetworkStream
+from .._exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    ReadError,
+    ReadTimeout,
+    WriteError,
+    WriteTimeout,
+)
+
+__all__ = ["AsyncioBackend"]
+
+# Past this much unread data we stop reading from the socket until the reader catches up.
+_HIGH_WATER = 256 * 1024
+
+
+class _StreamProtocol(asyncio.Protocol):
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.eof = False
+        self.error: BaseException | None = None
+        self.read_paused = False
+        self.read_waiter: asyncio.Future[None] | None = None
+        self.write_paused = False
+        self.drain_waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.chunks.append(data)
+        self.buffered += len(data)
+        if self.buffered > _HIGH_WATER and not self.read_paused and self.transport is not None:
+            self.read_paused = True
+            self.transport.pause_reading()
+        self._wake_reader()
+
+    def eof_received(self) -> None:
+        self.eof = True
+        self._wake_reader()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        if exc is not None:
+            self.error = exc
+        self._wake_reader()
+        self._wake_writer()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_writer()
+
+    def _wake_reader(self) -> None:
+        waiter = self.read_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _wake_writer(self) -> None:
+        waiter = self.drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def take(self, max_bytes: int) -> bytes:
+        chunks = self.chunks
+        if not chunks:
+            if self.error is not None and not isinstance(self.error, ssl.SSLError):
+                raise ReadError(str(self.error) or type(self.error).__name__) from self.error
+            if self.error is not None:
+                raise ReadError(f"TLS error: {self.error}") from self.error
+            return b""
+        data = chunks.popleft()
+        if len(data) > max_bytes:
+            chunks.appendleft(data[max_bytes:])
+            data = data[:max_bytes]
+        self.buffered -= len(data)
+        if self.read_paused and self.buffered <= _HIGH_WATER // 4 and self.transport is not None:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return data
+
+
+def _expire(waiter: asyncio.Future[None], error: Exception) -> None:
+    if not waiter.done():
+        waiter.set_exception(error)
+
+
+class AsyncioStream(NetworkStream):
+    """A TCP (or TLS, or Unix socket) connection on an asyncio transport."""
+
+    __slots__ = ("_protocol", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, protocol: _StreamProtocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        protocol = self._protocol
+        if not protocol.chunks and not protocol.eof:
+            loop = protocol.loop
+            waiter: asyncio.Future[None] = loop.create_future()
+            protocol.read_waiter = waiter
+            timer = None
+            if timeout is not None:
+                error = ReadTimeout(f"No data received within {timeout} s")
+                timer = loop.call_later(timeout, _expire, waiter, error)
+            try:
+                await waiter
+            finally:
+                protocol.read_waiter = None
+                if timer is not None:
+                    timer.cancel()
+        return protocol.take(max_bytes)
+
+    async def write(self, data: bytes, timeout: float | None = None) -> None:
+        protocol = self._protocol
+        if protocol.eof and self._transport.is_closing():
+            raise WriteError("The connection was closed by the server") from protocol.error
+        self._transport.write(data)
+        if protocol.write_paused:
+            loop = protocol.loop
+            waiter: asyncio.Future[None] = loop.create_future()
+            protocol.drain_waiter = waiter
+            timer = None
+            if timeout is not None:
+                error = WriteTimeout(f"Could not send data within {timeout} s")
+                timer = loop.call_later(timeout, _expire, waiter, error)
+            try:
+                await waiter
+            finally:
+                protocol.drain_waiter = None
+                if timer is not None:
+                    timer.cancel()
+            if protocol.write_paused or self._transport.is_closing():
+                raise WriteError("The connection was closed while sending") from protocol.error
+
+    async def aclose(self) -> None:
+        # Synchronous on purpose: a cancelled task can never leave the socket half-closed.
+        self._transport.close()
+
+    async def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+    ) -> NetworkStream:
+        loop = self._protocol.loop
+        try:
+            transport = await asyncio.wait_for(
+                loop.start_tls(
+                    self._transport, self._protocol, ssl_context, server_hostname=server_hostname
+                ),
+                timeout,
+            )
+        except asyncio.TimeoutError as exc:
+            self._transport.abort()
+            raise ConnectTimeout(f"TLS handshake did not complete within {timeout} s") from exc
+        except (OSError, EOFError) as exc:
+            self._transport.abort()
+            raise ConnectError(str(exc) or type(exc).__name__) from exc
+        except BaseException:
+            self._transport.abort()
+            raise
+        assert isinstance(transport, asyncio.Transport)
+        self._protocol.transport = transport
+        return AsyncioStream(transport, self._protocol)
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "ssl_object":
+            return self._transport.get_extra_info("ssl_object")
+        if info == "client_addr":
+            return self._transport.get_extra_info("sockname")
+        if info == "server_addr":
+            return self._transport.get_extra_info("peername")
+        if info == "socket":
+            return self._transport.get_extra_info("socket")
+        return None
+
+    def is_readable(self) -> bool:
+        protocol = self._protocol
+        return bool(protocol.chunks) or protocol.eof or self._transport.is_closing()
+
+
+class AsyncioBackend(NetworkBackend):
+    """Connects with `loop.create_connection`, trying every resolved address in turn."""
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+    ) -> NetworkStream:
+        loop = asyncio.get_running_loop()
+        protocol = _StreamProtocol(loop)
+        local = None if local_address is None else (local_address, 0)
+        connect = loop.create_connection(lambda: protocol, host, port, local_addr=local)
+        return await self._connect(connect, protocol, timeout)
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None) -> NetworkStream:
+        loop = asyncio.get_running_loop()
+        protocol = _StreamProtocol(loop)
+        connect = loop.create_unix_connection(lambda: protocol, path)
+        return await self._connect(connect, protocol, timeout)
+
+    async def _connect(
+        self, connect: Any, protocol: _StreamProtocol, timeout: float | None
+    ) -> NetworkStream:
+        try:
+            transport, _ = await asyncio.wait_for(connect, timeout)
+        except asyncio.TimeoutError as exc:
+            raise ConnectTimeout(f"Could not connect within {timeout} s") from exc
+        except (OSError, socket.gaierror) as exc:
+            raise ConnectError(str(exc) or type(exc).__name__) from exc
+        return AsyncioStream(transport, protocol)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)

@@ -1,0 +1,145 @@
+"""A blocking network backend on `socket` and `ssl`; it never imports anyio."""
+
+from __future__ import annotations
+
+import select
+import socket
+import ssl
+import time
+from typing import Any
+
+from .._exceptions import (
+    ConnectError,
+    ConnectTimeout,
+    ReadError,
+    ReadTimeout,
+    WriteError,
+    WriteTimeout,
+)
+from .._sync.network import SyncNetworkBackend, SyncNetworkStream
+
+__all__ = ["SyncBackend", "SyncSocketStream", "socket_is_readable"]
+
+_UNSET: Any = object()
+
+
+def socket_is_readable(sock: socket.socket) -> bool:
+    """Whether a read on `sock` would not block: data, EOF or an error is waiting."""
+    if sock.fileno() < 0:
+        return True
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class SyncSocketStream(SyncNetworkStream):
+    """A blocking socket (plain or TLS)."""
+
+    __slots__ = ("_sock", "_timeout")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._timeout: float | None = _UNSET
+
+    def _set_timeout(self, timeout: float | None) -> None:
+        # settimeout() is a system call; most requests keep the same value throughout.
+        if timeout != self._timeout:
+            self._sock.settimeout(timeout)
+            self._timeout = timeout
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self._set_timeout(timeout)
+        try:
+            return self._sock.recv(max_bytes)
+        except TimeoutError as exc:
+            raise ReadTimeout(f"No data received within {timeout} s") from exc
+        except ssl.SSLZeroReturnError:
+            return b""
+        except OSError as exc:
+            raise ReadError(str(exc) or type(exc).__name__) from exc
+
+    def write(self, data: bytes, timeout: float | None = None) -> None:
+        self._set_timeout(timeout)
+        try:
+            self._sock.sendall(data)
+        except TimeoutError as exc:
+            raise WriteTimeout(f"Could not send data within {timeout} s") from exc
+        except OSError as exc:
+            raise WriteError(str(exc) or type(exc).__name__) from exc
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+    ) -> SyncNetworkStream:
+        self._set_timeout(timeout)
+        try:
+            tls = ssl_context.wrap_socket(self._sock, server_hostname=server_hostname)
+        except TimeoutError as exc:
+            self._sock.close()
+            raise ConnectTimeout(f"TLS handshake did not complete within {timeout} s") from exc
+        except OSError as exc:
+            self._sock.close()
+            raise ConnectError(str(exc) or type(exc).__name__) from exc
+        except BaseException:
+            self._sock.close()
+            raise
+        stream = SyncSocketStream(tls)
+        stream._timeout = timeout
+        return stream
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "ssl_object":
+            return self._sock if isinstance(self._sock, ssl.SSLSocket) else None
+        if info == "client_addr":
+            return self._sock.getsockname()
+        if info == "server_addr":
+            return self._sock.getpeername()
+        if info == "socket":
+            return self._sock
+        return None
+
+    def is_readable(self) -> bool:
+        return socket_is_readable(self._sock)
+
+
+class SyncBackend(SyncNetworkBackend):
+    """Connects with `socket.create_connection`, trying every resolved address in turn."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+    ) -> SyncNetworkStream:
+        source = None if local_address is None else (local_address, 0)
+        try:
+            sock = socket.create_connection((host, port), timeout, source_address=source)
+        except TimeoutError as exc:
+            raise ConnectTimeout(f"Could not connect within {timeout} s") from exc
+        except OSError as exc:
+            raise ConnectError(str(exc) or type(exc).__name__) from exc
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        stream = SyncSocketStream(sock)
+        stream._timeout = timeout
+        return stream
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None) -> SyncNetworkStream:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(path)
+        except TimeoutError as exc:
+            sock.close()
+            raise ConnectTimeout(f"Could not connect within {timeout} s") from exc
+        except OSError as exc:
+            sock.close()
+            raise ConnectError(str(exc) or type(exc).__name__) from exc
+        stream = SyncSocketStream(sock)
+        stream._timeout = timeout
+        return stream
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)

@@ -1,0 +1,101 @@
+"""Hand-written pairs of primitives for the async source and its sync twin.
+
+The pool changes its state only in code that never awaits. On an event loop such code
+is atomic already, so `NoLock` costs nothing; the generated sync pool uses a real
+`ThreadLock` instead. A `Waiter` hands one connection (or one slot) from whoever frees
+it to exactly one waiting request.
+
+anyio is imported only on trio, and only when a request has to wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+__all__ = ["NoLock", "SyncWaiter", "ThreadLock", "Waiter"]
+
+ThreadLock = threading.Lock
+
+
+class NoLock:
+    """A lock for code that never awaits inside it: the event loop makes it atomic."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *args: object) -> None:
+        pass
+
+
+class Waiter:
+    """A one-shot hand-over to a waiting task, on asyncio or trio."""
+
+    __slots__ = ("_event", "_future", "value")
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self._future: asyncio.Future[None] | None = None
+        self._event: Any = None
+        try:
+            self._future = asyncio.get_running_loop().create_future()
+        except RuntimeError:
+            import anyio
+
+            self._event = anyio.Event()
+
+    def set(self, value: Any) -> None:
+        """Hand `value` over and wake the waiting task."""
+        self.value = value
+        if self._future is not None:
+            if not self._future.done():
+                self._future.set_result(None)
+        else:
+            self._event.set()
+
+    async def wait(self, timeout: float | None) -> None:
+        """Wait for `set()`, or until `timeout` elapsed: then `value` is still `None`."""
+        if self._future is not None:
+            future = self._future
+            timer = None
+            if timeout is not None:
+                timer = future.get_loop().call_later(timeout, _expire, future)
+            try:
+                await future
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                if timer is not None:
+                    timer.cancel()
+            return
+        import anyio
+
+        with anyio.move_on_after(timeout):
+            await self._event.wait()
+
+
+def _expire(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(asyncio.TimeoutError())
+
+
+class SyncWaiter:
+    """A one-shot hand-over to a waiting thread."""
+
+    __slots__ = ("_event", "value")
+
+    def __init__(self) -> None:
+        self.value: Any = None
+        self._event = threading.Event()
+
+    def set(self, value: Any) -> None:
+        """Hand `value` over and wake the waiting thread."""
+        self.value = value
+        self._event.set()
+
+    def wait(self, timeout: float | None) -> None:
+        """Wait for `set()`, or until `timeout` elapsed: then `value` is still `None`."""
+        self._event.wait(timeout)
