@@ -250,7 +250,9 @@ class Request:
     def _set_default_headers(self, has_content: bool) -> None:
         items = self.headers._items
         names = {k for _, k, _ in items}
-        if b"host" not in names:
+        # A URL whose scheme has no default port has no Host to derive; no transport of
+        # ours sends such a request anyway (they raise UnsupportedProtocol).
+        if b"host" not in names and self.url.port is not None:
             items.insert(0, (b"Host", b"host", self.url.raw.host_header))
         if b"content-length" in names or b"transfer-encoding" in names:
             return
@@ -270,7 +272,6 @@ class Request:
     def read(self) -> bytes:
         """Load a streaming body into memory, so it can be sent again (redirects, auth)."""
         if self._content is None:
-            assert isinstance(self.stream, SyncByteStream)
             self._content = b"".join(self.stream)
             self.stream = ByteStream(self._content)
         return self._content
@@ -278,7 +279,6 @@ class Request:
     async def aread(self) -> bytes:
         """Load a streaming body into memory, so it can be sent again (redirects, auth)."""
         if self._content is None:
-            assert isinstance(self.stream, AsyncByteStream)
             self._content = b"".join([chunk async for chunk in self.stream])
             self.stream = ByteStream(self._content)
         return self._content
@@ -406,7 +406,12 @@ class Response:
     def read(self) -> bytes:
         """Read and return the whole body, then release the connection."""
         if self._content is None:
-            self._content = b"".join(self.iter_raw())
+            self._start_reading()
+            try:
+                chunks = list(_sync_stream(self.stream))
+            finally:
+                self.close()
+            self._content = b"".join(chunks)
         return self._content
 
     def iter_raw(self, chunk_size: int | None = None) -> Iterator[bytes]:
@@ -415,11 +420,8 @@ class Response:
             yield from _rechunk([self._content], chunk_size)
             return
         self._start_reading()
-        stream = self.stream
-        if not isinstance(stream, SyncByteStream):
-            raise RuntimeError("Use 'async for' with aiter_raw() on an async response.")
         try:
-            yield from _rechunk(stream, chunk_size)
+            yield from _rechunk(_sync_stream(self.stream), chunk_size)
         finally:
             self.close()
 
@@ -431,15 +433,20 @@ class Response:
         """Close the body, releasing its connection; idempotent."""
         if not self._closed:
             self._closed = True
-            stream = self.stream
-            if not isinstance(stream, SyncByteStream):
+            close = getattr(self.stream, "close", None)
+            if close is None:
                 raise RuntimeError("Use 'await response.aclose()' on an async response.")
-            stream.close()
+            close()
 
     async def aread(self) -> bytes:
         """Read and return the whole body, then release the connection."""
         if self._content is None:
-            self._content = b"".join([chunk async for chunk in self.aiter_raw()])
+            self._start_reading()
+            try:
+                chunks = [chunk async for chunk in _async_stream(self.stream)]
+            finally:
+                await self.aclose()
+            self._content = b"".join(chunks)
         return self._content
 
     async def aiter_raw(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
@@ -449,9 +456,7 @@ class Response:
                 yield chunk
             return
         self._start_reading()
-        stream = self.stream
-        if not isinstance(stream, AsyncByteStream):
-            raise RuntimeError("Use 'for' with iter_raw() on a sync response.")
+        stream = _async_stream(self.stream)
         try:
             if chunk_size is None:
                 async for chunk in stream:
@@ -474,10 +479,10 @@ class Response:
         """Close the body, releasing its connection; idempotent."""
         if not self._closed:
             self._closed = True
-            stream = self.stream
-            if not isinstance(stream, AsyncByteStream):
+            aclose = getattr(self.stream, "aclose", None)
+            if aclose is None:
                 raise RuntimeError("Use 'response.close()' on a sync response.")
-            await stream.aclose()
+            await aclose()
 
     def __enter__(self) -> Response:
         return self
@@ -493,6 +498,18 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response [{self.status}]>"
+
+
+def _sync_stream(stream: SyncByteStream | AsyncByteStream) -> SyncByteStream:
+    if not hasattr(stream, "__iter__"):
+        raise RuntimeError("This response comes from an async transport: use aread()/aiter_*().")
+    return stream  # type: ignore[return-value]
+
+
+def _async_stream(stream: SyncByteStream | AsyncByteStream) -> AsyncByteStream:
+    if not hasattr(stream, "__aiter__"):
+        raise RuntimeError("This response comes from a sync transport: use read()/iter_*().")
+    return stream  # type: ignore[return-value]
 
 
 class _Rechunker:

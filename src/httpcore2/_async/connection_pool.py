@@ -142,12 +142,12 @@ class ConnectionPool:
 
     async def handle_request(self, request: Request) -> Response:
         """Send a request on a pooled connection and return the response, body unread."""
-        raw = request.url.raw
-        if raw.scheme != b"http" and raw.scheme != b"https":
+        scheme = request.url.scheme
+        if scheme != "http" and scheme != "https":
             raise UnsupportedProtocol(
-                f"Unsupported URL scheme {raw.scheme.decode()!r}: only http and https are.",
-                request=request,
+                f"Unsupported URL scheme {scheme!r}: only http and https are.", request=request
             )
+        raw = request.url.raw
         extensions = request.extensions
         timeouts = extensions["timeout"] = _request_timeouts(extensions)
         key: PoolKey = (raw.scheme, raw.host, raw.port, extensions.get("sni_hostname"))

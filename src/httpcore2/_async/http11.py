@@ -138,10 +138,15 @@ class HTTP11Connection:
                 raise
 
     def _write_head(self, request: Request) -> bytes:
+        # `Request`, `Headers` and `URL` have already validated the method (a token), every
+        # header name and value (tokens; no CR, LF, NUL or other controls) and the target
+        # (percent-encoded, no whitespace), so h11's own regexes would only repeat that
+        # work: `_parsed=True` skips them. h11 still checks the framing headers.
         event = h11.Request(
-            method=request.method,
+            method=request.method.encode("ascii"),
             target=request.url.raw.target,
             headers=request.headers.raw,
+            _parsed=True,
         )
         return self._send(event)
 
@@ -189,16 +194,6 @@ class HTTP11Connection:
             f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
         )
 
-    async def _receive_body(self, timeout: float | None) -> AsyncIterator[bytes]:
-        while True:
-            event = await self._next_event(timeout)
-            if type(event) is h11.Data:
-                yield bytes(event.data)
-            elif type(event) is h11.EndOfMessage:
-                return
-            else:
-                raise RemoteProtocolError(f"Unexpected event while reading a body: {event!r}")
-
     async def _response_closed(self) -> None:
         h11_connection = self._h11
         reusable = (
@@ -206,8 +201,8 @@ class HTTP11Connection:
             and h11_connection.our_state is h11.DONE
             and h11_connection.their_state is h11.DONE
             # Bytes after the framed body (a body on a 204, a too-long body) must never be
-            # parsed as the next response.
-            and not h11_connection.trailing_data[0]
+            # parsed as the next response; a body delimited by EOF leaves the stream closed.
+            and h11_connection.trailing_data == (b"", False)
         )
         if reusable:
             h11_connection.start_next_cycle()
@@ -231,9 +226,17 @@ class HTTP11ResponseStream:
         self._closed = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
+        next_event = self._connection._next_event
+        timeout = _timeouts(self._request)["read"]
         try:
-            async for chunk in self._connection._receive_body(_timeouts(self._request)["read"]):
-                yield chunk
+            while True:
+                event = await next_event(timeout)
+                if type(event) is h11.Data:
+                    yield bytes(event.data)
+                elif type(event) is h11.EndOfMessage:
+                    return
+                else:
+                    raise RemoteProtocolError(f"Unexpected event while reading a body: {event!r}")
         except BaseException as exc:
             await self.aclose()
             if isinstance(exc, HTTPError):

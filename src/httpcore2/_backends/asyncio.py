@@ -27,11 +27,17 @@ __all__ = ["AsyncioBackend"]
 
 # Past this much unread data we stop reading from the socket until the reader catches up.
 _HIGH_WATER = 256 * 1024
+_RECEIVE_SIZE = 64 * 1024
 
 
-class _StreamProtocol(asyncio.Protocol):
+class _StreamProtocol(asyncio.BufferedProtocol):
+    # A buffered protocol receives into one buffer per connection: a plain Protocol's
+    # transport allocates a fresh 256 KiB bytes object for every read, which glibc
+    # serves with mmap/munmap, several system calls per response.
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self.receive_buffer = memoryview(bytearray(_RECEIVE_SIZE))
         self.transport: asyncio.Transport | None = None
         self.chunks: collections.deque[bytes] = collections.deque()
         self.buffered = 0
@@ -46,7 +52,11 @@ class _StreamProtocol(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
 
-    def data_received(self, data: bytes) -> None:
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.receive_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        data = bytes(self.receive_buffer[:nbytes])
         self.chunks.append(data)
         self.buffered += len(data)
         if self.buffered > _HIGH_WATER and not self.read_paused and self.transport is not None:

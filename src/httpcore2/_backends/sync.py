@@ -68,6 +68,11 @@ class SyncSocketStream(SyncNetworkStream):
             raise WriteError(str(exc) or type(exc).__name__) from exc
 
     def close(self) -> None:
+        # shutdown() wakes a thread blocked in recv() on this socket; close() alone does not.
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._sock.close()
 
     def start_tls(

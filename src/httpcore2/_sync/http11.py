@@ -139,10 +139,15 @@ class SyncHTTP11Connection:
                 raise
 
     def _write_head(self, request: Request) -> bytes:
+        # `Request`, `Headers` and `URL` have already validated the method (a token), every
+        # header name and value (tokens; no CR, LF, NUL or other controls) and the target
+        # (percent-encoded, no whitespace), so h11's own regexes would only repeat that
+        # work: `_parsed=True` skips them. h11 still checks the framing headers.
         event = h11.Request(
-            method=request.method,
+            method=request.method.encode("ascii"),
             target=request.url.raw.target,
             headers=request.headers.raw,
+            _parsed=True,
         )
         return self._send(event)
 
@@ -190,16 +195,6 @@ class SyncHTTP11Connection:
             f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
         )
 
-    def _receive_body(self, timeout: float | None) -> Iterator[bytes]:
-        while True:
-            event = self._next_event(timeout)
-            if type(event) is h11.Data:
-                yield bytes(event.data)
-            elif type(event) is h11.EndOfMessage:
-                return
-            else:
-                raise RemoteProtocolError(f"Unexpected event while reading a body: {event!r}")
-
     def _response_closed(self) -> None:
         h11_connection = self._h11
         reusable = (
@@ -207,8 +202,8 @@ class SyncHTTP11Connection:
             and h11_connection.our_state is h11.DONE
             and h11_connection.their_state is h11.DONE
             # Bytes after the framed body (a body on a 204, a too-long body) must never be
-            # parsed as the next response.
-            and not h11_connection.trailing_data[0]
+            # parsed as the next response; a body delimited by EOF leaves the stream closed.
+            and h11_connection.trailing_data == (b"", False)
         )
         if reusable:
             h11_connection.start_next_cycle()
@@ -232,9 +227,17 @@ class SyncHTTP11ResponseStream:
         self._closed = False
 
     def __iter__(self) -> Iterator[bytes]:
+        next_event = self._connection._next_event
+        timeout = _timeouts(self._request)["read"]
         try:
-            for chunk in self._connection._receive_body(_timeouts(self._request)["read"]):
-                yield chunk
+            while True:
+                event = next_event(timeout)
+                if type(event) is h11.Data:
+                    yield bytes(event.data)
+                elif type(event) is h11.EndOfMessage:
+                    return
+                else:
+                    raise RemoteProtocolError(f"Unexpected event while reading a body: {event!r}")
         except BaseException as exc:
             self.close()
             if isinstance(exc, HTTPError):

@@ -1,0 +1,293 @@
+"""ConnectionPool behaviour on a scripted network backend."""
+
+from __future__ import annotations
+
+import pytest
+
+import httpcore2
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, world!"
+
+
+class FlakyBackend(httpcore2.MockBackend):
+    """Refuses the first `failures` connection attempts."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__([OK])
+        self.failures = failures
+        self.attempts = 0
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+    ) -> httpcore2.NetworkStream:
+        self.attempts += 1
+        if self.attempts <= self.failures:
+            raise httpcore2.ConnectError("Connection refused")
+        return await super().connect_tcp(host, port, timeout, local_address)
+
+
+@pytest.mark.anyio
+async def test_sequential_requests_reuse_one_connection() -> None:
+    backend = httpcore2.MockBackend([OK] * 5)
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        for _ in range(5):
+            response = await pool.request("GET", "http://example.com/")
+            assert response.status == 200
+            assert response.content == b"Hello, world!"
+        assert len(backend.streams) == 1
+        assert len(pool.connections) == 1
+        assert repr(pool) == (
+            "<ConnectionPool [Requests: 0 active, 0 queued | Connections: 0 active, 1 idle]>"
+        )
+    assert backend.streams[0].closed
+    assert pool.connections == []
+
+
+@pytest.mark.anyio
+async def test_stream_keeps_the_connection_until_closed() -> None:
+    backend = httpcore2.MockBackend([OK] * 2)
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        async with pool.stream("GET", "http://example.com/") as response:
+            assert "1 active, 0 idle" in repr(pool)
+            assert [chunk async for chunk in response.aiter_stream()] == [b"Hello, world!"]
+        assert "0 active, 1 idle" in repr(pool)
+
+
+@pytest.mark.anyio
+async def test_origins_get_their_own_connections() -> None:
+    backend = httpcore2.MockBackend([OK] * 2)
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        await pool.request("GET", "http://a.example/")
+        await pool.request("GET", "http://b.example/")
+        await pool.request("GET", "http://a.example/other")
+        await pool.request("GET", "http://a.example:8080/")
+        assert len(backend.streams) == 3
+
+
+@pytest.mark.anyio
+async def test_expired_keepalive_connections_are_replaced() -> None:
+    backend = httpcore2.MockBackend([OK])
+    limits = httpcore2.PoolLimits(keepalive_expiry=0)
+    async with httpcore2.ConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        await pool.request("GET", "http://example.com/")
+        await pool.request("GET", "http://example.com/")
+        assert len(backend.streams) == 2
+        assert backend.streams[0].closed
+
+
+@pytest.mark.anyio
+async def test_no_keepalive_connections_kept_when_the_limit_is_zero() -> None:
+    backend = httpcore2.MockBackend([OK])
+    limits = httpcore2.PoolLimits(max_keepalive_connections=0)
+    async with httpcore2.ConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        await pool.request("GET", "http://example.com/")
+        assert pool.connections == []
+        assert backend.streams[0].closed
+
+
+@pytest.mark.anyio
+async def test_idle_connection_of_another_origin_is_evicted_at_the_limit() -> None:
+    backend = httpcore2.MockBackend([OK])
+    limits = httpcore2.PoolLimits(max_connections=1)
+    async with httpcore2.ConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        await pool.request("GET", "http://a.example/")
+        await pool.request("GET", "http://b.example/")
+        assert len(pool.connections) == 1
+        assert backend.streams[0].closed
+        assert not backend.streams[1].closed
+
+
+@pytest.mark.anyio
+async def test_pool_timeout_when_no_connection_frees_up() -> None:
+    backend = httpcore2.MockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_connections=1)
+    async with httpcore2.ConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        async with pool.stream("GET", "http://example.com/") as held:
+            request = httpcore2.Request(
+                "GET", "http://example.com/", extensions={"timeout": {"pool": 0.01}}
+            )
+            with pytest.raises(httpcore2.PoolTimeout) as info:
+                await pool.handle_request(request)
+            assert info.value.request is request
+            assert "0 queued" in repr(pool)
+            await held.aread()
+        response = await pool.request("GET", "http://example.com/")
+        assert response.content == b"Hello, world!"
+        assert len(backend.streams) == 1
+
+
+@pytest.mark.anyio
+async def test_per_host_cap_applies_to_one_origin_only() -> None:
+    backend = httpcore2.MockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_connections_per_host=1)
+    quick = {"timeout": {"pool": 0.01}}
+    async with httpcore2.ConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        async with pool.stream("GET", "http://a.example/"):
+            with pytest.raises(httpcore2.PoolTimeout):
+                await pool.request("GET", "http://a.example/", extensions=quick)
+            response = await pool.request("GET", "http://b.example/", extensions=quick)
+            assert response.status == 200
+
+
+@pytest.mark.anyio
+async def test_stale_connection_is_retried_once_for_idempotent_requests() -> None:
+    # Each connection answers one request, then the server has gone: the next request on
+    # that connection fails before any response byte arrives.
+    backend = httpcore2.MockBackend([OK])
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        await pool.request("GET", "http://example.com/")
+        response = await pool.request("PUT", "http://example.com/", content=b"replayable")
+        assert response.status == 200
+        assert len(backend.streams) == 2
+        assert backend.streams[0].closed
+
+
+@pytest.mark.parametrize(
+    ("method", "content"),
+    [("POST", b"data"), ("PUT", iter([b"not replayable"]))],
+)
+@pytest.mark.anyio
+async def test_stale_connection_is_not_retried_when_unsafe(method: str, content: object) -> None:
+    backend = httpcore2.MockBackend([OK])
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        await pool.request("GET", "http://example.com/")
+        with pytest.raises(httpcore2.RemoteProtocolError, match="without sending a response"):
+            await pool.request(method, "http://example.com/", content=content)  # type: ignore[arg-type]
+        assert pool.connections == []
+
+
+@pytest.mark.anyio
+async def test_a_fresh_connection_is_never_retried() -> None:
+    backend = httpcore2.MockBackend([])
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        with pytest.raises(httpcore2.RemoteProtocolError):
+            await pool.request("GET", "http://example.com/")
+        assert len(backend.streams) == 1
+        assert pool.connections == []
+
+
+@pytest.mark.anyio
+async def test_connect_errors_are_retried_when_asked() -> None:
+    backend = FlakyBackend(failures=2)
+    async with httpcore2.ConnectionPool(network_backend=backend, retries=2) as pool:
+        response = await pool.request("GET", "http://example.com/")
+        assert response.status == 200
+        assert backend.attempts == 3
+
+
+@pytest.mark.anyio
+async def test_connect_errors_surface_after_the_retries() -> None:
+    backend = FlakyBackend(failures=3)
+    async with httpcore2.ConnectionPool(network_backend=backend, retries=1) as pool:
+        request = httpcore2.Request("GET", "http://example.com/")
+        with pytest.raises(httpcore2.ConnectError) as info:
+            await pool.handle_request(request)
+        assert info.value.request is request
+        assert backend.attempts == 2
+        assert pool.connections == []
+        # The failed connection left no trace: the next request connects afresh.
+        assert (await pool.request("GET", "http://example.com/")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "extensions", "expected"),
+    [
+        ("https://example.com/", {}, "example.com"),
+        ("https://example.com./", {}, "example.com"),
+        ("https://xn--bcher-kva.example/", {}, "xn--bcher-kva.example"),
+        ("https://127.0.0.1/", {}, None),
+        ("https://[::1]/", {}, None),
+        ("https://127.0.0.1/", {"sni_hostname": "localhost"}, "localhost"),
+    ],
+)
+@pytest.mark.anyio
+async def test_tls_server_hostname(url: str, extensions: dict[str, str], expected: str | None) -> None:
+    backend = httpcore2.MockBackend([OK])
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        await pool.request("GET", url, extensions=extensions)
+        assert backend.streams[0].tls_hostname == expected
+
+
+@pytest.mark.anyio
+async def test_sni_override_is_part_of_the_pool_key() -> None:
+    backend = httpcore2.MockBackend([OK] * 2)
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        await pool.request("GET", "https://127.0.0.1/")
+        await pool.request("GET", "https://127.0.0.1/", extensions={"sni_hostname": "localhost"})
+        assert len(backend.streams) == 2
+
+
+@pytest.mark.anyio
+async def test_unix_socket_connections() -> None:
+    backend = httpcore2.MockBackend([OK])
+    async with httpcore2.ConnectionPool(network_backend=backend, uds="/tmp/x.sock") as pool:
+        response = await pool.request("GET", "http://localhost/")
+        assert response.content == b"Hello, world!"
+
+
+@pytest.mark.anyio
+async def test_unsupported_scheme() -> None:
+    async with httpcore2.ConnectionPool(network_backend=httpcore2.MockBackend([])) as pool:
+        request = httpcore2.Request("GET", "foo://example.com/")
+        with pytest.raises(httpcore2.UnsupportedProtocol, match="foo") as info:
+            await pool.handle_request(request)
+        assert info.value.request is request
+
+
+@pytest.mark.anyio
+async def test_closed_pool_refuses_requests() -> None:
+    pool = httpcore2.ConnectionPool(network_backend=httpcore2.MockBackend([OK]))
+    await pool.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await pool.request("GET", "http://example.com/")
+
+
+@pytest.mark.parametrize(
+    ("timeout", "expected"),
+    [
+        (None, {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}),
+        (2.5, {"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}),
+        (httpcore2.Timeout(1.0, read=None), {"connect": 1.0, "read": None, "write": 1.0, "pool": 1.0}),
+        ({"read": 9.0}, {"connect": 5.0, "read": 9.0, "write": 5.0, "pool": 5.0}),
+    ],
+)
+@pytest.mark.anyio
+async def test_timeout_extension_forms(timeout: object, expected: dict[str, float]) -> None:
+    async with httpcore2.ConnectionPool(network_backend=httpcore2.MockBackend([OK])) as pool:
+        extensions = {} if timeout is None else {"timeout": timeout}
+        response = await pool.request("GET", "http://example.com/", extensions=extensions)
+        assert response.request.extensions["timeout"] == expected
+
+
+@pytest.mark.anyio
+async def test_unknown_timeout_phase_is_rejected() -> None:
+    async with httpcore2.ConnectionPool(network_backend=httpcore2.MockBackend([OK])) as pool:
+        with pytest.raises(ValueError, match="conect"):
+            await pool.request("GET", "http://example.com/", extensions={"timeout": {"conect": 1}})
+
+
+def test_http2_is_refused_until_supported() -> None:
+    with pytest.raises(ValueError, match="HTTP/2"):
+        httpcore2.ConnectionPool(http2=True)
+
+
+@pytest.mark.anyio
+async def test_trace_extension_reports_connection_steps() -> None:
+    events: list[str] = []
+    backend = httpcore2.MockBackend([OK])
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        await pool.request(
+            "GET",
+            "https://example.com/",
+            extensions={"trace": lambda name, info: events.append(name)},
+        )
+    assert events == [
+        "connection.connect_tcp.started",
+        "connection.connect_tcp.complete",
+        "connection.start_tls.started",
+        "connection.start_tls.complete",
+    ]

@@ -1,0 +1,307 @@
+"""The HTTP/1.1 connection state machine, on a scripted network stream."""
+
+from __future__ import annotations
+
+import h11
+import pytest
+
+import httpcore2
+from httpcore2._async.http11 import MAX_HEAD_SIZE, MAX_INFORMATIONAL
+
+TIMEOUTS = {"connect": 1.0, "read": 1.0, "write": 1.0, "pool": 1.0}
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, world!"
+
+
+def make_request(
+    method: str = "GET", url: str = "http://example.com/", **kwargs: object
+) -> httpcore2.Request:
+    return httpcore2.Request(method, url, extensions={"timeout": TIMEOUTS}, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_get_writes_request_and_reads_response() -> None:
+    stream = httpcore2.MockStream([OK])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request(headers={"Accept": "*/*"}))
+    assert response.status == 200
+    assert response.protocol == "HTTP/1.1"
+    assert response.reason_phrase == "OK"
+    assert response.headers == [(b"Content-Length", b"13")]
+    assert await response.aread() == b"Hello, world!"
+    assert b"".join(stream.written) == b"GET / HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n"
+    assert connection.is_idle()
+    assert not connection.is_closed()
+
+
+@pytest.mark.anyio
+async def test_keep_alive_serves_requests_in_turn() -> None:
+    stream = httpcore2.MockStream([OK, OK])
+    connection = httpcore2.HTTP11Connection(stream)
+    for _ in range(2):
+        response = await connection.handle_request(make_request())
+        assert await response.aread() == b"Hello, world!"
+    assert connection.is_idle()
+    assert repr(connection) == "<HTTP11Connection [idle, requests: 2]>"
+
+
+@pytest.mark.anyio
+async def test_request_on_busy_connection_is_refused() -> None:
+    connection = httpcore2.HTTP11Connection(httpcore2.MockStream([OK]))
+    response = await connection.handle_request(make_request())
+    with pytest.raises(RuntimeError, match="active"):
+        await connection.handle_request(make_request())
+    await response.aclose()
+
+
+@pytest.mark.anyio
+async def test_bytes_body_is_sent_with_content_length() -> None:
+    stream = httpcore2.MockStream([OK])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request("POST", content=b"abc"))
+    await response.aread()
+    assert b"".join(stream.written) == (
+        b"POST / HTTP/1.1\r\nHost: example.com\r\nContent-Length: 3\r\n\r\nabc"
+    )
+
+
+@pytest.mark.anyio
+async def test_iterator_body_is_sent_chunked() -> None:
+    stream = httpcore2.MockStream([OK])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request("POST", content=iter([b"ab", b"cde"])))
+    await response.aread()
+    assert b"".join(stream.written) == (
+        b"POST / HTTP/1.1\r\nHost: example.com\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"
+    )
+
+
+@pytest.mark.anyio
+async def test_connection_close_response_closes_connection() -> None:
+    stream = httpcore2.MockStream([b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi"])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request())
+    assert await response.aread() == b"hi"
+    assert connection.is_closed()
+    assert stream.closed
+
+
+@pytest.mark.anyio
+async def test_close_delimited_body_is_read_to_eof_and_not_reused() -> None:
+    stream = httpcore2.MockStream([b"HTTP/1.1 200 OK\r\n\r\n", b"part one, ", b"part two"])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request())
+    assert await response.aread() == b"part one, part two"
+    assert connection.is_closed()
+
+
+@pytest.mark.anyio
+async def test_http10_response_is_not_reused() -> None:
+    stream = httpcore2.MockStream([b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi"])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request())
+    assert response.protocol == "HTTP/1.0"
+    assert await response.aread() == b"hi"
+    assert connection.is_closed()
+
+
+@pytest.mark.anyio
+async def test_informational_responses_are_skipped() -> None:
+    stream = httpcore2.MockStream(
+        [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", OK]
+    )
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request())
+    assert response.status == 200
+    assert await response.aread() == b"Hello, world!"
+    assert connection.is_idle()
+
+
+@pytest.mark.anyio
+async def test_endless_informational_responses_are_an_error() -> None:
+    stream = httpcore2.MockStream([b"HTTP/1.1 100 Continue\r\n\r\n"] * (MAX_INFORMATIONAL + 5))
+    connection = httpcore2.HTTP11Connection(stream)
+    request = make_request()
+    with pytest.raises(httpcore2.RemoteProtocolError, match="informational") as info:
+        await connection.handle_request(request)
+    assert info.value.request is request
+    assert connection.is_closed()
+
+
+@pytest.mark.anyio
+async def test_head_response_has_no_body_and_keeps_connection() -> None:
+    stream = httpcore2.MockStream([b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", OK])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request("HEAD"))
+    assert await response.aread() == b""
+    assert connection.is_idle()
+    response = await connection.handle_request(make_request())
+    assert await response.aread() == b"Hello, world!"
+
+
+@pytest.mark.anyio
+async def test_closing_a_partly_read_response_closes_the_connection() -> None:
+    stream = httpcore2.MockStream([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", b"67890"])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request())
+    async for chunk in response.aiter_raw():
+        assert chunk == b"12345"
+        break
+    await response.aclose()
+    assert connection.is_closed()
+
+
+@pytest.mark.anyio
+async def test_short_body_is_an_error_not_a_truncated_response() -> None:
+    stream = httpcore2.MockStream([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345"])
+    connection = httpcore2.HTTP11Connection(stream)
+    request = make_request()
+    response = await connection.handle_request(request)
+    with pytest.raises(httpcore2.RemoteProtocolError, match="without sending complete message body") as info:
+        await response.aread()
+    assert info.value.request is request
+    assert connection.is_closed()
+
+
+@pytest.mark.anyio
+async def test_server_disconnect_before_response() -> None:
+    connection = httpcore2.HTTP11Connection(httpcore2.MockStream([]))
+    with pytest.raises(httpcore2.RemoteProtocolError, match="without sending a response"):
+        await connection.handle_request(make_request())
+    assert not connection.response_started
+    assert connection.is_closed()
+
+
+@pytest.mark.anyio
+async def test_bytes_after_the_body_are_never_parsed_as_a_response() -> None:
+    smuggled = b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"
+    stream = httpcore2.MockStream([smuggled])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request())
+    assert response.status == 204
+    assert await response.aread() == b""
+    assert connection.is_closed()
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        # S20: malformed or conflicting Content-Length.
+        b"HTTP/1.1 200 OK\r\nContent-Length: +5\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0x5\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 30 + b"\r\n\r\n",
+        # S21: transfer codings other than a single chunked.
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        # S23: lenient header syntax.
+        b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX : a\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n",
+        # Not HTTP at all.
+        b"SSH-2.0-OpenSSH_9.6\r\n\r\n",
+        b"HTTP/1.1 2000 Huh\r\n\r\n",
+    ],
+)
+@pytest.mark.anyio
+async def test_malformed_response_heads_are_rejected(head: bytes) -> None:
+    connection = httpcore2.HTTP11Connection(httpcore2.MockStream([head]))
+    request = make_request()
+    with pytest.raises(httpcore2.RemoteProtocolError) as info:
+        await connection.handle_request(request)
+    assert info.value.request is request
+    assert isinstance(info.value.__cause__, h11.RemoteProtocolError)
+    assert connection.is_closed()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"5\r\nhelloXX0\r\n\r\n",  # S22: anything but CRLF after the chunk data.
+        b"ffffffffffffffffff\r\n",  # S22: overflowing chunk size.
+        b"zz\r\nhello\r\n0\r\n\r\n",  # non-hex chunk size.
+    ],
+)
+@pytest.mark.anyio
+async def test_invalid_chunked_bodies_are_rejected(body: bytes) -> None:
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    connection = httpcore2.HTTP11Connection(httpcore2.MockStream([head, body]))
+    response = await connection.handle_request(make_request())
+    with pytest.raises(httpcore2.RemoteProtocolError):
+        await response.aread()
+    assert connection.is_closed()
+
+
+@pytest.mark.anyio
+async def test_oversized_response_head_is_rejected() -> None:
+    # S24: sent in small pieces, the limit still covers the whole head.
+    pieces = [b"HTTP/1.1 200 OK\r\nX-Big: "] + [b"a" * 1000] * (MAX_HEAD_SIZE // 1000 + 10)
+    connection = httpcore2.HTTP11Connection(httpcore2.MockStream(pieces))
+    with pytest.raises(httpcore2.RemoteProtocolError, match="too long|large|incomplete"):
+        await connection.handle_request(make_request())
+
+
+@pytest.mark.anyio
+async def test_large_but_legal_head_is_accepted() -> None:
+    cookie = b"Set-Cookie: " + b"c" * 60_000 + b"\r\n"
+    stream = httpcore2.MockStream([b"HTTP/1.1 200 OK\r\n" + cookie + b"Content-Length: 0\r\n\r\n"])
+    response = await httpcore2.HTTP11Connection(stream).handle_request(make_request())
+    assert len(response.headers["set-cookie"]) == 60_000
+
+
+@pytest.mark.anyio
+async def test_write_failure_surfaces_as_write_error_with_request() -> None:
+    stream = httpcore2.MockStream([OK])
+    await stream.aclose()
+    connection = httpcore2.HTTP11Connection(stream)
+    request = make_request()
+    with pytest.raises(httpcore2.WriteError) as info:
+        await connection.handle_request(request)
+    assert info.value.request is request
+
+
+@pytest.mark.anyio
+async def test_idle_connection_expires_after_keepalive() -> None:
+    connection = httpcore2.HTTP11Connection(httpcore2.MockStream([OK]), keepalive_expiry=5.0)
+    response = await connection.handle_request(make_request())
+    assert not connection.has_expired(connection.idle_since)
+    await response.aread()
+    assert not connection.has_expired(connection.idle_since + 4.9)
+    assert connection.has_expired(connection.idle_since + 5.0)
+
+
+@pytest.mark.anyio
+async def test_idle_connection_closed_by_server_has_expired() -> None:
+    stream = httpcore2.MockStream([OK])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request())
+    await response.aread()
+    assert not connection.has_expired(connection.idle_since)
+    await stream.aclose()  # The mock reports a closed stream as readable (EOF waiting).
+    assert connection.has_expired(connection.idle_since)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"Host", b"example.com"), (b"Accept", b"*/*"), (b"User-Agent", b"httpcore2")],
+        [(b"Host", b"[::1]:8080"), (b"X-Tab", b"a\tb"), (b"X-Obs", b"caf\xc3\xa9")],
+        [(b"Host", b"example.com"), (b"Content-Length", b"3")],
+        [(b"Host", b"example.com"), (b"Transfer-Encoding", b"chunked")],
+    ],
+)
+def test_head_written_without_h11_validation_matches_validated_head(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    # The seam skips h11's validation of what our models validated already: the bytes
+    # must be identical to what h11 writes when it validates everything itself.
+    request = httpcore2.Request("PUT", "http://example.com/a%20b?q=1&r=%2F", headers=headers)
+    connection = httpcore2.HTTP11Connection(httpcore2.MockStream([]))
+    ours = connection._write_head(request)
+    validated = h11.Connection(h11.CLIENT).send(
+        h11.Request(method="PUT", target=b"/a%20b?q=1&r=%2F", headers=request.headers.raw)
+    )
+    assert ours == validated

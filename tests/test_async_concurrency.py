@@ -1,0 +1,180 @@
+"""Concurrency and cancellation of the async pool, on asyncio and trio, against real servers."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+
+import anyio
+import pytest
+
+import httpcore2
+from tests.servers.asgi_server import Server
+
+pytestmark = pytest.mark.anyio
+
+
+def assert_pool_is_at_rest(pool: httpcore2.ConnectionPool, max_connections: int) -> None:
+    assert "Requests: 0 active, 0 queued" in repr(pool)
+    assert len(pool.connections) <= max_connections
+    assert all(connection.is_idle() for connection in pool.connections)
+
+
+async def test_concurrent_requests_share_the_allowed_connections(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=10, max_keepalive_connections=10)
+    clients: set[tuple[str, int]] = set()
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+
+        async def one() -> None:
+            response = await pool.request("GET", server.url + "/echo")
+            clients.add(tuple(json.loads(response.content)["client"]))  # type: ignore[arg-type]
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(500):
+                tasks.start_soon(one)
+        assert 1 <= len(clients) <= 10
+        assert_pool_is_at_rest(pool, 10)
+
+
+async def test_per_host_cap_is_never_exceeded(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=50, max_connections_per_host=3)
+    clients: set[tuple[str, int]] = set()
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+
+        async def one() -> None:
+            response = await pool.request("GET", server.url + "/echo")
+            clients.add(tuple(json.loads(response.content)["client"]))  # type: ignore[arg-type]
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(200):
+                tasks.start_soon(one)
+        assert len(clients) <= 3
+
+
+async def test_cancelled_waiter_leaves_the_queue(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=1)
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        async with pool.stream("GET", server.url + "/") as held:
+            with anyio.move_on_after(0.05) as scope:
+                await pool.request("GET", server.url + "/")
+            assert scope.cancelled_caught
+            assert "1 active, 0 queued" in repr(pool)
+            await held.aread()
+        response = await pool.request("GET", server.url + "/")
+        assert response.status == 200
+        assert_pool_is_at_rest(pool, 1)
+
+
+async def test_cancellation_at_random_points_under_contention(server: Server) -> None:
+    # Requests cancelled while waiting for a connection, connecting, uploading, waiting for
+    # the response head and reading the body must leave no slot leaked and no half-read
+    # connection in the pool: afterwards, the pool serves every new request.
+    rng = random.Random(2026)
+    limits = httpcore2.PoolLimits(max_connections=5, max_keepalive_connections=5)
+    upload = b"x" * 300_000
+    targets: list[tuple[str, str, bytes | None]] = [
+        ("GET", "/delay/0.02", None),
+        ("GET", "/slow_body?delay=0.02", None),
+        ("GET", "/stream/300000?chunk_size=4096", None),
+        ("POST", "/digest", upload),
+        ("GET", "/", None),
+    ]
+    outcomes = {"completed": 0, "cancelled": 0}
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+
+        async def victim(delay: float, method: str, path: str, body: bytes | None) -> None:
+            with anyio.move_on_after(delay) as scope:
+                async with pool.stream(method, server.url + path, content=body) as response:
+                    async for _ in response.aiter_stream():
+                        pass
+            outcomes["cancelled" if scope.cancelled_caught else "completed"] += 1
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(300):
+                tasks.start_soon(victim, rng.uniform(0, 0.06), *rng.choice(targets))
+        assert outcomes["cancelled"] > 50
+        assert outcomes["completed"] > 10
+        assert_pool_is_at_rest(pool, 5)
+
+        statuses: list[int] = []
+
+        async def follow_up() -> None:
+            statuses.append((await pool.request("GET", server.url + "/")).status)
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tasks:
+                for _ in range(100):
+                    tasks.start_soon(follow_up)
+        assert statuses == [200] * 100
+        assert_pool_is_at_rest(pool, 5)
+
+
+async def test_timeouts_under_contention_release_their_slots(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=4)
+    failures: list[type[Exception]] = []
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+
+        async def one(index: int) -> None:
+            path = "/delay/0.5" if index % 2 else "/"
+            try:
+                await pool.request(
+                    "GET", server.url + path, extensions={"timeout": {"read": 0.1, "pool": 0.3}}
+                )
+            except (httpcore2.ReadTimeout, httpcore2.PoolTimeout) as exc:
+                failures.append(type(exc))
+
+        async with anyio.create_task_group() as tasks:
+            for index in range(60):
+                tasks.start_soon(one, index)
+        assert httpcore2.ReadTimeout in failures
+        assert_pool_is_at_rest(pool, 4)
+        assert (await pool.request("GET", server.url + "/")).status == 200
+
+
+async def test_closing_the_pool_fails_requests_in_flight(server: Server) -> None:
+    pool = httpcore2.ConnectionPool(pool_limits=httpcore2.PoolLimits(max_connections=1))
+    errors: list[BaseException] = []
+
+    async def in_flight(path: str) -> None:
+        try:
+            await pool.request("GET", server.url + path)
+        except (httpcore2.TransportError, RuntimeError) as exc:
+            errors.append(exc)
+
+    started = time.monotonic()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(in_flight, "/delay/5")
+        await anyio.sleep(0.2)
+        tasks.start_soon(in_flight, "/")  # waits for the only connection
+        await anyio.sleep(0.1)
+        await pool.aclose()
+    assert time.monotonic() - started < 3
+    assert len(errors) == 2
+    assert any(isinstance(error, RuntimeError) and "closed" in str(error) for error in errors)
+    assert any(isinstance(error, httpcore2.TransportError) for error in errors)
+
+
+async def test_no_file_descriptor_leak(server: Server, fd_count: Callable[[], int]) -> None:
+    before = fd_count()
+    limits = httpcore2.PoolLimits(max_connections=20, max_keepalive_connections=5)
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        remaining = 2000
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                response = await pool.request("GET", server.url + "/")
+                assert response.status == 200
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(20):
+                tasks.start_soon(worker)
+    # Closed sockets are released by the event loop and the server thread shortly after.
+    for _ in range(100):
+        if fd_count() <= before:
+            break
+        await anyio.sleep(0.02)
+    assert fd_count() <= before

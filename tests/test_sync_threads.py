@@ -1,0 +1,103 @@
+"""The sync pool shared by threads, against a real server."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import httpcore2
+from tests.servers.asgi_server import Server
+
+
+def test_threads_share_the_allowed_connections(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=5, max_keepalive_connections=5)
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+
+        def one(_: int) -> tuple[str, int]:
+            response = pool.request("GET", server.url + "/echo")
+            client: list[str | int] = json.loads(response.content)["client"]
+            return str(client[0]), int(client[1])
+
+        with ThreadPoolExecutor(max_workers=20) as executor:
+            clients = set(executor.map(one, range(400)))
+        assert 1 <= len(clients) <= 5
+        assert "Requests: 0 active, 0 queued" in repr(pool)
+        assert len(pool.connections) <= 5
+
+
+def test_pool_timeout_in_a_thread(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=1)
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        with pool.stream("GET", server.url + "/") as held:
+            outcome: list[BaseException] = []
+
+            def waiter() -> None:
+                try:
+                    pool.request("GET", server.url + "/", extensions={"timeout": {"pool": 0.1}})
+                except httpcore2.PoolTimeout as exc:
+                    outcome.append(exc)
+
+            thread = threading.Thread(target=waiter)
+            thread.start()
+            thread.join(5)
+            assert len(outcome) == 1
+            held.read()
+        assert pool.request("GET", server.url + "/").status == 200
+        assert "0 queued" in repr(pool)
+
+
+def test_a_waiting_thread_gets_the_released_connection(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=1)
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        results: list[int] = []
+        with pool.stream("GET", server.url + "/") as held:
+            thread = threading.Thread(
+                target=lambda: results.append(pool.request("GET", server.url + "/").status)
+            )
+            thread.start()
+            time.sleep(0.1)
+            assert "1 queued" in repr(pool)
+            held.read()
+        thread.join(5)
+        assert results == [200]
+        assert len(pool.connections) == 1
+
+
+def test_closing_the_pool_wakes_a_thread_blocked_in_a_read(server: Server) -> None:
+    pool = httpcore2.SyncConnectionPool()
+    errors: list[BaseException] = []
+
+    def in_flight() -> None:
+        try:
+            pool.request("GET", server.url + "/delay/5")
+        except httpcore2.TransportError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=in_flight)
+    started = time.monotonic()
+    thread.start()
+    time.sleep(0.2)
+    pool.close()
+    thread.join(5)
+    assert time.monotonic() - started < 3
+    assert len(errors) == 1
+
+
+def test_no_file_descriptor_leak(server: Server, fd_count: Callable[[], int]) -> None:
+    before = fd_count()
+    limits = httpcore2.PoolLimits(max_connections=8, max_keepalive_connections=2)
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+
+        def one(_: int) -> int:
+            return pool.request("GET", server.url + "/").status
+
+        with ThreadPoolExecutor(max_workers=8) as executor:
+            assert set(executor.map(one, range(2000))) == {200}
+    for _ in range(100):
+        if fd_count() <= before:
+            break
+        time.sleep(0.02)
+    assert fd_count() <= before
