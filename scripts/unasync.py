@@ -20,12 +20,9 @@ is rewritten into the file of the same name under its target directory:
    private spelling) but not `aclosed` or `foo_aclose`, and `Client` leaves `ClientError`.
 4. The output starts with a one-line "Generated ... Do not edit." header.
 
-The output depends on the sources and the tables alone: no formatter runs over it. The
-rules only delete `async `/`await ` and rename words, so the sync code keeps the layout of
-the async code, and `ruff format --check` holds for both as long as the async source is
-written for it: a rename that adds `Sync` makes a line longer, so keep such lines a few
-characters short of the limit; deleting `await ` may let a wrapped call fit on one line,
-which ruff would then join, so give wrapped calls a trailing comma.
+5. The result goes through `ruff format` (with the project's configuration), since deleting
+   `await ` and adding `Sync` change line lengths. The output depends on the sources, the
+   tables and the pinned ruff alone, so generating and `--check` always agree.
 
 `--check` regenerates in memory and compares whole files. It fails on a stale file, a
 missing file, a `.py` file in a target directory that no source produces, and on a rule
@@ -37,7 +34,10 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib.util
 import re
+import shutil
+import subprocess
 import sys
 from collections import Counter
 from dataclasses import dataclass, field
@@ -117,10 +117,7 @@ TEST_DROPPED_LINES = [
 
 # Tests only: `import <name>` is left out when `<name>` is otherwise unused in the output
 # (`pytest` goes when a file used it only for `@pytest.mark.anyio`).
-TEST_DROPPED_IMPORTS = [
-    "anyio",
-    "pytest",
-]
+TEST_DROPPED_IMPORTS: list[str] = []
 
 
 class Tree(NamedTuple):
@@ -346,7 +343,8 @@ def plan(root: Path, trees: list[Tree] = TREES) -> Plan:
             source, target = source_dir / relative, target_dir / relative
             text = source.read_bytes().decode("utf-8")
             label = (Path(source_name) / relative).as_posix()
-            result.expected[target] = unasync(text, rules, source=label, usage=usage)
+            generated = unasync(text, rules, source=label, usage=usage)
+            result.expected[target] = ruff_format(generated, target, root)
             result.sources[target] = source
         result.orphans += [target_dir / rel for rel in _python_files(target_dir) - sources]
     result.unused_rules = [
@@ -354,6 +352,24 @@ def plan(root: Path, trees: list[Tree] = TREES) -> Plan:
     ]
     result.unjudged_rules = sum(not judged for judged in applicable.values())
     return result
+
+
+def ruff_format(text: str, target: Path, root: Path) -> str:
+    """`text` as `ruff format` writes it at `target`, with the configuration under `root`."""
+    command = _ruff_command(root) + ["format", "--stdin-filename", str(target), "-"]
+    result = subprocess.run(command, input=text, capture_output=True, text=True, cwd=root)
+    if result.returncode != 0:
+        raise UnasyncError(f"ruff format failed on {target}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _ruff_command(root: Path) -> list[str]:
+    if importlib.util.find_spec("ruff") is not None:
+        return [sys.executable, "-m", "ruff"]
+    for candidate in (shutil.which("ruff"), root / ".venv" / "bin" / "ruff"):
+        if candidate is not None and Path(candidate).is_file():
+            return [str(candidate)]
+    raise UnasyncError("ruff is needed to format the generated code: pip install ruff")
 
 
 def _python_files(directory: Path) -> set[Path]:

@@ -52,7 +52,32 @@ def small_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(unasync, "TEST_DROPPED_IMPORTS", [])
 
 
+@pytest.fixture
+def example_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fixed table in the shape of the real one, so that rule tests do not follow its edits."""
+    names = [
+        ("__aenter__", "__enter__"),
+        ("__aexit__", "__exit__"),
+        ("__aiter__", "__iter__"),
+        ("__anext__", "__next__"),
+        ("StopAsyncIteration", "StopIteration"),
+        ("AsyncIterator", "Iterator"),
+        ("asynccontextmanager", "contextmanager"),
+        ("anext", "next"),
+        ("aclose", "close"),
+        ("aread", "read"),
+        ("aiter_lines", "iter_lines"),
+    ]
+    classes = [(name, f"Sync{name}") for name in ("Client", "ConnectionPool")]
+    classes += [("AsyncLock", "SyncLock"), ("AnyIOBackend", "SyncBackend")]
+    modules = [("_backends.anyio", "_backends.sync")]
+    monkeypatch.setattr(unasync, "TOKEN_RULES", [*unasync.SYNTAX, *names, *classes, *modules])
+    monkeypatch.setattr(unasync, "TEST_DROPPED_IMPORTS", ["anyio", "pytest"])
+
+
 # Token rules -------------------------------------------------------------------------
+
+pytestmark = pytest.mark.usefixtures("example_tables")
 
 
 def test_keywords() -> None:

@@ -52,7 +52,7 @@ class Timeout:
         self.pool: float | None = timeout if pool is _UNSET else pool
         for name in self.__slots__:
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or value < 0):
+            if value is not None and (not isinstance(value, (int, float)) or not value >= 0):
                 raise ValueError(f"Timeout {name}={value!r} must be a non-negative number or None")
 
     @classmethod
@@ -130,8 +130,12 @@ class PoolLimits:
             lowest = 0 if name == "max_keepalive_connections" else 1
             if value is not None and (not isinstance(value, int) or value < lowest):
                 raise ValueError(f"{name}={value!r} must be an integer >= {lowest}, or None")
-        if keepalive_expiry is not None and keepalive_expiry < 0:
-            raise ValueError(f"keepalive_expiry={keepalive_expiry!r} must not be negative")
+        if keepalive_expiry is not None and (
+            not isinstance(keepalive_expiry, (int, float)) or not keepalive_expiry >= 0
+        ):
+            raise ValueError(
+                f"keepalive_expiry={keepalive_expiry!r} must be a number >= 0, or None"
+            )
         self.max_connections = max_connections
         self.max_keepalive_connections = max_keepalive_connections
         self.keepalive_expiry = keepalive_expiry

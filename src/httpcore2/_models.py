@@ -128,6 +128,8 @@ class Headers:
         return value
 
     def __contains__(self, name: object) -> bool:
+        if isinstance(name, str) and not name.isascii():
+            return False
         if not isinstance(name, (str, bytes)):
             return False
         key = _encode_header(name, "name").lower()
@@ -242,7 +244,8 @@ class Request:
             raise ValueError(f"Invalid HTTP method {method!r}: it must be an RFC 9110 token.")
         self.method = method.upper()
         self.url = url if isinstance(url, URL) else URL(url)
-        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        # Always a copy: the defaults added below must not leak into the caller's headers.
+        self.headers = Headers(headers)
         self.extensions: Extensions = {} if extensions is None else extensions
         self.stream, self._content = encode_request_body(content)
         self._set_default_headers(content is not None)
@@ -272,7 +275,8 @@ class Request:
     def read(self) -> bytes:
         """Load a streaming body into memory, so it can be sent again (redirects, auth)."""
         if self._content is None:
-            self._content = b"".join(self.stream)
+            # list() first: join() would hide the stream's own TypeError behind its own.
+            self._content = b"".join(list(self.stream))
             self.stream = ByteStream(self._content)
         return self._content
 
@@ -406,9 +410,10 @@ class Response:
     def read(self) -> bytes:
         """Read and return the whole body, then release the connection."""
         if self._content is None:
+            stream = _sync_stream(self.stream)
             self._start_reading()
             try:
-                chunks = list(_sync_stream(self.stream))
+                chunks = list(stream)
             finally:
                 self.close()
             self._content = b"".join(chunks)
@@ -419,9 +424,10 @@ class Response:
         if self._content is not None:
             yield from _rechunk([self._content], chunk_size)
             return
+        stream = _sync_stream(self.stream)
         self._start_reading()
         try:
-            yield from _rechunk(_sync_stream(self.stream), chunk_size)
+            yield from _rechunk(stream, chunk_size)
         finally:
             self.close()
 
@@ -432,18 +438,17 @@ class Response:
     def close(self) -> None:
         """Close the body, releasing its connection; idempotent."""
         if not self._closed:
+            stream = _sync_stream(self.stream)
             self._closed = True
-            close = getattr(self.stream, "close", None)
-            if close is None:
-                raise RuntimeError("Use 'await response.aclose()' on an async response.")
-            close()
+            stream.close()
 
     async def aread(self) -> bytes:
         """Read and return the whole body, then release the connection."""
         if self._content is None:
+            stream = _async_stream(self.stream)
             self._start_reading()
             try:
-                chunks = [chunk async for chunk in _async_stream(self.stream)]
+                chunks = [chunk async for chunk in stream]
             finally:
                 await self.aclose()
             self._content = b"".join(chunks)
@@ -455,12 +460,13 @@ class Response:
             for chunk in _rechunk([self._content], chunk_size):
                 yield chunk
             return
-        self._start_reading()
         stream = _async_stream(self.stream)
+        self._start_reading()
         try:
             if chunk_size is None:
                 async for chunk in stream:
-                    yield chunk
+                    if chunk:
+                        yield chunk
             else:
                 buffer = _Rechunker(chunk_size)
                 async for chunk in stream:
@@ -478,11 +484,9 @@ class Response:
     async def aclose(self) -> None:
         """Close the body, releasing its connection; idempotent."""
         if not self._closed:
+            stream = _async_stream(self.stream)
             self._closed = True
-            aclose = getattr(self.stream, "aclose", None)
-            if aclose is None:
-                raise RuntimeError("Use 'response.close()' on a sync response.")
-            await aclose()
+            await stream.aclose()
 
     def __enter__(self) -> Response:
         return self
@@ -501,14 +505,18 @@ class Response:
 
 
 def _sync_stream(stream: SyncByteStream | AsyncByteStream) -> SyncByteStream:
-    if not hasattr(stream, "__iter__"):
-        raise RuntimeError("This response comes from an async transport: use aread()/aiter_*().")
+    if not hasattr(stream, "close"):
+        raise RuntimeError(
+            "This response comes from an async transport: use aread(), aiter_*() and aclose()."
+        )
     return stream  # type: ignore[return-value]
 
 
 def _async_stream(stream: SyncByteStream | AsyncByteStream) -> AsyncByteStream:
-    if not hasattr(stream, "__aiter__"):
-        raise RuntimeError("This response comes from a sync transport: use read()/iter_*().")
+    if not hasattr(stream, "aclose"):
+        raise RuntimeError(
+            "This response comes from a sync transport: use read(), iter_*() and close()."
+        )
     return stream  # type: ignore[return-value]
 
 

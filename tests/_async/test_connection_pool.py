@@ -205,7 +205,9 @@ async def test_connect_errors_surface_after_the_retries() -> None:
     ],
 )
 @pytest.mark.anyio
-async def test_tls_server_hostname(url: str, extensions: dict[str, str], expected: str | None) -> None:
+async def test_tls_server_hostname(
+    url: str, extensions: dict[str, str], expected: str | None
+) -> None:
     backend = httpcore2.MockBackend([OK])
     async with httpcore2.ConnectionPool(network_backend=backend) as pool:
         await pool.request("GET", url, extensions=extensions)
@@ -251,7 +253,10 @@ async def test_closed_pool_refuses_requests() -> None:
     [
         (None, {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}),
         (2.5, {"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}),
-        (httpcore2.Timeout(1.0, read=None), {"connect": 1.0, "read": None, "write": 1.0, "pool": 1.0}),
+        (
+            httpcore2.Timeout(1.0, read=None),
+            {"connect": 1.0, "read": None, "write": 1.0, "pool": 1.0},
+        ),
         ({"read": 9.0}, {"connect": 5.0, "read": 9.0, "write": 5.0, "pool": 5.0}),
     ],
 )

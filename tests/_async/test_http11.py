@@ -78,7 +78,9 @@ async def test_iterator_body_is_sent_chunked() -> None:
 
 @pytest.mark.anyio
 async def test_connection_close_response_closes_connection() -> None:
-    stream = httpcore2.MockStream([b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi"])
+    stream = httpcore2.MockStream(
+        [b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi"]
+    )
     connection = httpcore2.HTTP11Connection(stream)
     response = await connection.handle_request(make_request())
     assert await response.aread() == b"hi"
@@ -141,7 +143,8 @@ async def test_head_response_has_no_body_and_keeps_connection() -> None:
 
 @pytest.mark.anyio
 async def test_closing_a_partly_read_response_closes_the_connection() -> None:
-    stream = httpcore2.MockStream([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", b"67890"])
+    reads = [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", b"67890"]
+    stream = httpcore2.MockStream(reads)
     connection = httpcore2.HTTP11Connection(stream)
     response = await connection.handle_request(make_request())
     async for chunk in response.aiter_raw():
@@ -157,7 +160,9 @@ async def test_short_body_is_an_error_not_a_truncated_response() -> None:
     connection = httpcore2.HTTP11Connection(stream)
     request = make_request()
     response = await connection.handle_request(request)
-    with pytest.raises(httpcore2.RemoteProtocolError, match="without sending complete message body") as info:
+    with pytest.raises(
+        httpcore2.RemoteProtocolError, match="without sending complete message body"
+    ) as info:
         await response.aread()
     assert info.value.request is request
     assert connection.is_closed()
@@ -240,14 +245,15 @@ async def test_oversized_response_head_is_rejected() -> None:
     # S24: sent in small pieces, the limit still covers the whole head.
     pieces = [b"HTTP/1.1 200 OK\r\nX-Big: "] + [b"a" * 1000] * (MAX_HEAD_SIZE // 1000 + 10)
     connection = httpcore2.HTTP11Connection(httpcore2.MockStream(pieces))
-    with pytest.raises(httpcore2.RemoteProtocolError, match="too long|large|incomplete"):
+    with pytest.raises(httpcore2.RemoteProtocolError, match=r"too long|large|incomplete"):
         await connection.handle_request(make_request())
 
 
 @pytest.mark.anyio
 async def test_large_but_legal_head_is_accepted() -> None:
     cookie = b"Set-Cookie: " + b"c" * 60_000 + b"\r\n"
-    stream = httpcore2.MockStream([b"HTTP/1.1 200 OK\r\n" + cookie + b"Content-Length: 0\r\n\r\n"])
+    head = b"HTTP/1.1 200 OK\r\n" + cookie + b"Content-Length: 0\r\n\r\n"
+    stream = httpcore2.MockStream([head])
     response = await httpcore2.HTTP11Connection(stream).handle_request(make_request())
     assert len(response.headers["set-cookie"]) == 60_000
 
@@ -265,7 +271,8 @@ async def test_write_failure_surfaces_as_write_error_with_request() -> None:
 
 @pytest.mark.anyio
 async def test_idle_connection_expires_after_keepalive() -> None:
-    connection = httpcore2.HTTP11Connection(httpcore2.MockStream([OK]), keepalive_expiry=5.0)
+    stream = httpcore2.MockStream([OK])
+    connection = httpcore2.HTTP11Connection(stream, keepalive_expiry=5.0)
     response = await connection.handle_request(make_request())
     assert not connection.has_expired(connection.idle_since)
     await response.aread()

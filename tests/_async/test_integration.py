@@ -110,7 +110,10 @@ async def test_large_download_streams_byte_exact(server: Server, chunked: str) -
 @pytest.mark.anyio
 async def test_sequential_requests_share_one_keepalive_connection(server: Server) -> None:
     async with httpcore2.ConnectionPool() as pool:
-        clients = {tuple(echo(await pool.request("GET", server.url + "/echo"))["client"]) for _ in range(10)}
+        clients = {
+            tuple(echo(await pool.request("GET", server.url + "/echo"))["client"])
+            for _ in range(10)
+        }
         assert len(clients) == 1
         assert len(pool.connections) == 1
 
@@ -126,7 +129,9 @@ async def test_head_request_reads_no_body(server: Server) -> None:
         assert len(pool.connections) == 1
 
 
-@pytest.mark.parametrize(("status", "phrase"), [(201, "Created"), (404, "Not Found"), (503, "Service Unavailable")])
+@pytest.mark.parametrize(
+    ("status", "phrase"), [(201, "Created"), (404, "Not Found"), (503, "Service Unavailable")]
+)
 @pytest.mark.anyio
 async def test_status_codes(server: Server, status: int, phrase: str) -> None:
     async with httpcore2.ConnectionPool() as pool:
@@ -182,7 +187,9 @@ async def test_connect_timeout_does_not_poison_the_pool(
     async with httpcore2.ConnectionPool() as pool:
         started = time.monotonic()
         with pytest.raises(httpcore2.ConnectTimeout):
-            await pool.request("GET", f"http://{host}:{port}/", extensions={"timeout": {"connect": 0.3}})
+            await pool.request(
+                "GET", f"http://{host}:{port}/", extensions={"timeout": {"connect": 0.3}}
+            )
         assert time.monotonic() - started < 2.0
         assert pool.connections == []
         response = await pool.request("GET", server.url + "/")
@@ -265,4 +272,3 @@ async def test_trace_reports_real_connection_steps(tls_server: Server) -> None:
     ]
     assert seen["connection.connect_tcp.started"] == {"host": b"127.0.0.1", "port": tls_server.port}
     assert seen["connection.start_tls.started"] == {"server_hostname": None}
-

@@ -234,7 +234,10 @@ def test_closed_pool_refuses_requests() -> None:
     [
         (None, {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}),
         (2.5, {"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}),
-        (httpcore2.Timeout(1.0, read=None), {"connect": 1.0, "read": None, "write": 1.0, "pool": 1.0}),
+        (
+            httpcore2.Timeout(1.0, read=None),
+            {"connect": 1.0, "read": None, "write": 1.0, "pool": 1.0},
+        ),
         ({"read": 9.0}, {"connect": 5.0, "read": 9.0, "write": 5.0, "pool": 5.0}),
     ],
 )

@@ -73,7 +73,9 @@ def test_iterator_body_is_sent_chunked() -> None:
 
 
 def test_connection_close_response_closes_connection() -> None:
-    stream = httpcore2.SyncMockStream([b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi"])
+    stream = httpcore2.SyncMockStream(
+        [b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi"]
+    )
     connection = httpcore2.SyncHTTP11Connection(stream)
     response = connection.handle_request(make_request())
     assert response.read() == b"hi"
@@ -130,7 +132,8 @@ def test_head_response_has_no_body_and_keeps_connection() -> None:
 
 
 def test_closing_a_partly_read_response_closes_the_connection() -> None:
-    stream = httpcore2.SyncMockStream([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", b"67890"])
+    reads = [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", b"67890"]
+    stream = httpcore2.SyncMockStream(reads)
     connection = httpcore2.SyncHTTP11Connection(stream)
     response = connection.handle_request(make_request())
     for chunk in response.iter_raw():
@@ -145,7 +148,9 @@ def test_short_body_is_an_error_not_a_truncated_response() -> None:
     connection = httpcore2.SyncHTTP11Connection(stream)
     request = make_request()
     response = connection.handle_request(request)
-    with pytest.raises(httpcore2.RemoteProtocolError, match="without sending complete message body") as info:
+    with pytest.raises(
+        httpcore2.RemoteProtocolError, match="without sending complete message body"
+    ) as info:
         response.read()
     assert info.value.request is request
     assert connection.is_closed()
@@ -223,13 +228,14 @@ def test_oversized_response_head_is_rejected() -> None:
     # S24: sent in small pieces, the limit still covers the whole head.
     pieces = [b"HTTP/1.1 200 OK\r\nX-Big: "] + [b"a" * 1000] * (MAX_HEAD_SIZE // 1000 + 10)
     connection = httpcore2.SyncHTTP11Connection(httpcore2.SyncMockStream(pieces))
-    with pytest.raises(httpcore2.RemoteProtocolError, match="too long|large|incomplete"):
+    with pytest.raises(httpcore2.RemoteProtocolError, match=r"too long|large|incomplete"):
         connection.handle_request(make_request())
 
 
 def test_large_but_legal_head_is_accepted() -> None:
     cookie = b"Set-Cookie: " + b"c" * 60_000 + b"\r\n"
-    stream = httpcore2.SyncMockStream([b"HTTP/1.1 200 OK\r\n" + cookie + b"Content-Length: 0\r\n\r\n"])
+    head = b"HTTP/1.1 200 OK\r\n" + cookie + b"Content-Length: 0\r\n\r\n"
+    stream = httpcore2.SyncMockStream([head])
     response = httpcore2.SyncHTTP11Connection(stream).handle_request(make_request())
     assert len(response.headers["set-cookie"]) == 60_000
 
@@ -245,7 +251,8 @@ def test_write_failure_surfaces_as_write_error_with_request() -> None:
 
 
 def test_idle_connection_expires_after_keepalive() -> None:
-    connection = httpcore2.SyncHTTP11Connection(httpcore2.SyncMockStream([OK]), keepalive_expiry=5.0)
+    stream = httpcore2.SyncMockStream([OK])
+    connection = httpcore2.SyncHTTP11Connection(stream, keepalive_expiry=5.0)
     response = connection.handle_request(make_request())
     assert not connection.has_expired(connection.idle_since)
     response.read()

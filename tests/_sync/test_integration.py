@@ -64,9 +64,7 @@ def test_post_bytes_sends_content_length(server: Server) -> None:
 
 def test_post_iterator_is_sent_chunked(server: Server) -> None:
     with httpcore2.SyncConnectionPool() as pool:
-        response = pool.request(
-            "POST", server.url + "/echo", content=iter([b"Hello, ", b"world"])
-        )
+        response = pool.request("POST", server.url + "/echo", content=iter([b"Hello, ", b"world"]))
     data = echo(response)
     assert data["body"] == "Hello, world"
     assert header(data, "transfer-encoding") == ["chunked"]
@@ -104,7 +102,9 @@ def test_large_download_streams_byte_exact(server: Server, chunked: str) -> None
 
 def test_sequential_requests_share_one_keepalive_connection(server: Server) -> None:
     with httpcore2.SyncConnectionPool() as pool:
-        clients = {tuple(echo(pool.request("GET", server.url + "/echo"))["client"]) for _ in range(10)}
+        clients = {
+            tuple(echo(pool.request("GET", server.url + "/echo"))["client"]) for _ in range(10)
+        }
         assert len(clients) == 1
         assert len(pool.connections) == 1
 
@@ -119,7 +119,9 @@ def test_head_request_reads_no_body(server: Server) -> None:
         assert len(pool.connections) == 1
 
 
-@pytest.mark.parametrize(("status", "phrase"), [(201, "Created"), (404, "Not Found"), (503, "Service Unavailable")])
+@pytest.mark.parametrize(
+    ("status", "phrase"), [(201, "Created"), (404, "Not Found"), (503, "Service Unavailable")]
+)
 def test_status_codes(server: Server, status: int, phrase: str) -> None:
     with httpcore2.SyncConnectionPool() as pool:
         response = pool.request("GET", f"{server.url}/status/{status}")
@@ -197,9 +199,7 @@ def test_https_is_verified_by_default(tls_server: Server) -> None:
 def test_https_hostname_mismatch_is_refused(tls_server: Server) -> None:
     with httpcore2.SyncConnectionPool(verify=str(tls_server.ca_file)) as pool:
         with pytest.raises(httpcore2.ConnectError, match="certificate verify failed"):
-            pool.request(
-                "GET", tls_server.url + "/", extensions={"sni_hostname": "wrong.example"}
-            )
+            pool.request("GET", tls_server.url + "/", extensions={"sni_hostname": "wrong.example"})
 
 
 def test_https_without_verification(tls_server: Server) -> None:
@@ -245,4 +245,3 @@ def test_trace_reports_real_connection_steps(tls_server: Server) -> None:
     ]
     assert seen["connection.connect_tcp.started"] == {"host": b"127.0.0.1", "port": tls_server.port}
     assert seen["connection.start_tls.started"] == {"server_hostname": None}
-
