@@ -61,6 +61,8 @@ LIBRARY_NAMES = [
     ("__aenter__", "__enter__"),
     ("__aexit__", "__exit__"),
     ("__aiter__", "__iter__"),
+    ("__anext__", "__next__"),
+    ("StopAsyncIteration", "StopIteration"),
     ("AsyncIterator", "Iterator"),
     ("asynccontextmanager", "contextmanager"),
 ]

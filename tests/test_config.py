@@ -75,8 +75,10 @@ def test_coerce_returns_a_timeout_unchanged() -> None:
         (3.0, Timeout(3.0)),
         (7, Timeout(7)),
         (None, Timeout(None)),
-        ({}, Timeout(None)),
-        ({"read": 1.0}, Timeout(None, read=1.0)),
+        # A mapping names some phases; the others keep the 5 s default.
+        ({}, Timeout()),
+        ({"read": 1.0}, Timeout(5.0, read=1.0)),
+        ({"read": None}, Timeout(5.0, read=None)),
         (
             {"connect": 1.0, "read": 2.0, "write": 3.0, "pool": 4.0},
             Timeout(connect=1.0, read=2.0, write=3.0, pool=4.0),
@@ -88,7 +90,7 @@ def test_coerce_numbers_and_mappings(value: object, expected: Timeout) -> None:
 
 
 def test_coerce_rejects_unknown_keys_and_bad_values() -> None:
-    with pytest.raises(ValueError, match=r"Unknown timeout keys: \['bogus', 'total'\]"):
+    with pytest.raises(ValueError, match=r"Unknown timeout phases: \['bogus', 'total'\]"):
         Timeout.coerce({"read": 1.0, "total": 2.0, "bogus": 3.0})
     with pytest.raises(ValueError, match="read"):
         Timeout.coerce({"read": -1.0})

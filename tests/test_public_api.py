@@ -10,6 +10,7 @@ import sys
 import httpcore2
 
 PUBLIC_NAMES = [
+    "AutoBackend",
     "CloseError",
     "ConnectError",
     "ConnectTimeout",

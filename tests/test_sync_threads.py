@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpcore2
 from tests.servers.asgi_server import Server
+from tests.servers.fds import client_fd_count
 
 
 def test_threads_share_the_allowed_connections(server: Server) -> None:
@@ -86,8 +86,8 @@ def test_closing_the_pool_wakes_a_thread_blocked_in_a_read(server: Server) -> No
     assert len(errors) == 1
 
 
-def test_no_file_descriptor_leak(server: Server, fd_count: Callable[[], int]) -> None:
-    before = fd_count()
+def test_no_file_descriptor_leak(server: Server) -> None:
+    before = client_fd_count(server.port)
     limits = httpcore2.PoolLimits(max_connections=8, max_keepalive_connections=2)
     with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
 
@@ -97,7 +97,7 @@ def test_no_file_descriptor_leak(server: Server, fd_count: Callable[[], int]) ->
         with ThreadPoolExecutor(max_workers=8) as executor:
             assert set(executor.map(one, range(2000))) == {200}
     for _ in range(100):
-        if fd_count() <= before:
+        if client_fd_count(server.port) <= before:
             break
         time.sleep(0.02)
-    assert fd_count() <= before
+    assert client_fd_count(server.port) <= before

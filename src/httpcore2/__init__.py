@@ -16,6 +16,7 @@ from ._async.connection_pool import ConnectionPool
 from ._async.http11 import HTTP11Connection
 from ._async.mock import MockBackend, MockStream
 from ._async.network import NetworkBackend, NetworkStream
+from ._backends.auto import AutoBackend
 from ._backends.sync import SyncBackend
 from ._config import PoolLimits, Timeout, create_ssl_context
 from ._exceptions import (
@@ -59,6 +60,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "URL",
+    "AutoBackend",
     "CloseError",
     "ConnectError",
     "ConnectTimeout",

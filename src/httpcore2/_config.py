@@ -57,14 +57,15 @@ class Timeout:
 
     @classmethod
     def coerce(cls, value: TimeoutTypes) -> Timeout:
-        """Accept a `Timeout`, a number (or None) for every phase, or a mapping of phases."""
+        """A `Timeout` from a `Timeout`, from a number or `None` for every phase, or from
+        a mapping of some phases (`{"read": 30.0}`) where the others keep their default."""
         if isinstance(value, Timeout):
             return value
         if isinstance(value, Mapping):
             unknown = set(value) - set(cls.__slots__)
             if unknown:
-                raise ValueError(f"Unknown timeout keys: {sorted(unknown)}")
-            return cls(None, **value)
+                raise ValueError(f"Unknown timeout phases: {sorted(unknown)}")
+            return cls(**value)
         return cls(value)
 
     def as_dict(self) -> dict[str, float | None]:

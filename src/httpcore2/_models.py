@@ -21,10 +21,9 @@ __all__ = ["Extensions", "HeaderTypes", "Headers", "Request", "Response"]
 
 HeaderTypes = Union[
     "Headers",
-    Mapping[str, str],
-    Mapping[bytes, bytes],
-    Sequence[tuple[str, str]],
-    Sequence[tuple[bytes, bytes]],
+    Mapping[str, Union[str, bytes]],
+    Mapping[bytes, Union[str, bytes]],
+    Sequence[tuple[Union[str, bytes], Union[str, bytes]]],
     None,
 ]
 Extensions = MutableMapping[str, Any]
@@ -311,6 +310,7 @@ class Response:
         "_closed",
         "_consumed",
         "_content",
+        "_live_iterator",
         "_request",
         "extensions",
         "headers",
@@ -335,6 +335,7 @@ class Response:
         self.history: list[Response] = []
         self._closed = False
         self._consumed = False
+        self._live_iterator: Any = None
         self.stream: SyncByteStream | AsyncByteStream
         if content is None or isinstance(content, bytes):
             self._content: bytes | None = content or b""
@@ -454,8 +455,17 @@ class Response:
             self._content = b"".join(chunks)
         return self._content
 
-    async def aiter_raw(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
-        """Yield the body as it came over the wire, closing the response at the end."""
+    def aiter_raw(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """Yield the body as it came over the wire, closing the response at the end.
+
+        Leaving the loop early is fine as long as the response is closed (`aclose()`, or
+        `async with`): that finalizes the iterator too.
+        """
+        iterator = self._aiter_raw(chunk_size)
+        self._live_iterator = iterator
+        return iterator
+
+    async def _aiter_raw(self, chunk_size: int | None) -> AsyncIterator[bytes]:
         if self._content is not None:
             for chunk in _rechunk([self._content], chunk_size):
                 yield chunk
@@ -475,6 +485,7 @@ class Response:
                 for piece in buffer.flush():
                     yield piece
         finally:
+            self._live_iterator = None
             await self.aclose()
 
     def aiter_stream(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
@@ -487,6 +498,10 @@ class Response:
             stream = _async_stream(self.stream)
             self._closed = True
             await stream.aclose()
+        iterator, self._live_iterator = self._live_iterator, None
+        if iterator is not None:
+            # An `async for` left early: finalize its generator now, on this event loop.
+            await iterator.aclose()
 
     def __enter__(self) -> Response:
         return self

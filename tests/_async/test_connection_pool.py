@@ -199,8 +199,8 @@ async def test_connect_errors_surface_after_the_retries() -> None:
         ("https://example.com/", {}, "example.com"),
         ("https://example.com./", {}, "example.com"),
         ("https://xn--bcher-kva.example/", {}, "xn--bcher-kva.example"),
-        ("https://127.0.0.1/", {}, None),
-        ("https://[::1]/", {}, None),
+        ("https://127.0.0.1/", {}, "127.0.0.1"),
+        ("https://[::1]/", {}, "::1"),
         ("https://127.0.0.1/", {"sni_hostname": "localhost"}, "localhost"),
     ],
 )
@@ -251,7 +251,7 @@ async def test_closed_pool_refuses_requests() -> None:
 @pytest.mark.parametrize(
     ("timeout", "expected"),
     [
-        (None, {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}),
+        (None, {"connect": None, "read": None, "write": None, "pool": None}),
         (2.5, {"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}),
         (
             httpcore2.Timeout(1.0, read=None),
@@ -263,9 +263,21 @@ async def test_closed_pool_refuses_requests() -> None:
 @pytest.mark.anyio
 async def test_timeout_extension_forms(timeout: object, expected: dict[str, float]) -> None:
     async with httpcore2.ConnectionPool(network_backend=httpcore2.MockBackend([OK])) as pool:
-        extensions = {} if timeout is None else {"timeout": timeout}
+        extensions = {"timeout": timeout}
         response = await pool.request("GET", "http://example.com/", extensions=extensions)
         assert response.request.extensions["timeout"] == expected
+
+
+@pytest.mark.anyio
+async def test_default_timeouts_are_five_seconds_and_never_shared() -> None:
+    async with httpcore2.ConnectionPool(network_backend=httpcore2.MockBackend([OK])) as pool:
+        first = await pool.request("GET", "http://example.com/")
+        assert first.request.extensions["timeout"] == dict.fromkeys(
+            ("connect", "read", "write", "pool"), 5.0
+        )
+        first.request.extensions["timeout"]["read"] = None
+        second = await pool.request("GET", "http://example.com/")
+        assert second.request.extensions["timeout"]["read"] == 5.0
 
 
 @pytest.mark.anyio

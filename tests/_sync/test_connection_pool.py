@@ -187,8 +187,8 @@ def test_connect_errors_surface_after_the_retries() -> None:
         ("https://example.com/", {}, "example.com"),
         ("https://example.com./", {}, "example.com"),
         ("https://xn--bcher-kva.example/", {}, "xn--bcher-kva.example"),
-        ("https://127.0.0.1/", {}, None),
-        ("https://[::1]/", {}, None),
+        ("https://127.0.0.1/", {}, "127.0.0.1"),
+        ("https://[::1]/", {}, "::1"),
         ("https://127.0.0.1/", {"sni_hostname": "localhost"}, "localhost"),
     ],
 )
@@ -232,7 +232,7 @@ def test_closed_pool_refuses_requests() -> None:
 @pytest.mark.parametrize(
     ("timeout", "expected"),
     [
-        (None, {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}),
+        (None, {"connect": None, "read": None, "write": None, "pool": None}),
         (2.5, {"connect": 2.5, "read": 2.5, "write": 2.5, "pool": 2.5}),
         (
             httpcore2.Timeout(1.0, read=None),
@@ -243,9 +243,20 @@ def test_closed_pool_refuses_requests() -> None:
 )
 def test_timeout_extension_forms(timeout: object, expected: dict[str, float]) -> None:
     with httpcore2.SyncConnectionPool(network_backend=httpcore2.SyncMockBackend([OK])) as pool:
-        extensions = {} if timeout is None else {"timeout": timeout}
+        extensions = {"timeout": timeout}
         response = pool.request("GET", "http://example.com/", extensions=extensions)
         assert response.request.extensions["timeout"] == expected
+
+
+def test_default_timeouts_are_five_seconds_and_never_shared() -> None:
+    with httpcore2.SyncConnectionPool(network_backend=httpcore2.SyncMockBackend([OK])) as pool:
+        first = pool.request("GET", "http://example.com/")
+        assert first.request.extensions["timeout"] == dict.fromkeys(
+            ("connect", "read", "write", "pool"), 5.0
+        )
+        first.request.extensions["timeout"]["read"] = None
+        second = pool.request("GET", "http://example.com/")
+        assert second.request.extensions["timeout"]["read"] == 5.0
 
 
 def test_unknown_timeout_phase_is_rejected() -> None:

@@ -182,9 +182,9 @@ def test_connect_timeout_does_not_poison_the_pool(
 def test_https_with_the_test_ca(tls_server: Server) -> None:
     with httpcore2.SyncConnectionPool(verify=str(tls_server.ca_file)) as pool:
         response = pool.request("GET", tls_server.url + "/echo")
+        stream = response.extensions["network_stream"]
+        assert stream.get_extra_info("ssl_object").selected_alpn_protocol() == "http/1.1"
     assert echo(response)["scheme"] == "https"
-    stream = response.extensions["network_stream"]
-    assert stream.get_extra_info("ssl_object").selected_alpn_protocol() == "http/1.1"
 
 
 def test_https_is_verified_by_default(tls_server: Server) -> None:
@@ -244,4 +244,4 @@ def test_trace_reports_real_connection_steps(tls_server: Server) -> None:
         "connection.start_tls.complete",
     ]
     assert seen["connection.connect_tcp.started"] == {"host": b"127.0.0.1", "port": tls_server.port}
-    assert seen["connection.start_tls.started"] == {"server_hostname": None}
+    assert seen["connection.start_tls.started"] == {"server_hostname": "127.0.0.1"}

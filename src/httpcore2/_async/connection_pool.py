@@ -6,7 +6,7 @@ import collections
 import contextlib
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from typing import Any
 
 from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, create_ssl_context
@@ -30,20 +30,15 @@ __all__ = ["ConnectionPool"]
 PoolKey = tuple[bytes, bytes, int, Any]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-_DEFAULT_TIMEOUTS = DEFAULT_TIMEOUT.as_dict()
 _POOL_CLOSED: Any = object()
+_ABSENT: Any = object()
 
 
 def _request_timeouts(extensions: Extensions) -> dict[str, float | None]:
-    """The `timeout` extension as a full mapping of phases; unnamed phases get the default."""
-    value = extensions.get("timeout")
-    if value is None:
-        return _DEFAULT_TIMEOUTS
-    if isinstance(value, Mapping):
-        unknown = value.keys() - _DEFAULT_TIMEOUTS.keys()
-        if unknown:
-            raise ValueError(f"Unknown timeout phases: {sorted(unknown)}")
-        return {**_DEFAULT_TIMEOUTS, **value}
+    """The `timeout` extension as a full mapping of phases (see `Timeout.coerce`)."""
+    value = extensions.get("timeout", _ABSENT)
+    if value is _ABSENT:
+        return DEFAULT_TIMEOUT.as_dict()
     return Timeout.coerce(value).as_dict()
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import h11
@@ -63,6 +62,7 @@ class HTTP11Connection:
         self._state = _State.IDLE
         self._idle_since = time.monotonic()
         self._requests = 0
+        self._must_close = False
         self.response_started = False
 
     # The pool's view of the connection.
@@ -117,9 +117,14 @@ class HTTP11Connection:
             "reason_phrase": event.reason,
             "network_stream": self._stream,
         }
+        headers = Headers.from_wire(event.headers.raw_items())
+        if b"transfer-encoding" in headers and b"content-length" in headers:
+            # Framed by chunked, but a sign of response smuggling: RFC 9112 §6.3 asks the
+            # client to close the connection once the response is done.
+            self._must_close = True
         return Response(
             event.status_code,
-            headers=Headers.from_wire(event.headers.raw_items()),
+            headers=headers,
             content=HTTP11ResponseStream(self, request),
             extensions=extensions,
             request=request,
@@ -127,8 +132,9 @@ class HTTP11Connection:
 
     async def _send_request(self, request: Request, timeout: float | None) -> None:
         await self._stream.write(self._write_head(request), timeout)
+        chunks = request.stream.__aiter__()
         try:
-            async for chunk in request.stream:
+            async for chunk in chunks:
                 await self._stream.write(self._write_body_chunk(chunk), timeout)
             await self._stream.write(self._write_end(), timeout)
         except WriteError:
@@ -136,6 +142,12 @@ class HTTP11Connection:
             # stop sending and read what it said; if there is no response, the read fails.
             if not self._stream.is_readable():
                 raise
+        finally:
+            # A body generator left mid-way must be finalized now, not by the garbage
+            # collector (which trio reports as an error).
+            close = getattr(chunks, "aclose", None)
+            if close is not None:
+                await close()
 
     def _write_head(self, request: Request) -> bytes:
         # `Request`, `Headers` and `URL` have already validated the method (a token), every
@@ -198,6 +210,7 @@ class HTTP11Connection:
         h11_connection = self._h11
         reusable = (
             self._state is _State.ACTIVE
+            and not self._must_close
             and h11_connection.our_state is h11.DONE
             and h11_connection.their_state is h11.DONE
             # Bytes after the framed body (a body on a 204, a too-long body) must never be
@@ -216,32 +229,44 @@ class HTTP11Connection:
 
 
 class HTTP11ResponseStream:
-    """The body of a response on an HTTP/1.1 connection; closing it frees the connection."""
+    """The body of a response on an HTTP/1.1 connection; closing it frees the connection.
 
-    __slots__ = ("_closed", "_connection", "_request")
+    An iterator object rather than a generator: one abandoned half-way needs no
+    finalizing by the garbage collector.
+    """
+
+    __slots__ = ("_closed", "_connection", "_done", "_request", "_timeout")
 
     def __init__(self, connection: HTTP11Connection, request: Request) -> None:
         self._connection = connection
         self._request = request
+        self._timeout = _timeouts(request)["read"]
         self._closed = False
+        self._done = False
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        next_event = self._connection._next_event
-        timeout = _timeouts(self._request)["read"]
+    def __aiter__(self) -> HTTP11ResponseStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration()
         try:
-            while True:
-                event = await next_event(timeout)
-                if type(event) is h11.Data:
-                    yield bytes(event.data)
-                elif type(event) is h11.EndOfMessage:
-                    return
-                else:
-                    raise RemoteProtocolError(f"Unexpected event while reading a body: {event!r}")
+            event = await self._connection._next_event(self._timeout)
         except BaseException as exc:
+            self._done = True
             await self.aclose()
             if isinstance(exc, HTTPError):
                 exc.request = self._request
             raise
+        if type(event) is h11.Data:
+            return bytes(event.data)
+        self._done = True
+        if type(event) is h11.EndOfMessage:
+            raise StopAsyncIteration()
+        await self.aclose()
+        error = RemoteProtocolError(f"Unexpected event while reading a body: {event!r}")
+        error.request = self._request
+        raise error
 
     async def aclose(self) -> None:
         if not self._closed:

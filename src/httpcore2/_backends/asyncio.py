@@ -167,7 +167,9 @@ class AsyncioStream(NetworkStream):
 
     async def aclose(self) -> None:
         # Synchronous on purpose: a cancelled task can never leave the socket half-closed.
-        self._transport.close()
+        # abort(), not close(): nothing is left to send when a client closes, and a TLS
+        # close() would keep the socket open waiting for the peer's close_notify.
+        self._transport.abort()
 
     async def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None, timeout: float | None

@@ -19,21 +19,23 @@ __all__ = ["SyncHTTPConnection"]
 RETRY_BACKOFF = 0.25
 
 
-def server_hostname(request: Request) -> str | None:
+def server_hostname(request: Request) -> str:
     """The name for SNI and certificate checks: the A-label without a trailing dot.
 
-    The `sni_hostname` request extension overrides it. IP literals get no SNI (RFC 6066),
-    and the ssl module checks them against the certificate's IP addresses.
+    The `sni_hostname` request extension overrides it. An IP literal (zone id dropped) is
+    checked against the certificate's IP addresses, and the ssl module sends no SNI for
+    it (RFC 6066).
     """
     sni = request.extensions.get("sni_hostname")
     if sni:
         return str(sni)
     host = request.url.raw.host.decode("ascii")
+    address = host.partition("%")[0]
     try:
-        ipaddress.ip_address(host.partition("%")[0])
+        ipaddress.ip_address(address)
     except ValueError:
         return host.rstrip(".")
-    return None
+    return address
 
 
 class SyncHTTPConnection:

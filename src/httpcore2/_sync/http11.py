@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import h11
@@ -64,6 +63,7 @@ class SyncHTTP11Connection:
         self._state = _State.IDLE
         self._idle_since = time.monotonic()
         self._requests = 0
+        self._must_close = False
         self.response_started = False
 
     # The pool's view of the connection.
@@ -118,9 +118,14 @@ class SyncHTTP11Connection:
             "reason_phrase": event.reason,
             "network_stream": self._stream,
         }
+        headers = Headers.from_wire(event.headers.raw_items())
+        if b"transfer-encoding" in headers and b"content-length" in headers:
+            # Framed by chunked, but a sign of response smuggling: RFC 9112 §6.3 asks the
+            # client to close the connection once the response is done.
+            self._must_close = True
         return Response(
             event.status_code,
-            headers=Headers.from_wire(event.headers.raw_items()),
+            headers=headers,
             content=SyncHTTP11ResponseStream(self, request),
             extensions=extensions,
             request=request,
@@ -128,8 +133,9 @@ class SyncHTTP11Connection:
 
     def _send_request(self, request: Request, timeout: float | None) -> None:
         self._stream.write(self._write_head(request), timeout)
+        chunks = request.stream.__iter__()
         try:
-            for chunk in request.stream:
+            for chunk in chunks:
                 self._stream.write(self._write_body_chunk(chunk), timeout)
             self._stream.write(self._write_end(), timeout)
         except WriteError:
@@ -137,6 +143,12 @@ class SyncHTTP11Connection:
             # stop sending and read what it said; if there is no response, the read fails.
             if not self._stream.is_readable():
                 raise
+        finally:
+            # A body generator left mid-way must be finalized now, not by the garbage
+            # collector (which trio reports as an error).
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
 
     def _write_head(self, request: Request) -> bytes:
         # `Request`, `Headers` and `URL` have already validated the method (a token), every
@@ -199,6 +211,7 @@ class SyncHTTP11Connection:
         h11_connection = self._h11
         reusable = (
             self._state is _State.ACTIVE
+            and not self._must_close
             and h11_connection.our_state is h11.DONE
             and h11_connection.their_state is h11.DONE
             # Bytes after the framed body (a body on a 204, a too-long body) must never be
@@ -217,32 +230,44 @@ class SyncHTTP11Connection:
 
 
 class SyncHTTP11ResponseStream:
-    """The body of a response on an HTTP/1.1 connection; closing it frees the connection."""
+    """The body of a response on an HTTP/1.1 connection; closing it frees the connection.
 
-    __slots__ = ("_closed", "_connection", "_request")
+    An iterator object rather than a generator: one abandoned half-way needs no
+    finalizing by the garbage collector.
+    """
+
+    __slots__ = ("_closed", "_connection", "_done", "_request", "_timeout")
 
     def __init__(self, connection: SyncHTTP11Connection, request: Request) -> None:
         self._connection = connection
         self._request = request
+        self._timeout = _timeouts(request)["read"]
         self._closed = False
+        self._done = False
 
-    def __iter__(self) -> Iterator[bytes]:
-        next_event = self._connection._next_event
-        timeout = _timeouts(self._request)["read"]
+    def __iter__(self) -> SyncHTTP11ResponseStream:
+        return self
+
+    def __next__(self) -> bytes:
+        if self._done:
+            raise StopIteration()
         try:
-            while True:
-                event = next_event(timeout)
-                if type(event) is h11.Data:
-                    yield bytes(event.data)
-                elif type(event) is h11.EndOfMessage:
-                    return
-                else:
-                    raise RemoteProtocolError(f"Unexpected event while reading a body: {event!r}")
+            event = self._connection._next_event(self._timeout)
         except BaseException as exc:
+            self._done = True
             self.close()
             if isinstance(exc, HTTPError):
                 exc.request = self._request
             raise
+        if type(event) is h11.Data:
+            return bytes(event.data)
+        self._done = True
+        if type(event) is h11.EndOfMessage:
+            raise StopIteration()
+        self.close()
+        error = RemoteProtocolError(f"Unexpected event while reading a body: {event!r}")
+        error.request = self._request
+        raise error
 
     def close(self) -> None:
         if not self._closed:
