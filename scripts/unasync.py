@@ -358,7 +358,7 @@ def plan(root: Path, trees: list[Tree] = TREES) -> Plan:
 
 def ruff_format(text: str, target: Path, root: Path) -> str:
     """`text` as `ruff format` writes it at `target`, with the configuration under `root`."""
-    command = _ruff_command(root) + ["format", "--stdin-filename", str(target), "-"]
+    command = [*_ruff_command(root), "format", "--stdin-filename", str(target), "-"]
     result = subprocess.run(command, input=text, capture_output=True, text=True, cwd=root)
     if result.returncode != 0:
         raise UnasyncError(f"ruff format failed on {target}: {result.stderr.strip()}")

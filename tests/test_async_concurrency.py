@@ -178,3 +178,43 @@ async def test_no_file_descriptor_leak(server: Server) -> None:
             break
         await anyio.sleep(0.02)
     assert client_fd_count(server.port) <= before
+
+
+async def wait_for_queue(pool: httpcore2.ConnectionPool, queued: int) -> None:
+    with anyio.fail_after(5):
+        while f"{queued} queued" not in repr(pool):
+            await anyio.sleep(0.005)
+
+
+async def test_idle_connection_of_another_origin_is_evicted_for_a_waiter(server: Server) -> None:
+    other_origin = f"http://localhost:{server.port}/"
+    statuses: list[int] = []
+    async with httpcore2.ConnectionPool(
+        pool_limits=httpcore2.PoolLimits(max_connections=1)
+    ) as pool:
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/") as held:
+                tasks.start_soon(lambda: _status(pool, other_origin, statuses))
+                await wait_for_queue(pool, 1)
+                await held.aread()  # back to the pool idle, then evicted for the waiter
+        assert statuses == [200]
+        assert len(pool.connections) == 1
+
+
+async def test_per_host_waiters_get_a_slot_when_a_connection_is_dropped(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=1, max_connections_per_host=1)
+    other_origin = f"http://localhost:{server.port}/"
+    statuses: list[int] = []
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/"):
+                for _ in range(2):
+                    tasks.start_soon(lambda: _status(pool, other_origin, statuses))
+                await wait_for_queue(pool, 2)
+            # Closed unread: the connection is dropped, and its slot goes to the waiters.
+        assert statuses == [200, 200]
+        assert_pool_is_at_rest(pool, 1)
+
+
+async def _status(pool: httpcore2.ConnectionPool, url: str, statuses: list[int]) -> None:
+    statuses.append((await pool.request("GET", url)).status)

@@ -7,7 +7,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 import httpcore2
+from httpcore2._synchronization import SyncWaiter
 from tests.servers.asgi_server import Server
 from tests.servers.fds import client_fd_count
 
@@ -101,3 +104,97 @@ def test_no_file_descriptor_leak(server: Server) -> None:
             break
         time.sleep(0.02)
     assert client_fd_count(server.port) <= before
+
+
+def wait_for_queue(pool: httpcore2.SyncConnectionPool, queued: int) -> None:
+    deadline = time.monotonic() + 5
+    while f"{queued} queued" not in repr(pool):
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
+
+def test_idle_connection_of_another_origin_is_evicted_for_a_waiting_thread(
+    server: Server,
+) -> None:
+    other_origin = f"http://localhost:{server.port}/"
+    statuses: list[int] = []
+    limits = httpcore2.PoolLimits(max_connections=1)
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        with pool.stream("GET", server.url + "/") as held:
+            thread = threading.Thread(
+                target=lambda: statuses.append(pool.request("GET", other_origin).status)
+            )
+            thread.start()
+            wait_for_queue(pool, 1)
+            held.read()
+        thread.join(5)
+        assert statuses == [200]
+        assert len(pool.connections) == 1
+
+
+def test_per_host_waiting_threads_get_a_slot_when_a_connection_is_dropped(
+    server: Server,
+) -> None:
+    limits = httpcore2.PoolLimits(max_connections=1, max_connections_per_host=1)
+    other_origin = f"http://localhost:{server.port}/"
+    statuses: list[int] = []
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        with pool.stream("GET", server.url + "/"):
+            threads = [
+                threading.Thread(
+                    target=lambda: statuses.append(pool.request("GET", other_origin).status)
+                )
+                for _ in range(2)
+            ]
+            for thread in threads:
+                thread.start()
+            wait_for_queue(pool, 2)
+        for thread in threads:
+            thread.join(5)
+        assert statuses == [200, 200]
+        assert "Requests: 0 active, 0 queued" in repr(pool)
+
+
+def test_closing_the_pool_wakes_a_waiting_thread(server: Server) -> None:
+    pool = httpcore2.SyncConnectionPool(pool_limits=httpcore2.PoolLimits(max_connections=1))
+    errors: list[BaseException] = []
+
+    def waiter() -> None:
+        try:
+            pool.request("GET", server.url + "/")
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    with pool.stream("GET", server.url + "/"):
+        thread = threading.Thread(target=waiter)
+        thread.start()
+        wait_for_queue(pool, 1)
+        pool.close()
+        thread.join(5)
+    assert [str(error) for error in errors] == [
+        "The connection pool was closed while waiting for a connection."
+    ]
+
+
+@pytest.mark.parametrize("granted_first", [False, True])
+def test_interrupt_while_waiting_leaves_the_pool_consistent(
+    server: Server, monkeypatch: pytest.MonkeyPatch, granted_first: bool
+) -> None:
+    # Ctrl-C (KeyboardInterrupt) is how a waiting thread gets interrupted. If the
+    # connection was handed over just before, the waiter must give it back.
+    limits = httpcore2.PoolLimits(max_connections=1)
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        held = pool.handle_request(httpcore2.Request("GET", server.url + "/"))
+
+        def interrupted_wait(self: SyncWaiter, timeout: float | None) -> None:
+            if granted_first:
+                held.read()
+            raise KeyboardInterrupt
+
+        monkeypatch.setattr(SyncWaiter, "wait", interrupted_wait)
+        with pytest.raises(KeyboardInterrupt):
+            pool.request("GET", server.url + "/")
+        monkeypatch.undo()
+        held.read()
+        assert "Requests: 0 active, 0 queued" in repr(pool)
+        assert pool.request("GET", server.url + "/").status == 200

@@ -308,3 +308,41 @@ async def test_trace_extension_reports_connection_steps() -> None:
         "connection.start_tls.started",
         "connection.start_tls.complete",
     ]
+
+
+@pytest.mark.anyio
+async def test_keepalive_without_expiry() -> None:
+    backend = httpcore2.MockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(keepalive_expiry=None)
+    async with httpcore2.ConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        await pool.request("GET", "http://example.com/")
+        await pool.request("GET", "http://example.com/")
+        assert len(backend.streams) == 1
+
+
+@pytest.mark.anyio
+async def test_closing_a_response_body_twice_releases_once() -> None:
+    backend = httpcore2.MockBackend([OK] * 2)
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        response = await pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        await response.aread()
+        await response.stream.aclose()  # type: ignore[union-attr]
+        assert "0 active, 1 idle" in repr(pool)
+        await pool.request("GET", "http://example.com/")
+        assert len(backend.streams) == 1
+
+
+@pytest.mark.anyio
+async def test_connection_repr_through_its_life() -> None:
+    backend = FlakyBackend(failures=1)
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        with pytest.raises(httpcore2.ConnectError):
+            await pool.request("GET", "http://example.com/")
+        await pool.request("GET", "http://example.com/")
+        (connection,) = pool.connections
+        assert repr(connection) == "<HTTPConnection <HTTP11Connection [idle, requests: 1]>>"
+    unused = httpcore2.HTTPConnection()
+    assert repr(unused) == "<HTTPConnection [connecting]>"
+    await unused.aclose()
+    assert repr(unused) == "<HTTPConnection [closed]>"
+    assert unused.is_closed()

@@ -312,3 +312,58 @@ def test_head_written_without_h11_validation_matches_validated_head(
         h11.Request(method="PUT", target=b"/a%20b?q=1&r=%2F", headers=request.headers.raw)
     )
     assert ours == validated
+
+
+@pytest.mark.parametrize(
+    ("declared", "body"),
+    [("5", [b"abc"]), ("2", [b"abc"])],
+    ids=["too-little", "too-much"],
+)
+@pytest.mark.anyio
+async def test_body_that_does_not_match_its_content_length(
+    declared: str, body: list[bytes]
+) -> None:
+    stream = httpcore2.MockStream([OK])
+    connection = httpcore2.HTTP11Connection(stream)
+    request = make_request("POST", content=iter(body), headers={"Content-Length": declared})
+    with pytest.raises(httpcore2.LocalProtocolError, match="Content-Length") as info:
+        await connection.handle_request(request)
+    assert info.value.request is request
+    assert connection.is_closed()
+
+
+class BrokenPipeStream(httpcore2.MockStream):
+    """Accepts the request head, then fails every write, with nothing to read."""
+
+    async def write(self, data: bytes, timeout: float | None = None) -> None:
+        if self.written:
+            raise httpcore2.WriteError("Broken pipe")
+        self.written.append(data)
+
+    def is_readable(self) -> bool:
+        return False
+
+
+@pytest.mark.anyio
+async def test_write_error_without_an_early_response_is_raised() -> None:
+    connection = httpcore2.HTTP11Connection(BrokenPipeStream([]))
+    with pytest.raises(httpcore2.WriteError, match="Broken pipe"):
+        await connection.handle_request(make_request("POST", content=iter([b"data"])))
+    assert connection.is_closed()
+
+
+@pytest.mark.anyio
+async def test_mock_stream_splits_reads_and_reports_tls() -> None:
+    backend = httpcore2.MockBackend([b"abcdef"], alpn_protocol="http/1.1")
+    stream = await backend.connect_tcp("example.com", 443)
+    assert stream.get_extra_info("ssl_object") is None
+    tls = await stream.start_tls(httpcore2.create_ssl_context(), "example.com", 1.0)
+    assert tls.get_extra_info("ssl_object").selected_alpn_protocol() == "http/1.1"
+    assert tls.get_extra_info("client_addr") is None
+    assert await tls.read(4) == b"abcd"
+    assert await tls.read(4) == b"ef"
+    assert await tls.read(4) == b""
+    await backend.sleep(1.0)
+    await tls.aclose()
+    with pytest.raises(httpcore2.ReadError):
+        await tls.read(4)

