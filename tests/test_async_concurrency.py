@@ -218,3 +218,45 @@ async def test_per_host_waiters_get_a_slot_when_a_connection_is_dropped(server: 
 
 async def _status(pool: httpcore2.ConnectionPool, url: str, statuses: list[int]) -> None:
     statuses.append((await pool.request("GET", url)).status)
+
+
+async def test_a_timed_out_waiter_leaves_the_others_in_line(server: Server) -> None:
+    outcomes: list[str] = []
+    async with httpcore2.ConnectionPool(
+        pool_limits=httpcore2.PoolLimits(max_connections=1)
+    ) as pool:
+
+        async def impatient() -> None:
+            try:
+                await pool.request("GET", server.url + "/", extensions={"timeout": {"pool": 0.05}})
+            except httpcore2.PoolTimeout:
+                outcomes.append("timed out")
+
+        async def patient() -> None:
+            await pool.request("GET", server.url + "/")
+            outcomes.append("served")
+
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/") as held:
+                tasks.start_soon(patient)
+                await wait_for_queue(pool, 1)
+                tasks.start_soon(impatient)
+                await wait_for_queue(pool, 2)
+                await wait_for_queue(pool, 1)  # the impatient one gave up
+                await held.aread()
+        assert outcomes == ["timed out", "served"]
+        assert_pool_is_at_rest(pool, 1)
+
+
+async def test_waiters_for_several_origins_at_the_limit(server: Server, tls_server: Server) -> None:
+    origins = [f"http://localhost:{server.port}/", tls_server.url + "/"]
+    statuses: list[int] = []
+    limits = httpcore2.PoolLimits(max_connections=1)
+    async with httpcore2.ConnectionPool(verify=str(tls_server.ca_file), pool_limits=limits) as pool:
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/"):
+                for url in origins:
+                    tasks.start_soon(_status, pool, url, statuses)
+                await wait_for_queue(pool, 2)
+        assert statuses == [200, 200]
+        assert_pool_is_at_rest(pool, 1)

@@ -922,3 +922,9 @@ async def test_a_mistaken_aclose_still_lets_close_release_the_stream() -> None:
         await response.aclose()
     response.close()
     assert stream.closes == 1
+
+
+def test_only_names_can_be_in_headers() -> None:
+    headers = Headers({"a": "1"})
+    assert 5 not in headers
+    assert None not in headers

@@ -198,3 +198,69 @@ def test_interrupt_while_waiting_leaves_the_pool_consistent(
         held.read()
         assert "Requests: 0 active, 0 queued" in repr(pool)
         assert pool.request("GET", server.url + "/").status == 200
+
+
+def test_a_timed_out_thread_leaves_the_others_in_line(server: Server) -> None:
+    outcomes: list[str] = []
+    limits = httpcore2.PoolLimits(max_connections=1)
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+
+        def impatient() -> None:
+            try:
+                pool.request("GET", server.url + "/", extensions={"timeout": {"pool": 0.05}})
+            except httpcore2.PoolTimeout:
+                outcomes.append("timed out")
+
+        def patient() -> None:
+            pool.request("GET", server.url + "/")
+            outcomes.append("served")
+
+        with pool.stream("GET", server.url + "/") as held:
+            threads = [threading.Thread(target=patient), threading.Thread(target=impatient)]
+            threads[0].start()
+            wait_for_queue(pool, 1)
+            threads[1].start()
+            wait_for_queue(pool, 2)
+            wait_for_queue(pool, 1)
+            held.read()
+        for thread in threads:
+            thread.join(5)
+        assert outcomes == ["timed out", "served"]
+
+
+def test_threads_waiting_for_several_origins_at_the_limit(
+    server: Server, tls_server: Server
+) -> None:
+    origins = [f"http://localhost:{server.port}/", tls_server.url + "/"]
+    statuses: list[int] = []
+    limits = httpcore2.PoolLimits(max_connections=1)
+    with httpcore2.SyncConnectionPool(verify=str(tls_server.ca_file), pool_limits=limits) as pool:
+        with pool.stream("GET", server.url + "/"):
+            threads = [
+                threading.Thread(
+                    target=lambda u=url: statuses.append(pool.request("GET", u).status)
+                )
+                for url in origins
+            ]
+            for thread in threads:
+                thread.start()
+            wait_for_queue(pool, 2)
+        for thread in threads:
+            thread.join(5)
+        assert statuses == [200, 200]
+        assert "Requests: 0 active, 0 queued" in repr(pool)
+
+
+def test_a_thread_waiting_on_the_per_host_cap_gets_the_dropped_slot(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections_per_host=1)
+    statuses: list[int] = []
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        with pool.stream("GET", server.url + "/"):
+            thread = threading.Thread(
+                target=lambda: statuses.append(pool.request("GET", server.url + "/").status)
+            )
+            thread.start()
+            wait_for_queue(pool, 1)
+        # Closed unread: dropped, and its per-host slot goes to the waiting thread.
+        thread.join(5)
+        assert statuses == [200]

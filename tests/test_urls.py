@@ -731,3 +731,24 @@ def test_whatwg_url_conformance() -> None:
     assert not mismatches, "\n".join(mismatches)
     # Every documented deviation still occurs: the list stays honest.
     assert all(counts.values()), counts
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://[::1/", "without a closing ']'"),
+        # Each label is short, but their A-labels add up past the 253-character limit.
+        ("http://" + ".".join(["ä" * 50] * 5) + "/", "longer than 253 characters"),
+    ],
+)
+def test_more_hosts_that_are_refused(url: str, reason: str) -> None:
+    with pytest.raises(InvalidURL, match=reason):
+        URL(url)
+
+
+def test_relative_url_pieces() -> None:
+    relative = URL("/p", allow_relative=True)
+    assert relative.authority == ""
+    assert URL("http://a/b").full_path == "/b"
+    # A host with an empty path gains the `/` before a relative path segment.
+    assert URL("http://a").join("b") == "http://a/b"

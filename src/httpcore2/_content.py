@@ -8,7 +8,14 @@ retry replays them); iterators cannot, and say so with `StreamConsumed`.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Generator,
+    Iterable,
+    Iterator,
+)
 from typing import IO, Any, Protocol, Union, runtime_checkable
 
 from ._exceptions import StreamConsumed
@@ -57,11 +64,11 @@ class ByteStream:
     def __init__(self, content: bytes) -> None:
         self.content = content
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Generator[bytes, None, None]:
         if self.content:
             yield self.content
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def __aiter__(self) -> AsyncGenerator[bytes, None]:
         if self.content:
             yield self.content
 
@@ -90,12 +97,12 @@ class IteratorStream:
         self._iterable = iterable
         self._consumed = False
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Generator[bytes, None, None]:
         self._start()
         for chunk in self._iterable:
             yield _check_chunk(chunk)
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def __aiter__(self) -> AsyncGenerator[bytes, None]:
         for chunk in self:
             yield chunk
 
@@ -125,13 +132,13 @@ class AsyncIteratorStream:
         self._iterable = iterable
         self._consumed = False
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Generator[bytes, None, None]:
         raise TypeError(
             "This request body is an async iterator: send it with an async transport "
             "(Client, ConnectionPool), not a sync one."
         )
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def __aiter__(self) -> AsyncGenerator[bytes, None]:
         if self._consumed:
             raise StreamConsumed(
                 "The request body is an async iterator that was already sent once and cannot "
@@ -167,7 +174,7 @@ class FileStream:
     def replayable(self) -> bool:
         return self._start is not None
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Generator[bytes, None, None]:
         if self._consumed:
             if self._start is None:
                 raise StreamConsumed("The request body is an unseekable file already sent once.")
@@ -177,7 +184,7 @@ class FileStream:
         while chunk := read(CHUNK_SIZE):
             yield _check_chunk(chunk)
 
-    async def __aiter__(self) -> AsyncIterator[bytes]:
+    async def __aiter__(self) -> AsyncGenerator[bytes, None]:
         for chunk in self:
             yield chunk
 

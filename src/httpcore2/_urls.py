@@ -237,10 +237,9 @@ def _to_alabel(label: str) -> str:
         except (idna.IDNAError, UnicodeError):
             raise InvalidURL("Invalid URL: the host is not a valid domain name (IDNA)") from None
     if not _ASCII_LABEL.fullmatch(label):
+        # Label lengths were checked before any of this work (see _normalise_host).
         if not label:
             raise InvalidURL("Invalid URL: empty label in the host")
-        if len(label) > _MAX_LABEL:
-            raise InvalidURL("Invalid URL: a host label is longer than 63 characters")
         raise InvalidURL("Invalid URL: invalid character in the host")
     if label.startswith("xn--"):
         _to_ulabel(label)

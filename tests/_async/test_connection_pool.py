@@ -10,11 +10,12 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, world!"
 
 
 class FlakyBackend(httpcore2.MockBackend):
-    """Refuses the first `failures` connection attempts."""
+    """Fails the first `failures` connection attempts with `error`."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, error: Exception | None = None) -> None:
         super().__init__([OK])
         self.failures = failures
+        self.error = httpcore2.ConnectError("Connection refused") if error is None else error
         self.attempts = 0
 
     async def connect_tcp(
@@ -26,7 +27,7 @@ class FlakyBackend(httpcore2.MockBackend):
     ) -> httpcore2.NetworkStream:
         self.attempts += 1
         if self.attempts <= self.failures:
-            raise httpcore2.ConnectError("Connection refused")
+            raise self.error
         return await super().connect_tcp(host, port, timeout, local_address)
 
 
@@ -346,3 +347,13 @@ async def test_connection_repr_through_its_life() -> None:
     await unused.aclose()
     assert repr(unused) == "<HTTPConnection [closed]>"
     assert unused.is_closed()
+
+
+@pytest.mark.anyio
+async def test_unexpected_connect_failure_leaves_no_connection_behind() -> None:
+    backend = FlakyBackend(failures=1, error=RuntimeError("resolver exploded"))
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        with pytest.raises(RuntimeError, match="resolver exploded"):
+            await pool.request("GET", "http://example.com/")
+        assert pool.connections == []
+        assert (await pool.request("GET", "http://example.com/")).status == 200

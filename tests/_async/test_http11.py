@@ -367,3 +367,40 @@ async def test_mock_stream_splits_reads_and_reports_tls() -> None:
     await tls.aclose()
     with pytest.raises(httpcore2.ReadError):
         await tls.read(4)
+
+
+@pytest.mark.anyio
+async def test_body_iterator_yielding_text_is_refused_and_closes_the_connection() -> None:
+    connection = httpcore2.HTTP11Connection(httpcore2.MockStream([OK]))
+    request = make_request("POST", content=iter(["not bytes"]))
+    with pytest.raises(TypeError, match="must yield bytes, not str"):
+        await connection.handle_request(request)
+    assert connection.is_closed()
+
+
+class FailingReadStream(httpcore2.MockStream):
+    """Delivers the response head, then its read fails with an unexpected error."""
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if not self.written or self._reads:
+            return await super().read(max_bytes, timeout)
+        raise RuntimeError("disk on fire")
+
+
+@pytest.mark.anyio
+async def test_unexpected_error_while_reading_the_body_closes_the_connection() -> None:
+    stream = FailingReadStream([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request())
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        await response.aread()
+    assert connection.is_closed()
+
+
+@pytest.mark.anyio
+async def test_body_stream_stays_exhausted() -> None:
+    connection = httpcore2.HTTP11Connection(httpcore2.MockStream([OK]))
+    response = await connection.handle_request(make_request())
+    body = response.stream
+    assert [chunk async for chunk in body] == [b"Hello, world!"]  # type: ignore[union-attr]
+    assert [chunk async for chunk in body] == []  # type: ignore[union-attr]

@@ -11,11 +11,12 @@ OK = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, world!"
 
 
 class FlakyBackend(httpcore2.SyncMockBackend):
-    """Refuses the first `failures` connection attempts."""
+    """Fails the first `failures` connection attempts with `error`."""
 
-    def __init__(self, failures: int) -> None:
+    def __init__(self, failures: int, error: Exception | None = None) -> None:
         super().__init__([OK])
         self.failures = failures
+        self.error = httpcore2.ConnectError("Connection refused") if error is None else error
         self.attempts = 0
 
     def connect_tcp(
@@ -27,7 +28,7 @@ class FlakyBackend(httpcore2.SyncMockBackend):
     ) -> httpcore2.SyncNetworkStream:
         self.attempts += 1
         if self.attempts <= self.failures:
-            raise httpcore2.ConnectError("Connection refused")
+            raise self.error
         return super().connect_tcp(host, port, timeout, local_address)
 
 
@@ -320,3 +321,12 @@ def test_connection_repr_through_its_life() -> None:
     unused.close()
     assert repr(unused) == "<SyncHTTPConnection [closed]>"
     assert unused.is_closed()
+
+
+def test_unexpected_connect_failure_leaves_no_connection_behind() -> None:
+    backend = FlakyBackend(failures=1, error=RuntimeError("resolver exploded"))
+    with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
+        with pytest.raises(RuntimeError, match="resolver exploded"):
+            pool.request("GET", "http://example.com/")
+        assert pool.connections == []
+        assert (pool.request("GET", "http://example.com/")).status == 200

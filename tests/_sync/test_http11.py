@@ -341,3 +341,37 @@ def test_mock_stream_splits_reads_and_reports_tls() -> None:
     tls.close()
     with pytest.raises(httpcore2.ReadError):
         tls.read(4)
+
+
+def test_body_iterator_yielding_text_is_refused_and_closes_the_connection() -> None:
+    connection = httpcore2.SyncHTTP11Connection(httpcore2.SyncMockStream([OK]))
+    request = make_request("POST", content=iter(["not bytes"]))
+    with pytest.raises(TypeError, match="must yield bytes, not str"):
+        connection.handle_request(request)
+    assert connection.is_closed()
+
+
+class FailingReadStream(httpcore2.SyncMockStream):
+    """Delivers the response head, then its read fails with an unexpected error."""
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if not self.written or self._reads:
+            return super().read(max_bytes, timeout)
+        raise RuntimeError("disk on fire")
+
+
+def test_unexpected_error_while_reading_the_body_closes_the_connection() -> None:
+    stream = FailingReadStream([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"])
+    connection = httpcore2.SyncHTTP11Connection(stream)
+    response = connection.handle_request(make_request())
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        response.read()
+    assert connection.is_closed()
+
+
+def test_body_stream_stays_exhausted() -> None:
+    connection = httpcore2.SyncHTTP11Connection(httpcore2.SyncMockStream([OK]))
+    response = connection.handle_request(make_request())
+    body = response.stream
+    assert [chunk for chunk in body] == [b"Hello, world!"]  # type: ignore[union-attr]
+    assert [chunk for chunk in body] == []  # type: ignore[union-attr]

@@ -145,9 +145,7 @@ class HTTP11Connection:
         finally:
             # A body generator left mid-way must be finalized now, not by the garbage
             # collector (which trio reports as an error).
-            close = getattr(chunks, "aclose", None)
-            if close is not None:
-                await close()
+            await chunks.aclose()
 
     def _write_head(self, request: Request) -> bytes:
         # `Request`, `Headers` and `URL` have already validated the method (a token), every

@@ -146,9 +146,7 @@ class SyncHTTP11Connection:
         finally:
             # A body generator left mid-way must be finalized now, not by the garbage
             # collector (which trio reports as an error).
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
+            chunks.close()
 
     def _write_head(self, request: Request) -> bytes:
         # `Request`, `Headers` and `URL` have already validated the method (a token), every
