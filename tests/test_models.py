@@ -928,3 +928,4 @@ def test_only_names_can_be_in_headers() -> None:
     headers = Headers({"a": "1"})
     assert 5 not in headers
     assert None not in headers
+    assert "é" not in headers  # no header name can be non-ASCII, so it is simply absent
