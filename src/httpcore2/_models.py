@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import http
 import re
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, MutableMapping, Sequence
@@ -32,6 +33,13 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Every control character but HTAB is forbidden in a field value (RFC 9110 §5.5).
 _FORBIDDEN_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_url(url: str | bytes) -> URL:
+    # URLs are immutable: clients that send many requests to the same URLs parse each once
+    # (and compute its `raw` form once).
+    return URL(url)
 
 
 def _encode_header(value: str | bytes, kind: str) -> bytes:
@@ -242,7 +250,7 @@ class Request:
         if _TOKEN.fullmatch(method.encode("utf-8")) is None:
             raise ValueError(f"Invalid HTTP method {method!r}: it must be an RFC 9110 token.")
         self.method = method.upper()
-        self.url = url if isinstance(url, URL) else URL(url)
+        self.url = url if isinstance(url, URL) else _parse_url(url)
         # Always a copy: the defaults added below must not leak into the caller's headers.
         self.headers = Headers(headers)
         self.extensions: Extensions = {} if extensions is None else extensions

@@ -258,11 +258,19 @@ async def test_large_but_legal_head_is_accepted() -> None:
     assert len(response.headers["set-cookie"]) == 60_000
 
 
+class DeadStream(httpcore2.MockStream):
+    """Every write fails, and nothing (not even EOF) is there to read."""
+
+    async def write(self, data: bytes, timeout: float | None = None) -> None:
+        raise httpcore2.WriteError("Connection reset by peer")
+
+    def is_readable(self) -> bool:
+        return False
+
+
 @pytest.mark.anyio
 async def test_write_failure_surfaces_as_write_error_with_request() -> None:
-    stream = httpcore2.MockStream([OK])
-    await stream.aclose()
-    connection = httpcore2.HTTP11Connection(stream)
+    connection = httpcore2.HTTP11Connection(DeadStream([OK]))
     request = make_request()
     with pytest.raises(httpcore2.WriteError) as info:
         await connection.handle_request(request)

@@ -240,10 +240,18 @@ def test_large_but_legal_head_is_accepted() -> None:
     assert len(response.headers["set-cookie"]) == 60_000
 
 
+class DeadStream(httpcore2.SyncMockStream):
+    """Every write fails, and nothing (not even EOF) is there to read."""
+
+    def write(self, data: bytes, timeout: float | None = None) -> None:
+        raise httpcore2.WriteError("Connection reset by peer")
+
+    def is_readable(self) -> bool:
+        return False
+
+
 def test_write_failure_surfaces_as_write_error_with_request() -> None:
-    stream = httpcore2.SyncMockStream([OK])
-    stream.close()
-    connection = httpcore2.SyncHTTP11Connection(stream)
+    connection = httpcore2.SyncHTTP11Connection(DeadStream([OK]))
     request = make_request()
     with pytest.raises(httpcore2.WriteError) as info:
         connection.handle_request(request)

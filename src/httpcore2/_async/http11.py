@@ -13,6 +13,7 @@ from typing import Any
 
 import h11
 
+from .._content import ByteStream, RequestStream
 from .._exceptions import (
     HTTPError,
     LocalProtocolError,
@@ -25,6 +26,8 @@ from .network import NetworkStream
 __all__ = ["HTTP11Connection"]
 
 READ_SIZE = 64 * 1024
+# In-memory bodies up to this size go out in the same write as the request head.
+MAX_COALESCED_BODY = 64 * 1024
 # h11's default of 16 KiB rejects real-world responses with large cookies or CSP headers.
 MAX_HEAD_SIZE = 100 * 1024
 # A server may send a few 1xx responses (100, 102, 103); an endless stream of them is an attack.
@@ -118,7 +121,8 @@ class HTTP11Connection:
             "network_stream": self._stream,
         }
         headers = Headers.from_wire(event.headers.raw_items())
-        if b"transfer-encoding" in headers and b"content-length" in headers:
+        names = [name for _, name, _ in headers._items]
+        if b"transfer-encoding" in names and b"content-length" in names:
             # Framed by chunked, but a sign of response smuggling: RFC 9112 §6.3 asks the
             # client to close the connection once the response is done.
             self._must_close = True
@@ -131,17 +135,35 @@ class HTTP11Connection:
         )
 
     async def _send_request(self, request: Request, timeout: float | None) -> None:
-        await self._stream.write(self._write_head(request), timeout)
-        chunks = request.stream.__aiter__()
         try:
-            async for chunk in chunks:
-                await self._stream.write(self._write_body_chunk(chunk), timeout)
-            await self._stream.write(self._write_end(), timeout)
+            body = request.stream
+            if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
+                # The whole request in one write: one system call for a typical request.
+                data = self._write_head(request)
+                if body.content:
+                    data += self._write_body_chunk(body.content)
+                await self._stream.write(data + self._write_end(), timeout)
+            else:
+                await self._stream.write(self._write_head(request), timeout)
+                await self._send_body(body, timeout)
         except WriteError:
             # The server may have answered early (413, 401...) and closed its read side:
             # stop sending and read what it said; if there is no response, the read fails.
             if not self._stream.is_readable():
                 raise
+
+    async def _send_body(self, body: RequestStream, timeout: float | None) -> None:
+        chunks = body.__aiter__()
+        try:
+            async for chunk in chunks:
+                if self._stream.is_readable():
+                    # The server answered (or hung up) before the body was sent: stop
+                    # sending and read what it said. The connection is not reused.
+                    return
+                await self._stream.write(self._write_body_chunk(chunk), timeout)
+            end = self._write_end()
+            if end:
+                await self._stream.write(end, timeout)
         finally:
             # A body generator left mid-way must be finalized now, not by the garbage
             # collector (which trio reports as an error).
@@ -186,14 +208,20 @@ class HTTP11Connection:
                 raise RemoteProtocolError(str(exc)) from exc
             if event is not h11.NEED_DATA:
                 return event
-            data = await self._stream.read(READ_SIZE, timeout)
-            if data:
-                self.response_started = True
-            elif h11_connection.their_state is h11.SEND_RESPONSE and not self.response_started:
-                raise RemoteProtocolError("Server disconnected without sending a response.")
-            h11_connection.receive_data(data)
+            await self._receive_data(timeout)
+
+    async def _receive_data(self, timeout: float | None) -> None:
+        data = await self._stream.read(READ_SIZE, timeout)
+        if data:
+            self.response_started = True
+        elif self._h11.their_state is h11.SEND_RESPONSE and not self.response_started:
+            raise RemoteProtocolError("Server disconnected without sending a response.")
+        self._h11.receive_data(data)
 
     async def _receive_response_head(self, timeout: float | None) -> h11.Response:
+        # A reused connection never holds bytes from before (see _response_closed), so
+        # there is nothing for h11 to parse until the first read.
+        await self._receive_data(timeout)
         # Before the final response, h11 only ever hands out informational (1xx) ones.
         for _ in range(MAX_INFORMATIONAL + 1):
             event = await self._next_event(timeout)

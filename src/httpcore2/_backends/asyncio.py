@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
 import socket
 import ssl
-from typing import Any
+from typing import Any, cast
 
 from .._async.network import NetworkBackend, NetworkStream
 from .._exceptions import (
@@ -49,8 +50,8 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self.drain_waiter: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports do not subclass asyncio.Transport, but have its methods.
+        self.transport = cast(asyncio.Transport, transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.receive_buffer
@@ -72,8 +73,25 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self.eof = True
         if exc is not None:
             self.error = exc
+            self._salvage_received_data()
         self._wake_reader()
         self._wake_writer()
+
+    def _salvage_received_data(self) -> None:
+        # A failed send (EPIPE: the server answered early, say 413, and stopped reading)
+        # makes asyncio close the socket without reading what the server had sent. The
+        # socket is still open here: read the answer out of it (plain TCP only; TLS
+        # records could not be decrypted from here).
+        transport = self.transport
+        if transport is None or transport.get_extra_info("ssl_object") is not None:
+            return
+        sock = transport.get_extra_info("socket")
+        try:
+            while data := os.read(sock.fileno(), _RECEIVE_SIZE):
+                self.chunks.append(data)
+                self.buffered += len(data)
+        except OSError:
+            pass
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -111,9 +129,10 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         return data
 
 
-def _expire(waiter: asyncio.Future[None], error: Exception) -> None:
+def _expire(waiter: asyncio.Future[None], error: type[Exception], message: str) -> None:
+    # The exception is built here, when a timeout really happens, not for every wait.
     if not waiter.done():
-        waiter.set_exception(error)
+        waiter.set_exception(error(message))
 
 
 class AsyncioStream(NetworkStream):
@@ -133,8 +152,8 @@ class AsyncioStream(NetworkStream):
             protocol.read_waiter = waiter
             timer = None
             if timeout is not None:
-                error = ReadTimeout(f"No data received within {timeout} s")
-                timer = loop.call_later(timeout, _expire, waiter, error)
+                message = f"No data received within {timeout} s"
+                timer = loop.call_later(timeout, _expire, waiter, ReadTimeout, message)
             try:
                 await waiter
             finally:
@@ -155,8 +174,8 @@ class AsyncioStream(NetworkStream):
             protocol.drain_waiter = waiter
             timer = None
             if timeout is not None:
-                error = WriteTimeout(f"Could not send data within {timeout} s")
-                timer = loop.call_later(timeout, _expire, waiter, error)
+                message = f"Could not send data within {timeout} s"
+                timer = loop.call_later(timeout, _expire, waiter, WriteTimeout, message)
             try:
                 await waiter
             finally:
@@ -177,12 +196,10 @@ class AsyncioStream(NetworkStream):
     ) -> NetworkStream:
         loop = self._protocol.loop
         try:
-            transport = await asyncio.wait_for(
-                loop.start_tls(
-                    self._transport, self._protocol, ssl_context, server_hostname=server_hostname
-                ),
-                timeout,
+            upgrade = loop.start_tls(
+                self._transport, self._protocol, ssl_context, server_hostname=server_hostname
             )
+            transport = cast(asyncio.Transport, await asyncio.wait_for(upgrade, timeout))
         except asyncio.TimeoutError as exc:
             self._transport.abort()
             raise ConnectTimeout(f"TLS handshake did not complete within {timeout} s") from exc
@@ -192,7 +209,6 @@ class AsyncioStream(NetworkStream):
         except BaseException:
             self._transport.abort()
             raise
-        assert isinstance(transport, asyncio.Transport)
         self._protocol.transport = transport
         return AsyncioStream(transport, self._protocol)
 

@@ -1,0 +1,190 @@
+"""The clients under test, each behind the same tiny interface.
+
+A sync client is a context manager that opens one persistent client or pool and yields
+`get() -> (status, body)`; an async client is the same as an async context manager whose
+`get` is a coroutine function. Every `get` reads the whole body, so each client does the
+same work per request: send a GET, parse the response, read 13 bytes of body.
+
+Imports happen inside the factories, so a missing peer only removes that peer.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AbstractContextManager,
+    asynccontextmanager,
+    contextmanager,
+)
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SRC = REPO / "src"
+
+Result = tuple[int, bytes]
+SyncGet = Callable[[], Result]
+AsyncGet = Callable[[], Awaitable[Result]]
+
+
+@contextmanager
+def httpcore2_sync(url: str) -> Iterator[SyncGet]:
+    import httpcore2
+
+    with httpcore2.SyncConnectionPool() as pool:
+
+        def get() -> Result:
+            response = pool.request("GET", url)
+            return response.status, response.content
+
+        yield get
+
+
+@contextmanager
+def requests_sync(url: str) -> Iterator[SyncGet]:
+    import requests
+
+    with requests.Session() as session:
+
+        def get() -> Result:
+            response = session.get(url)
+            return response.status_code, response.content
+
+        yield get
+
+
+@contextmanager
+def urllib3_sync(url: str) -> Iterator[SyncGet]:
+    import urllib3
+
+    with urllib3.PoolManager() as manager:
+
+        def get() -> Result:
+            response = manager.request("GET", url)
+            return response.status, response.data
+
+        yield get
+
+
+@contextmanager
+def httpx_sync(url: str) -> Iterator[SyncGet]:
+    import httpx
+
+    with httpx.Client() as client:
+
+        def get() -> Result:
+            response = client.get(url)
+            return response.status_code, response.content
+
+        yield get
+
+
+@asynccontextmanager
+async def httpcore2_async(url: str, pool_size: int) -> AsyncIterator[AsyncGet]:
+    import httpcore2
+
+    limits = httpcore2.PoolLimits(max_connections=pool_size, max_keepalive_connections=pool_size)
+    pool = httpcore2.ConnectionPool(pool_limits=limits)
+    async with pool:
+
+        async def get() -> Result:
+            response = await pool.request("GET", url)
+            return response.status, response.content
+
+        yield get
+
+
+@asynccontextmanager
+async def aiohttp_async(url: str, pool_size: int) -> AsyncIterator[AsyncGet]:
+    import aiohttp
+
+    connector = aiohttp.TCPConnector(limit=pool_size)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def get() -> Result:
+            async with session.get(url) as response:
+                return response.status, await response.read()
+
+        yield get
+
+
+@asynccontextmanager
+async def httpx_async(url: str, pool_size: int) -> AsyncIterator[AsyncGet]:
+    import httpx
+
+    limits = httpx.Limits(max_connections=pool_size, max_keepalive_connections=pool_size)
+    async with httpx.AsyncClient(limits=limits) as client:
+
+        async def get() -> Result:
+            response = await client.get(url)
+            return response.status_code, response.content
+
+        yield get
+
+
+@dataclass(frozen=True)
+class Client:
+    name: str
+    module: str
+    sync: Callable[[str], AbstractContextManager[SyncGet]] | None = None
+    async_: Callable[[str, int], AbstractAsyncContextManager[AsyncGet]] | None = None
+    trio: bool = False
+
+
+CLIENTS = [
+    Client("httpcore2", "httpcore2", httpcore2_sync, httpcore2_async, trio=True),
+    Client("requests", "requests", sync=requests_sync),
+    Client("urllib3", "urllib3", sync=urllib3_sync),
+    Client("aiohttp", "aiohttp", async_=aiohttp_async),
+    Client("httpx", "httpx", httpx_sync, httpx_async, trio=True),
+]
+BY_NAME = {client.name: client for client in CLIENTS}
+REFERENCE = "httpcore2"
+
+
+def use_working_tree() -> None:
+    """Make `import httpcore2` load this repository's src/, whatever else is installed."""
+    if str(SRC) not in sys.path:
+        sys.path.insert(0, str(SRC))
+
+
+def unavailable(client: Client) -> str | None:
+    """Why `client` cannot run here, or None when it can."""
+    reason = import_error(client.module)
+    if reason is not None or client.name != REFERENCE:
+        return reason
+    module = sys.modules[client.module]
+    if module.__file__ is None:
+        return "httpcore2 has no __init__.py yet"
+    location = Path(module.__file__).resolve()
+    if not location.is_relative_to(SRC):
+        return f"httpcore2 resolves to {location}, not to {SRC} (refusing to measure it)"
+    missing = [
+        name
+        for name in ("SyncConnectionPool", "ConnectionPool", "PoolLimits")
+        if not hasattr(module, name)
+    ]
+    if missing:
+        return f"httpcore2 does not export {', '.join(missing)} yet"
+    return None
+
+
+def import_error(module: str) -> str | None:
+    try:
+        importlib.import_module(module)
+    except Exception as exc:
+        return f"cannot import {module}: {type(exc).__name__}: {exc}"
+    return None
+
+
+def version(module: str) -> str:
+    if module == REFERENCE:
+        return f"working tree ({SRC / 'httpcore2'})"
+    try:
+        return importlib.metadata.version(module)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"

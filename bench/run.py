@@ -1,0 +1,636 @@
+"""Side-by-side benchmark of httpcore2 against its peers over loopback, reported as ratios.
+
+    python bench/run.py [--scenario sync|async|scaling|all] [--requests N] [--concurrency C]
+                        [--repeat R] [--json out.json] [--profile [CLIENT]]
+
+Every client warms up before it is timed, each measurement is repeated R times with the
+clients interleaved round robin, and every response is checked (status 200, body
+`Hello, world!`). See bench/README.md for what each scenario measures and how to read it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import shlex
+import site
+import statistics
+import sys
+import sysconfig
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TypeVar
+
+from clients import (
+    BY_NAME,
+    CLIENTS,
+    REFERENCE,
+    REPO,
+    SRC,
+    AsyncGet,
+    Client,
+    SyncGet,
+    import_error,
+    unavailable,
+    use_working_tree,
+    version,
+)
+from server import BODY, BenchServer, cpu_split
+
+T = TypeVar("T")
+RESULTS = REPO / "bench" / "results"
+BACKENDS = ("asyncio", "uvloop", "trio")
+SCALING_LEVELS = (1, 10, 100)
+DEFAULT_REQUESTS = {"sync": 5_000, "async": 10_000, "scaling": 5_000}
+PEER = "httpx"  # the second yardstick, present in every scenario
+
+
+class BadResponse(Exception):
+    pass
+
+
+def sync_loop(get: SyncGet, count: int) -> None:
+    for _ in range(count):
+        status, body = get()
+        if status != 200 or body != BODY:
+            raise BadResponse(f"status {status}, body {body[:60]!r}")
+
+
+async def async_loop(
+    get: AsyncGet, count: int, workers: int, spawn: Callable[..., Awaitable[None]]
+) -> None:
+    """`workers` tasks pull from one shared counter until `count` requests are done."""
+    remaining = count
+
+    async def worker() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            status, body = await get()
+            if status != 200 or body != BODY:
+                raise BadResponse(f"status {status}, body {body[:60]!r}")
+
+    await spawn(worker, workers)
+
+
+async def spawn_asyncio(worker: Callable[[], Awaitable[None]], count: int) -> None:
+    tasks = [asyncio.ensure_future(worker()) for _ in range(count)]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+async def spawn_trio(worker: Callable[[], Awaitable[None]], count: int) -> None:
+    import trio
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(count):
+            nursery.start_soon(worker)
+
+
+def run_on(backend: str, main: Callable[[], Awaitable[T]]) -> T:
+    if backend == "trio":
+        import trio
+
+        return trio.run(main)
+    coroutine = main()
+    assert asyncio.iscoroutine(coroutine)
+    if backend == "uvloop":
+        import uvloop
+
+        return uvloop.run(coroutine)
+    return asyncio.run(coroutine)
+
+
+class Stopwatch:
+    """Times a block: wall clock, the server's CPU time over it, and optionally a profile."""
+
+    def __init__(
+        self,
+        server_cpu: Callable[[], float | None],
+        profiler: cProfile.Profile | None = None,
+    ) -> None:
+        self._server_cpu = server_cpu
+        self._profiler = profiler
+        self._cpu: float | None = None
+        self._start = 0.0
+        self.seconds = 0.0
+        self.server_busy: float | None = None
+
+    def __enter__(self) -> Stopwatch:
+        self._cpu = self._server_cpu()
+        if self._profiler is not None:
+            self._profiler.enable()
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.seconds = time.perf_counter() - self._start
+        if self._profiler is not None:
+            self._profiler.disable()
+        cpu = self._server_cpu()
+        if cpu is not None and self._cpu is not None:
+            self.server_busy = (cpu - self._cpu) / self.seconds
+
+
+def time_sync(client: Client, url: str, count: int, warmup: int, watch: Stopwatch) -> Stopwatch:
+    assert client.sync is not None
+    with client.sync(url) as get:
+        sync_loop(get, warmup)
+        gc.collect()
+        with watch:
+            sync_loop(get, count)
+    return watch
+
+
+def time_async(
+    client: Client,
+    backend: str,
+    url: str,
+    count: int,
+    workers: int,
+    warmup: int,
+    pool_size: int,
+    watch: Stopwatch,
+) -> Stopwatch:
+    assert client.async_ is not None
+    factory = client.async_
+    spawn = spawn_trio if backend == "trio" else spawn_asyncio
+
+    async def main() -> None:
+        async with factory(url, pool_size) as get:
+            # At least one request per worker, so every connection is open before timing.
+            await async_loop(get, max(warmup, workers), workers, spawn)
+            gc.collect()
+            with watch:
+                await async_loop(get, count, workers, spawn)
+
+    run_on(backend, main)
+    return watch
+
+
+@dataclass
+class Case:
+    """One client in one configuration, with one timing per round."""
+
+    client: str
+    concurrency: int
+    requests: int
+    measure: Callable[[], Stopwatch]
+    seconds: list[float] = field(default_factory=list)
+    server_busy: list[float] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def rps(self) -> list[float]:
+        return [self.requests / seconds for seconds in self.seconds]
+
+    @property
+    def median_rps(self) -> float:
+        return statistics.median(self.rps) if self.seconds else float("nan")
+
+    @property
+    def median_server_busy(self) -> float | None:
+        return statistics.median(self.server_busy) if self.server_busy else None
+
+
+@dataclass
+class Group:
+    """Cases measured together, interleaved round robin, and reported in one table."""
+
+    scenario: str
+    backend: str | None
+    title: str
+    cases: list[Case]
+
+    def find(self, client: str, concurrency: int | None = None) -> Case | None:
+        for case in self.cases:
+            if case.client == client and concurrency in (None, case.concurrency):
+                return case if case.seconds else None
+        return None
+
+
+def paired_ratio(numerator: Case | None, denominator: Case | None) -> float | None:
+    """Median over rounds of the per-round throughput ratio.
+
+    Pairing by round cancels drift that slows every client of a round alike.
+    """
+    if numerator is None or denominator is None:
+        return None
+    # A client that failed part-way has fewer rounds than the others.
+    ratios = [a / b for a, b in zip(numerator.rps, denominator.rps, strict=False)]
+    return statistics.median(ratios) if ratios else None
+
+
+def run_group(group: Group, repeat: int) -> None:
+    for round_ in range(repeat):
+        live = [case for case in group.cases if case.error is None]
+        if not live:
+            return
+        shift = round_ % len(live)
+        for case in live[shift:] + live[:shift]:
+            where = f"{group.scenario} {group.backend or ''}".strip()
+            label = f"{where}: round {round_ + 1}/{repeat} {case.client}"
+            if group.scenario == "scaling":
+                label += f" c={case.concurrency}"
+            try:
+                watch = case.measure()
+            except Exception as exc:
+                case.error = f"{type(exc).__name__}: {exc}"
+                _progress(f"{label}: FAILED {case.error}")
+                traceback.print_exc(file=sys.stderr)
+                continue
+            case.seconds.append(watch.seconds)
+            if watch.server_busy is not None:
+                case.server_busy.append(watch.server_busy)
+            _progress(f"{label}: {case.requests / watch.seconds:,.0f} req/s")
+
+
+def _progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _fmt(value: float | None, spec: str = ".2f", suffix: str = "x") -> str:
+    return "—" if value is None else f"{value:{spec}}{suffix}"
+
+
+def _percent(fraction: float | None) -> float | None:
+    return None if fraction is None else fraction * 100
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        padded = [
+            cell.ljust(width) if i == 0 else cell.rjust(width)
+            for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = "|" + "|".join("-" * (w + 1) + ":" if i else "-" * (w + 2) for i, w in enumerate(widths))
+    return "\n".join([line(header), rule + "|", *(line(row) for row in rows)])
+
+
+def throughput_table(group: Group) -> str:
+    reference = group.find(REFERENCE)
+    peer = group.find(PEER)
+    header = [
+        "client",
+        "req/s",
+        "µs/req",
+        "spread",
+        f"client/{REFERENCE}",
+        f"{REFERENCE}/client",
+        f"client/{PEER}",
+        "server CPU",
+    ]
+    rows = []
+    for case in group.cases:
+        if case.error is not None or not case.seconds:
+            rows.append([case.client, "FAILED", *[""] * (len(header) - 2)])
+            continue
+        rps = case.rps
+        median = case.median_rps
+        rows.append(
+            [
+                case.client,
+                f"{median:,.0f}",
+                f"{1e6 / median:.1f}",
+                f"±{(max(rps) - min(rps)) / median * 50:.1f}%",
+                _fmt(paired_ratio(case, reference)),
+                _fmt(paired_ratio(reference, case)),
+                _fmt(paired_ratio(case, peer)),
+                _fmt(_percent(case.median_server_busy), ".0f", "%"),
+            ]
+        )
+    return _table(header, rows)
+
+
+def scaling_table(group: Group) -> str:
+    levels = sorted({case.concurrency for case in group.cases})
+    header = ["client", *(f"µs/req c={level}" for level in levels)]
+    header.append(f"cost c={levels[-1]} / c={levels[0]}")
+    rows = []
+    for client in dict.fromkeys(case.client for case in group.cases):
+        cases = [group.find(client, level) for level in levels]
+        row = [client]
+        row += ["FAILED" if case is None else f"{1e6 / case.median_rps:.1f}" for case in cases]
+        first, last = cases[0], cases[-1]
+        growth = None if first is None or last is None else first.median_rps / last.median_rps
+        row.append(_fmt(growth))
+        rows.append(row)
+    return _table(header, rows)
+
+
+def build_groups(
+    args: argparse.Namespace, server: BenchServer, clients: list[Client]
+) -> list[Group]:
+    scenarios = ["sync", "async", "scaling"] if args.scenario == "all" else [args.scenario]
+    groups = []
+    for scenario in scenarios:
+        count = args.requests or DEFAULT_REQUESTS[scenario]
+        if scenario == "sync":
+            cases = [
+                Case(c.name, 1, count, _sync_measure(c, server, count, args.warmup))
+                for c in clients
+                if c.sync is not None
+            ]
+            title = f"sync: {count:,} sequential keep-alive GETs, one persistent client each"
+            groups.append(Group("sync", None, title, cases))
+        elif scenario == "async":
+            for backend in args.backends:
+                cases = [
+                    Case(
+                        c.name,
+                        args.concurrency,
+                        count,
+                        _async_measure(c, backend, server, count, args.concurrency, args),
+                    )
+                    for c in clients
+                    if c.async_ is not None and (backend != "trio" or c.trio)
+                ]
+                title = (
+                    f"async on {backend}: {count:,} GETs, {args.concurrency} workers, "
+                    f"pool of {args.pool_size}"
+                )
+                groups.append(Group("async", backend, title, cases))
+        else:
+            cases = [
+                Case(c.name, level, count, _async_measure(c, "asyncio", server, count, level, args))
+                for c in clients
+                if c.async_ is not None
+                for level in SCALING_LEVELS
+            ]
+            title = (
+                f"scaling on asyncio: {count:,} GETs at concurrency "
+                f"{', '.join(map(str, SCALING_LEVELS))}, pool of {args.pool_size}"
+            )
+            groups.append(Group("scaling", "asyncio", title, cases))
+    return groups
+
+
+def _sync_measure(
+    client: Client, server: BenchServer, count: int, warmup: int
+) -> Callable[[], Stopwatch]:
+    return lambda: time_sync(client, server.url, count, warmup, Stopwatch(server.cpu_seconds))
+
+
+def _async_measure(
+    client: Client,
+    backend: str,
+    server: BenchServer,
+    count: int,
+    workers: int,
+    args: argparse.Namespace,
+) -> Callable[[], Stopwatch]:
+    return lambda: time_async(
+        client,
+        backend,
+        server.url,
+        count,
+        workers,
+        args.warmup,
+        args.pool_size,
+        Stopwatch(server.cpu_seconds),
+    )
+
+
+def profile(args: argparse.Namespace, url: str, client: Client) -> None:
+    scenario = "sync" if args.scenario == "sync" else "async"
+    count = args.requests or DEFAULT_REQUESTS[scenario]
+    profiler = cProfile.Profile()
+    watch = Stopwatch(lambda: None, profiler)
+    if scenario == "sync":
+        time_sync(client, url, count, args.warmup, watch)
+        where = "sequential"
+    else:
+        time_async(
+            client, "asyncio", url, count, args.concurrency, args.warmup, args.pool_size, watch
+        )
+        where = f"on asyncio, {args.concurrency} workers"
+    print(
+        f"## profile: {client.name} {scenario}, {count:,} GETs {where}: "
+        f"{count / watch.seconds:,.0f} req/s under cProfile (not comparable with unprofiled runs)\n"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = RESULTS / f"profile-{client.name}-{scenario}-{stamp}.pstats"
+    report = io.StringIO()
+    stats = pstats.Stats(profiler, stream=report)
+    stats.dump_stats(path)
+    stats.sort_stats("tottime").print_stats(25)
+    # Keep the package in each file name (h11/_connection.py), unlike strip_dirs().
+    text = report.getvalue()
+    roots = {*site.getsitepackages(), sysconfig.get_paths()["stdlib"], str(SRC)}
+    for root in sorted(roots, key=len, reverse=True):
+        text = text.replace(root + os.sep, "")
+    print(text)
+    print(f"pstats dump: {path.relative_to(REPO)}  (read it with: python -m pstats {path})")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Benchmark httpcore2 against its peers over loopback; reports ratios."
+    )
+    parser.add_argument("--scenario", choices=["sync", "async", "scaling", "all"], default="all")
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        metavar="N",
+        help="timed requests per measurement (default: sync 5000, async 10000, scaling 5000)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=100, metavar="C", help="async workers (default 100)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, metavar="R", help="rounds per client (default 3)"
+    )
+    parser.add_argument(
+        "--warmup", type=int, default=200, help="untimed requests first (default 200)"
+    )
+    parser.add_argument("--pool-size", type=int, default=100, help="async pool (default 100)")
+    parser.add_argument(
+        "--clients",
+        type=lambda text: text.split(","),
+        default=[c.name for c in CLIENTS],
+        help="comma-separated subset of: " + ", ".join(c.name for c in CLIENTS),
+    )
+    parser.add_argument(
+        "--backends",
+        type=lambda text: text.split(","),
+        default=list(BACKENDS),
+        help="comma-separated subset of: " + ", ".join(BACKENDS),
+    )
+    parser.add_argument("--server", choices=["auto", "nginx", "python"], default="auto")
+    parser.add_argument("--json", metavar="PATH", help="write the raw numbers here")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const=REFERENCE,
+        metavar="CLIENT",
+        help=f"profile one client (default {REFERENCE}) instead of benchmarking: the async "
+        "scenario on asyncio, or the sync one with --scenario sync",
+    )
+    args = parser.parse_args(argv)
+    for name in [*args.clients, *([args.profile] if args.profile else [])]:
+        if name not in BY_NAME:
+            parser.error(f"unknown client {name!r}")
+    for backend in args.backends:
+        if backend not in BACKENDS:
+            parser.error(f"unknown backend {backend!r}")
+    if min(args.repeat, args.concurrency, args.pool_size) < 1 or (args.requests or 1) < 1:
+        parser.error("--requests, --concurrency, --repeat and --pool-size must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    use_working_tree()
+    command = shlex.join(["python", *sys.argv] if argv is None else ["python", *argv])
+
+    skipped: dict[str, str] = {}
+    clients = []
+    for client in CLIENTS:
+        if client.name not in args.clients and client.name != args.profile:
+            continue
+        reason = unavailable(client)
+        if reason is None:
+            clients.append(client)
+        else:
+            skipped[client.name] = reason
+    backends = []
+    for backend in args.backends:
+        reason = import_error(backend) if backend != "asyncio" else None
+        if reason is None:
+            backends.append(backend)
+        else:
+            skipped[backend] = reason
+    args.backends = backends
+
+    server_cpu, client_cpu = cpu_split()
+    with BenchServer(args.server, server_cpu) as server:
+        description = server.description
+        if client_cpu is not None:
+            os.sched_setaffinity(0, {client_cpu})
+        pinning = (
+            f"server on CPU {server_cpu}, client on CPU {client_cpu}"
+            if client_cpu is not None
+            else "not pinned (fewer than 2 CPUs)"
+        )
+        print(f"# httpcore2 side-by-side benchmark, {datetime.now():%Y-%m-%d %H:%M:%S}\n")
+        print(f"command: {command}")
+        print(f"python:  {platform.python_implementation()} {platform.python_version()}")
+        print(f"server:  {description} at {server.url}")
+        print(f"cpus:    {os.cpu_count()} ({pinning}); load average {_loadavg()}")
+        names = [c.module for c in CLIENTS if c.name in args.clients] + list(BACKENDS[1:])
+        print("versions: " + ", ".join(f"{name} {version(name)}" for name in names))
+        for name, reason in skipped.items():
+            print(f"skipped: {name}: {reason}")
+        print(flush=True)
+
+        if args.profile:
+            if args.profile in skipped:
+                print(f"cannot profile {args.profile}: {skipped[args.profile]}", file=sys.stderr)
+                return 1
+            profile(args, server.url, BY_NAME[args.profile])
+            return 0
+
+        groups = build_groups(args, server, clients)
+        for group in groups:
+            if not group.cases:
+                continue
+            run_group(group, args.repeat)
+            print(f"## {group.title}\n")
+            print(scaling_table(group) if group.scenario == "scaling" else throughput_table(group))
+            for case in group.cases:
+                if case.error is not None:
+                    print(f"\n{case.client} failed: {case.error}")
+            print(flush=True)
+
+    print(f"req/s: median over {args.repeat} rounds, interleaved. Ratios: throughput ratios paired")
+    print(f"by round; >1 in '{REFERENCE}/client' means {REFERENCE} is faster.")
+    print(f"load average at the end: {_loadavg()}")
+    print(f"command: {command}")
+    if args.json:
+        write_json(args, command, description, pinning, skipped, groups)
+        print(f"raw numbers: {args.json}")
+    return 1 if any(case.error for group in groups for case in group.cases) else 0
+
+
+def _loadavg() -> str:
+    return " ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
+def write_json(
+    args: argparse.Namespace,
+    command: str,
+    server: str,
+    pinning: str,
+    skipped: dict[str, str],
+    groups: list[Group],
+) -> None:
+    results = []
+    for group in groups:
+        reference, peer = group.find(REFERENCE), group.find(PEER)
+        for case in group.cases:
+            if group.scenario == "scaling":
+                reference = group.find(REFERENCE, case.concurrency)
+                peer = group.find(PEER, case.concurrency)
+            results.append(
+                {
+                    "scenario": group.scenario,
+                    "backend": group.backend,
+                    "client": case.client,
+                    "concurrency": case.concurrency,
+                    "requests": case.requests,
+                    "seconds": case.seconds,
+                    "server_cpu_busy": case.server_busy,
+                    "requests_per_second": case.rps,
+                    "median_requests_per_second": case.median_rps if case.seconds else None,
+                    "us_per_request": 1e6 / case.median_rps if case.seconds else None,
+                    f"ratio_vs_{REFERENCE}": paired_ratio(case, reference),
+                    f"ratio_vs_{PEER}": paired_ratio(case, peer),
+                    "error": case.error,
+                }
+            )
+    document = {
+        "command": command,
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "platform": platform.platform(),
+        "server": server,
+        "pinning": pinning,
+        "settings": {
+            "repeat": args.repeat,
+            "warmup": args.warmup,
+            "concurrency": args.concurrency,
+            "pool_size": args.pool_size,
+        },
+        "versions": {c.module: version(c.module) for c in CLIENTS}
+        | {name: version(name) for name in BACKENDS[1:]},
+        "skipped": skipped,
+        "results": results,
+    }
+    with open(args.json, "w") as file:
+        json.dump(document, file, indent=2)
+        file.write("\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

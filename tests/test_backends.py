@@ -1,0 +1,730 @@
+"""The async network backends on loopback sockets.
+
+`AsyncioBackend` runs on asyncio only, `AnyIOBackend` on trio and on asyncio, and `AutoBackend`
+picks between them. Each is driven directly against `RawServer` handlers, hypercorn over TLS and
+bare Unix sockets: data both ways, end of stream, resets, timeouts, TLS upgrades and failures,
+extra info, liveness checks and back-pressure. `tests/test_backends_sync.py` covers `SyncBackend`
+with the same servers and handlers.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import select
+import socket
+import ssl
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio
+import pytest
+
+import httpcore2
+from httpcore2._async.network import NetworkBackend, NetworkStream
+from httpcore2._backends.anyio import AnyIOBackend, AnyIOStream
+from httpcore2._backends.asyncio import _HIGH_WATER, _RECEIVE_SIZE, AsyncioBackend, AsyncioStream
+from httpcore2._backends.auto import AutoBackend
+from tests.servers import certs
+from tests.servers.app import HELLO, pattern_bytes
+from tests.servers.asgi_server import Server
+from tests.servers.raw import RawConnection, RawServer, RawServerFactory
+
+SHORT = 0.15  # a timeout that is meant to expire
+LONG = 5.0  # a bound for what should happen at once, generous for a loaded machine
+MB = 1 << 20
+REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+Test = TypeVar("Test", bound=Callable[..., Any])
+
+NATIVE = pytest.param("asyncio", AsyncioBackend, id="asyncio-native")
+ANYIO_ON_ASYNCIO = pytest.param("asyncio", AnyIOBackend, id="asyncio-anyio")
+ANYIO_ON_TRIO = pytest.param("trio", AnyIOBackend, id="trio-anyio")
+AUTO_ON_ASYNCIO = pytest.param("asyncio", AutoBackend, id="asyncio-auto")
+AUTO_ON_TRIO = pytest.param("trio", AutoBackend, id="trio-auto")
+
+
+def on(*backends: Any) -> Callable[[Test], Test]:
+    """Run an async test once per `(event loop, backend class)` parameter, as `backend_class`."""
+
+    def mark(test: Test) -> Test:
+        parametrized = pytest.mark.parametrize(("anyio_backend", "backend_class"), backends)
+        marked: Test = pytest.mark.anyio(parametrized(test))
+        return marked
+
+    return mark
+
+
+every_async_backend = on(NATIVE, ANYIO_ON_ASYNCIO, ANYIO_ON_TRIO)
+# Where asyncio itself gets it wrong, anyio-on-asyncio inherits it; production uses the native
+# backend on asyncio and anyio on trio only.
+production_backends = on(NATIVE, ANYIO_ON_TRIO)
+
+
+# Server-side handlers, shared with tests/test_backends_sync.py.
+
+
+def echo(conn: RawConnection) -> None:
+    """Send back whatever arrives, until the client closes."""
+    while data := conn.recv():
+        conn.send(data)
+
+
+def answer_then_close(conn: RawConnection) -> None:
+    """Read one message, answer `bye` and close with a FIN."""
+    conn.recv()
+    conn.send(b"bye")
+
+
+def reset_on_message(conn: RawConnection) -> None:
+    """Read one message, then close with a RST."""
+    conn.recv()
+    conn.reset()
+
+
+def reset_later(conn: RawConnection) -> None:
+    """Never read; reset the connection after a moment."""
+    conn.pause(SHORT)
+    conn.reset()
+
+
+def never_read(conn: RawConnection) -> None:
+    """Hold the connection open without reading, until the server stops."""
+    conn.pause(60)
+
+
+def silent(conn: RawConnection) -> None:
+    """Read (a TLS ClientHello, say) and never answer, until the client closes."""
+    conn.wait_for_close()
+
+
+def hang_up(conn: RawConnection) -> None:
+    """Read one message (a TLS ClientHello, say) and close with a FIN instead of answering."""
+    conn.recv()
+
+
+def talk_on_cue(conn: RawConnection) -> None:
+    """Answer `send` with `data`; close on `close`."""
+    while (cue := conn.recv()) and cue != b"close":
+        conn.send(b"data")
+
+
+def slow_reader(size: int) -> Callable[[RawConnection], None]:
+    """Start reading only after a moment; once `size` bytes arrived, answer with their count."""
+
+    def handler(conn: RawConnection) -> None:
+        conn.pause(SHORT)
+        while len(conn.received) < size and conn.recv():
+            pass
+        conn.send(b"%d" % len(conn.received))
+        conn.wait_for_close()
+
+    return handler
+
+
+def tls_then_garbage(conn: RawConnection) -> None:
+    """Complete a TLS handshake, read one record, then send bytes that are not TLS."""
+    context = certs.server_ssl_context()
+    # TLS takes over the socket it wraps: hand it a duplicate, so that `conn` keeps its own
+    # descriptor, still closes it, and can write outside the TLS session.
+    duplicate = socket.socket(fileno=os.dup(conn.sock.fileno()))
+    with context.wrap_socket(duplicate, server_side=True) as tls:
+        tls.recv(1024)
+        conn.send(b"this is not a TLS record\r\n")
+        conn.wait_for_close()
+
+
+# Unix sockets: the kernel completes a connect() on its own while there is room in the listener's
+# backlog, so a test accepts the connection itself afterwards, without a server thread.
+
+
+@pytest.fixture
+def unix_listener() -> Iterator[socket.socket]:
+    """A listening Unix socket in a short directory under /tmp (paths end at ~107 bytes)."""
+    with tempfile.TemporaryDirectory(prefix="hc2-", dir="/tmp") as directory:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+            listener.bind(os.path.join(directory, "sock"))
+            listener.listen(1)
+            listener.settimeout(LONG)
+            yield listener
+
+
+def accept(listener: socket.socket) -> socket.socket:
+    peer, _ = listener.accept()
+    peer.settimeout(LONG)
+    return peer
+
+
+@contextmanager
+def full_backlog(listener: socket.socket) -> Iterator[None]:
+    """Queue connections on `listener`, which never accepts them, until its backlog is full."""
+    with ExitStack() as stack:
+        for _ in range(64):
+            client = stack.enter_context(socket.socket(socket.AF_UNIX, socket.SOCK_STREAM))
+            client.setblocking(False)
+            try:
+                client.connect(listener.getsockname())
+            except BlockingIOError:  # EAGAIN: no room left
+                break
+        else:
+            pytest.fail("the backlog never filled up")
+        yield
+
+
+def tls_context(ca_file: Path | None, alpn: tuple[str, ...] = ("http/1.1",)) -> ssl.SSLContext:
+    return httpcore2.create_ssl_context(verify=str(ca_file), alpn_protocols=alpn)
+
+
+# Async helpers.
+
+
+@asynccontextmanager
+async def connect(
+    backend: NetworkBackend, address: tuple[str, int], **kwargs: Any
+) -> AsyncIterator[NetworkStream]:
+    stream = await backend.connect_tcp(*address, timeout=LONG, **kwargs)
+    try:
+        yield stream
+    finally:
+        await stream.aclose()
+
+
+async def read_exactly(
+    stream: NetworkStream, size: int, max_bytes: int = 65536, timeout: float | None = LONG
+) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = await stream.read(min(max_bytes, size - len(data)), timeout=timeout)
+        assert chunk, f"end of stream after {len(data)} of {size} bytes"
+        data += chunk
+    return bytes(data)
+
+
+async def read_until(stream: NetworkStream, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        chunk = await stream.read(65536, timeout=LONG)
+        assert chunk, f"end of stream before {marker!r}: {data!r}"
+        data += chunk
+    return data
+
+
+async def read_to_end(stream: NetworkStream) -> bytes:
+    data = b""
+    while chunk := await stream.read(65536, timeout=LONG):
+        data += chunk
+    return data
+
+
+async def flood(stream: NetworkStream, timeout: float) -> None:
+    """Write 1 MB at a time, up to far more than loopback buffers hold (tcp_rmem may be 32 MB)."""
+    chunk = bytes(MB)
+    for _ in range(256):
+        await stream.write(chunk, timeout=timeout)
+
+
+async def eventually(check: Callable[[], bool]) -> None:
+    """Wait for `check()`: the event loop may need a few turns to notice what the peer did."""
+    deadline = time.monotonic() + LONG
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await anyio.sleep(0.01)
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """The chain of `__cause__`s below `exc`."""
+    while (cause := exc.__cause__) is not None:
+        yield cause
+        exc = cause
+
+
+def closed_by_client(server: RawServer) -> bool:
+    """Whether the server has accepted connections and seen every one of them closed."""
+    return bool(server.connections) and all(conn.closed for conn in server.connections)
+
+
+async def connect_and_close_unix(backend: NetworkBackend, path: str, timeout: float) -> None:
+    stream = await backend.connect_unix_socket(path, timeout=timeout)
+    await stream.aclose()
+
+
+# Data, end of stream, resets.
+
+
+@every_async_backend
+async def test_round_trip(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(echo)
+    async with connect(backend_class(), server.address) as stream:
+        for message in (b"ping", b"pong" * 1000):
+            await stream.write(message)
+            assert await read_exactly(stream, len(message), timeout=None) == message
+    assert bytes(server.connections[0].received) == b"ping" + b"pong" * 1000
+
+
+@every_async_backend
+async def test_read_returns_empty_bytes_at_end_of_stream(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(answer_then_close)
+    async with connect(backend_class(), server.address) as stream:
+        await stream.write(b"hi")
+        assert await read_to_end(stream) == b"bye"
+        assert await stream.read(1024, timeout=LONG) == b""
+        assert stream.is_readable()
+
+
+@every_async_backend
+async def test_read_error_after_a_reset(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(reset_on_message)
+    async with connect(backend_class(), server.address) as stream:
+        await stream.write(b"hi")
+        with pytest.raises(httpcore2.ReadError) as info:
+            await stream.read(1024, timeout=LONG)
+        assert any(isinstance(cause, ConnectionResetError) for cause in causes(info.value))
+
+
+# Timeouts.
+
+
+@every_async_backend
+async def test_read_timeout_leaves_the_stream_usable(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(echo)
+    async with connect(backend_class(), server.address) as stream:
+        started = time.monotonic()
+        with pytest.raises(httpcore2.ReadTimeout, match="within"):
+            await stream.read(1024, timeout=SHORT)
+        assert SHORT * 0.9 <= time.monotonic() - started < LONG
+        await stream.write(b"ping", timeout=LONG)
+        assert await read_exactly(stream, 4) == b"ping"
+
+
+@every_async_backend
+async def test_write_timeout_when_the_peer_never_reads(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(never_read)
+    async with connect(backend_class(), server.address) as stream:
+        started = time.monotonic()
+        with pytest.raises(httpcore2.WriteTimeout, match="within"):
+            await flood(stream, timeout=SHORT)
+        assert SHORT * 0.9 <= time.monotonic() - started < LONG
+
+
+@every_async_backend
+async def test_write_waits_for_a_slow_reader(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    payload = pattern_bytes(8 * MB)
+    server = raw_server(slow_reader(len(payload)))
+    async with connect(backend_class(), server.address) as stream:
+        await stream.write(payload)
+        assert await read_until(stream, b"%d" % len(payload)) == b"%d" % len(payload)
+    assert server.connections[0].received == payload
+
+
+@every_async_backend
+async def test_connect_timeout(
+    backend_class: type[NetworkBackend], never_accepting: tuple[str, int]
+) -> None:
+    started = time.monotonic()
+    with pytest.raises(httpcore2.ConnectTimeout, match="within"):
+        await backend_class().connect_tcp(*never_accepting, timeout=SHORT)
+    assert SHORT * 0.9 <= time.monotonic() - started < LONG
+
+
+# Writing to a connection that is gone.
+
+
+@every_async_backend
+async def test_write_error_when_the_peer_resets_during_a_blocked_write(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(reset_later)
+    async with connect(backend_class(), server.address) as stream:
+        with pytest.raises(httpcore2.WriteError):
+            await flood(stream, timeout=LONG)
+
+
+@every_async_backend
+async def test_write_error_after_the_peer_reset(
+    backend_class: type[NetworkBackend],
+    raw_server: RawServerFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = raw_server(reset_on_message)
+    async with connect(backend_class(), server.address) as stream:
+        await stream.write(b"hi")
+        with pytest.raises(httpcore2.ReadError):
+            await stream.read(1024, timeout=LONG)
+        # asyncio drops writes to a lost connection silently, and from the fifth one on
+        # logs "socket.send() raised exception." instead of raising.
+        for _ in range(8):
+            with pytest.raises(httpcore2.WriteError):
+                await stream.write(b"more", timeout=LONG)
+    assert [record for record in caplog.records if record.name == "asyncio"] == []
+
+
+@production_backends
+async def test_first_write_after_an_unnoticed_reset_raises_write_error(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    # The reset has reached the kernel, but the event loop has not run since: the first
+    # send() reports ECONNRESET synchronously, and that must not be swallowed. (The sync
+    # backend and trio raise here; anyio on asyncio drops the data silently, like asyncio.)
+    server = raw_server(reset_on_message)
+    async with connect(backend_class(), server.address) as stream:
+        await stream.write(b"hi")
+        raw = stream.get_extra_info("socket")
+        # Blocks the event loop on purpose, until the RST is waiting on the socket.
+        assert select.select([raw.fileno()], [], [], LONG)[0]
+        with pytest.raises(httpcore2.WriteError):
+            await stream.write(b"request", timeout=LONG)
+
+
+# Connecting.
+
+
+@every_async_backend
+async def test_connect_error_when_refused(
+    backend_class: type[NetworkBackend], unused_port: int
+) -> None:
+    with pytest.raises(httpcore2.ConnectError) as info:
+        await backend_class().connect_tcp("127.0.0.1", unused_port, timeout=LONG)
+    assert isinstance(info.value.__cause__, OSError)
+
+
+@every_async_backend
+async def test_local_address(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(echo)
+    async with connect(backend_class(), server.address, local_address="127.0.0.1") as stream:
+        await stream.write(b"ping")
+        assert await read_exactly(stream, 4) == b"ping"
+        client_addr = stream.get_extra_info("client_addr")
+        assert client_addr[0] == "127.0.0.1"
+        assert server.connections[0].sock.getpeername() == client_addr
+
+
+@on(
+    NATIVE,
+    ANYIO_ON_ASYNCIO,
+    pytest.param(
+        "trio",
+        AnyIOBackend,
+        id="trio-anyio",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="anyio 4.16 on trio binds outside its try block and leaks the socket",
+        ),
+    ),
+)
+async def test_unusable_local_address(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(echo)
+    with pytest.raises(httpcore2.ConnectError):  # an IPv6 source for an IPv4 destination
+        await backend_class().connect_tcp(*server.address, timeout=LONG, local_address="::1")
+    gc.collect()  # so that a leaked socket warns here, not in a later test
+
+
+@every_async_backend
+async def test_ipv6(backend_class: type[NetworkBackend], raw_server: RawServerFactory) -> None:
+    server = raw_server(echo, host="::1")
+    async with connect(backend_class(), ("::1", server.port)) as stream:
+        await stream.write(b"ping")
+        assert await read_exactly(stream, 4) == b"ping"
+        assert stream.get_extra_info("server_addr")[:2] == ("::1", server.port)
+
+
+@every_async_backend
+async def test_unix_socket(
+    backend_class: type[NetworkBackend], unix_listener: socket.socket
+) -> None:
+    path = unix_listener.getsockname()
+    stream = await backend_class().connect_unix_socket(path, timeout=LONG)
+    try:
+        with accept(unix_listener) as peer:
+            await stream.write(b"ping", timeout=LONG)
+            assert peer.recv(4, socket.MSG_WAITALL) == b"ping"
+            peer.sendall(b"pong")
+            assert await read_exactly(stream, 4) == b"pong"
+            assert stream.get_extra_info("server_addr") == path
+        assert await stream.read(1024, timeout=LONG) == b""
+    finally:
+        await stream.aclose()
+
+
+@every_async_backend
+async def test_unix_socket_connect_error(
+    backend_class: type[NetworkBackend], unix_listener: socket.socket
+) -> None:
+    missing = unix_listener.getsockname() + "-missing"
+    with pytest.raises(httpcore2.ConnectError) as info:
+        await backend_class().connect_unix_socket(missing, timeout=LONG)
+    assert isinstance(info.value.__cause__, FileNotFoundError)
+
+
+@on(
+    NATIVE,
+    pytest.param(
+        "asyncio",
+        AnyIOBackend,
+        id="asyncio-anyio",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="anyio 4.16 on asyncio leaks the socket when connect_unix is cancelled",
+        ),
+    ),
+    ANYIO_ON_TRIO,
+)
+async def test_unix_socket_connect_timeout_when_the_backlog_is_full(
+    backend_class: type[NetworkBackend], unix_listener: socket.socket
+) -> None:
+    # Like a TCP listener that never accepts: wait for room until the timeout. On Linux a
+    # non-blocking connect() to a full Unix backlog fails with EAGAIN (not EINPROGRESS), and
+    # must be retried; waiting for the socket to become writable and reading SO_ERROR (what
+    # asyncio and trio do) reports success for a socket that never got connected.
+    with full_backlog(unix_listener):
+        started = time.monotonic()
+        with pytest.raises(httpcore2.ConnectTimeout):
+            await connect_and_close_unix(backend_class(), unix_listener.getsockname(), SHORT)
+        assert SHORT * 0.9 <= time.monotonic() - started < LONG
+    gc.collect()  # so that a leaked socket warns here, not in a later test
+
+
+# TLS.
+
+
+@every_async_backend
+@pytest.mark.parametrize(
+    ("offered", "selected"), [(("http/1.1",), "http/1.1"), (("h2", "http/1.1"), "h2")]
+)
+async def test_start_tls(
+    backend_class: type[NetworkBackend],
+    tls_server: Server,
+    offered: tuple[str, ...],
+    selected: str,
+) -> None:
+    context = tls_context(tls_server.ca_file, offered)
+    async with connect(backend_class(), (tls_server.host, tls_server.port)) as stream:
+        tls = await stream.start_tls(context, "localhost", timeout=LONG)
+        try:
+            ssl_object = tls.get_extra_info("ssl_object")
+            assert ssl_object.selected_alpn_protocol() == selected
+            assert stream.get_extra_info("ssl_object") is None
+            assert tls.get_extra_info("server_addr")[:2] == (tls_server.host, tls_server.port)
+            if selected == "http/1.1":
+                await tls.write(REQUEST, timeout=LONG)
+                response = await read_until(tls, HELLO)
+                assert response.startswith(b"HTTP/1.1 200 ")
+        finally:
+            await tls.aclose()
+            await tls.aclose()
+
+
+@every_async_backend
+async def test_start_tls_certificate_failure(
+    backend_class: type[NetworkBackend], wrong_host_tls_server: Server
+) -> None:
+    server = wrong_host_tls_server
+    context = tls_context(server.ca_file)
+    async with connect(backend_class(), (server.host, server.port)) as stream:
+        with pytest.raises(httpcore2.ConnectError) as info:
+            await stream.start_tls(context, "localhost", timeout=LONG)
+        assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
+        assert stream.is_readable()  # closed
+
+
+@every_async_backend
+async def test_start_tls_handshake_timeout(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    server = raw_server(silent)
+    async with connect(backend_class(), server.address) as stream:
+        started = time.monotonic()
+        with pytest.raises(httpcore2.ConnectTimeout, match="within"):
+            await stream.start_tls(tls_context(ca_file), "localhost", timeout=SHORT)
+        assert SHORT * 0.9 <= time.monotonic() - started < LONG
+        assert stream.is_readable()  # closed
+    await eventually(lambda: closed_by_client(server))
+
+
+@every_async_backend
+async def test_start_tls_peer_hangs_up(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    server = raw_server(hang_up)
+    async with connect(backend_class(), server.address) as stream:
+        with pytest.raises(httpcore2.ConnectError):
+            await stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        assert stream.is_readable()
+
+
+@every_async_backend
+async def test_start_tls_cancelled_closes_the_connection(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    server = raw_server(silent)
+    async with connect(backend_class(), server.address) as stream:
+        with anyio.move_on_after(SHORT) as scope:
+            await stream.start_tls(tls_context(ca_file), "localhost", timeout=None)
+        assert scope.cancelled_caught
+        assert stream.is_readable()
+    await eventually(lambda: closed_by_client(server))
+
+
+@every_async_backend
+async def test_tls_error_after_the_handshake(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    server = raw_server(tls_then_garbage)
+    async with connect(backend_class(), server.address) as stream:
+        tls = await stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        try:
+            await tls.write(b"hi", timeout=LONG)
+            with pytest.raises(httpcore2.ReadError) as info:
+                await read_to_end(tls)
+            assert isinstance(info.value.__cause__, ssl.SSLError)
+        finally:
+            await tls.aclose()
+
+
+# Extra info, liveness, closing.
+
+
+@every_async_backend
+async def test_extra_info(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(echo)
+    async with connect(backend_class(), server.address) as stream:
+        await stream.write(b"ping")
+        assert await read_exactly(stream, 4) == b"ping"
+        client_addr = stream.get_extra_info("client_addr")
+        assert server.connections[0].sock.getpeername() == client_addr
+        assert stream.get_extra_info("server_addr") == server.address
+        assert stream.get_extra_info("socket").getsockname() == client_addr
+        assert stream.get_extra_info("ssl_object") is None
+        assert stream.get_extra_info("no such thing") is None
+
+
+@every_async_backend
+async def test_is_readable(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(talk_on_cue)
+    async with connect(backend_class(), server.address) as stream:
+        await anyio.sleep(SHORT)
+        assert not stream.is_readable()  # idle and alive
+        await stream.write(b"send")
+        await eventually(stream.is_readable)
+        assert await stream.read(1024, timeout=LONG) == b"data"
+        assert not stream.is_readable()
+        await stream.write(b"close")
+        await eventually(stream.is_readable)
+        assert await stream.read(1024, timeout=LONG) == b""
+
+
+@every_async_backend
+async def test_close_is_idempotent_and_final(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(echo)
+    stream = await backend_class().connect_tcp(*server.address, timeout=LONG)
+    await stream.aclose()
+    await stream.aclose()
+    assert stream.is_readable()
+    with pytest.raises(httpcore2.WriteError):
+        await stream.write(b"late", timeout=LONG)
+    try:
+        leftover = await stream.read(1024, timeout=LONG)
+    except httpcore2.ReadError:
+        leftover = b""
+    assert leftover == b""
+    await eventually(lambda: closed_by_client(server))
+
+
+@on(NATIVE, ANYIO_ON_ASYNCIO, ANYIO_ON_TRIO, AUTO_ON_ASYNCIO, AUTO_ON_TRIO)
+async def test_sleep(backend_class: type[NetworkBackend]) -> None:
+    started = time.monotonic()
+    await backend_class().sleep(0.05)
+    assert 0.045 <= time.monotonic() - started < LONG
+
+
+# The native asyncio backend's own machinery.
+
+
+@on(NATIVE)
+async def test_reading_pauses_while_the_reader_lags(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    payload = pattern_bytes(2 * MB)
+
+    def send_at_once(conn: RawConnection) -> None:
+        conn.send(payload)
+        conn.wait_for_close()
+
+    server = raw_server(send_at_once)
+    async with connect(backend_class(), server.address) as stream:
+        assert isinstance(stream, AsyncioStream)
+        protocol = stream._protocol
+        await eventually(lambda: protocol.buffered > _HIGH_WATER)
+        await anyio.sleep(SHORT)  # time enough to read the rest, were reading not paused
+        assert protocol.buffered <= _HIGH_WATER + _RECEIVE_SIZE
+        received = await read_exactly(stream, len(payload), max_bytes=10_000)
+        assert received == payload
+
+
+@on(NATIVE)
+async def test_zero_timeout_read_returns_data_already_received(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(echo)
+    async with connect(backend_class(), server.address) as stream:
+        await stream.write(b"ping")
+        # Block the loop until the echo is in the kernel: the transport has not read it yet,
+        # so the read waits, and the socket event and the expired timer fire in one turn.
+        assert select.select([stream.get_extra_info("socket").fileno()], [], [], LONG)[0]
+        assert await stream.read(1024, timeout=0) == b"ping"
+
+
+# AutoBackend.
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("anyio_backend", "stream_class"),
+    [
+        pytest.param("asyncio", AsyncioStream, id="asyncio"),
+        pytest.param("trio", AnyIOStream, id="trio"),
+    ],
+)
+async def test_auto_backend_uses_the_backend_of_the_running_loop(
+    stream_class: type[NetworkStream], raw_server: RawServerFactory, unix_listener: socket.socket
+) -> None:
+    backend = AutoBackend()
+    server = raw_server(echo)
+    for message in (b"first", b"second"):  # the second connection reuses the choice
+        async with connect(backend, server.address) as stream:
+            assert isinstance(stream, stream_class)
+            await stream.write(message)
+            assert await read_exactly(stream, len(message)) == message
+    stream = await backend.connect_unix_socket(unix_listener.getsockname(), timeout=LONG)
+    try:
+        assert isinstance(stream, stream_class)
+        with accept(unix_listener) as peer:
+            peer.sendall(b"unix")
+            assert await read_exactly(stream, 4) == b"unix"
+    finally:
+        await stream.aclose()

@@ -1,0 +1,397 @@
+"""`SyncBackend` on loopback sockets: the cases of tests/test_backends.py, blocking, plus a
+reader blocked in one thread that another thread's close() must wake."""
+
+from __future__ import annotations
+
+import queue
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import httpcore2
+from httpcore2._backends.sync import SyncBackend
+from httpcore2._sync.network import SyncNetworkStream
+from tests.servers.app import HELLO, pattern_bytes
+from tests.servers.asgi_server import Server
+from tests.servers.raw import RawServerFactory
+from tests.test_backends import (
+    LONG,
+    MB,
+    REQUEST,
+    SHORT,
+    accept,
+    answer_then_close,
+    closed_by_client,
+    echo,
+    full_backlog,
+    hang_up,
+    never_read,
+    reset_later,
+    reset_on_message,
+    silent,
+    slow_reader,
+    talk_on_cue,
+    tls_context,
+    tls_then_garbage,
+)
+from tests.test_backends import unix_listener as unix_listener  # the fixture
+
+
+@contextmanager
+def connect(address: tuple[str, int], **kwargs: Any) -> Iterator[SyncNetworkStream]:
+    stream = SyncBackend().connect_tcp(*address, timeout=LONG, **kwargs)
+    try:
+        yield stream
+    finally:
+        stream.close()
+
+
+def read_exactly(stream: SyncNetworkStream, size: int, timeout: float | None = LONG) -> bytes:
+    data = bytearray()
+    while len(data) < size:
+        chunk = stream.read(size - len(data), timeout=timeout)
+        assert chunk, f"end of stream after {len(data)} of {size} bytes"
+        data += chunk
+    return bytes(data)
+
+
+def read_until(stream: SyncNetworkStream, marker: bytes) -> bytes:
+    data = b""
+    while marker not in data:
+        chunk = stream.read(65536, timeout=LONG)
+        assert chunk, f"end of stream before {marker!r}: {data!r}"
+        data += chunk
+    return data
+
+
+def read_to_end(stream: SyncNetworkStream) -> bytes:
+    data = b""
+    while chunk := stream.read(65536, timeout=LONG):
+        data += chunk
+    return data
+
+
+def flood(stream: SyncNetworkStream, timeout: float) -> None:
+    """Write 1 MB at a time, up to far more than loopback buffers hold."""
+    chunk = bytes(MB)
+    for _ in range(256):
+        stream.write(chunk, timeout=timeout)
+
+
+def eventually(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + LONG
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+# Data, end of stream, resets.
+
+
+def test_round_trip(raw_server: RawServerFactory) -> None:
+    server = raw_server(echo)
+    with connect(server.address) as stream:
+        for message in (b"ping", b"pong" * 1000):
+            stream.write(message, timeout=None)
+            assert read_exactly(stream, len(message), timeout=None) == message
+    assert bytes(server.connections[0].received) == b"ping" + b"pong" * 1000
+
+
+def test_read_returns_empty_bytes_at_end_of_stream(raw_server: RawServerFactory) -> None:
+    server = raw_server(answer_then_close)
+    with connect(server.address) as stream:
+        stream.write(b"hi")
+        assert read_to_end(stream) == b"bye"
+        assert stream.read(1024, timeout=LONG) == b""
+        assert stream.is_readable()
+
+
+def test_read_error_after_a_reset(raw_server: RawServerFactory) -> None:
+    server = raw_server(reset_on_message)
+    with connect(server.address) as stream:
+        stream.write(b"hi")
+        with pytest.raises(httpcore2.ReadError) as info:
+            stream.read(1024, timeout=LONG)
+        assert isinstance(info.value.__cause__, ConnectionResetError)
+
+
+# Timeouts.
+
+
+def test_read_timeout_leaves_the_stream_usable(raw_server: RawServerFactory) -> None:
+    server = raw_server(echo)
+    with connect(server.address) as stream:
+        started = time.monotonic()
+        with pytest.raises(httpcore2.ReadTimeout, match="within"):
+            stream.read(1024, timeout=SHORT)
+        assert SHORT * 0.9 <= time.monotonic() - started < LONG
+        stream.write(b"ping", timeout=LONG)
+        assert read_exactly(stream, 4) == b"ping"
+
+
+def test_write_timeout_when_the_peer_never_reads(raw_server: RawServerFactory) -> None:
+    server = raw_server(never_read)
+    with connect(server.address) as stream:
+        started = time.monotonic()
+        with pytest.raises(httpcore2.WriteTimeout, match="within"):
+            flood(stream, timeout=SHORT)
+        assert SHORT * 0.9 <= time.monotonic() - started < LONG
+
+
+def test_write_waits_for_a_slow_reader(raw_server: RawServerFactory) -> None:
+    payload = pattern_bytes(8 * MB)
+    server = raw_server(slow_reader(len(payload)))
+    with connect(server.address) as stream:
+        stream.write(payload)
+        assert read_until(stream, b"%d" % len(payload)) == b"%d" % len(payload)
+    assert server.connections[0].received == payload
+
+
+def test_connect_timeout(never_accepting: tuple[str, int]) -> None:
+    started = time.monotonic()
+    with pytest.raises(httpcore2.ConnectTimeout, match="within"):
+        SyncBackend().connect_tcp(*never_accepting, timeout=SHORT)
+    assert SHORT * 0.9 <= time.monotonic() - started < LONG
+
+
+# Writing to a connection that is gone.
+
+
+def test_write_error_when_the_peer_resets_during_a_blocked_write(
+    raw_server: RawServerFactory,
+) -> None:
+    server = raw_server(reset_later)
+    with connect(server.address) as stream, pytest.raises(httpcore2.WriteError):
+        flood(stream, timeout=LONG)
+
+
+def test_first_write_after_a_reset_raises_write_error(raw_server: RawServerFactory) -> None:
+    server = raw_server(reset_on_message)
+    with connect(server.address) as stream:
+        stream.write(b"hi")
+        assert select.select([stream.get_extra_info("socket")], [], [], LONG)[0]
+        for _ in range(3):
+            with pytest.raises(httpcore2.WriteError):
+                stream.write(b"request", timeout=LONG)
+
+
+# Connecting.
+
+
+def test_connect_error_when_refused(unused_port: int) -> None:
+    with pytest.raises(httpcore2.ConnectError) as info:
+        SyncBackend().connect_tcp("127.0.0.1", unused_port, timeout=LONG)
+    assert isinstance(info.value.__cause__, ConnectionRefusedError)
+
+
+def test_local_address(raw_server: RawServerFactory) -> None:
+    server = raw_server(echo)
+    with connect(server.address, local_address="127.0.0.1") as stream:
+        stream.write(b"ping")
+        assert read_exactly(stream, 4) == b"ping"
+        client_addr = stream.get_extra_info("client_addr")
+        assert client_addr[0] == "127.0.0.1"
+        assert server.connections[0].sock.getpeername() == client_addr
+
+
+def test_unusable_local_address(raw_server: RawServerFactory) -> None:
+    server = raw_server(echo)
+    with pytest.raises(httpcore2.ConnectError):  # an IPv6 source for an IPv4 destination
+        SyncBackend().connect_tcp(*server.address, timeout=LONG, local_address="::1")
+
+
+def test_ipv6(raw_server: RawServerFactory) -> None:
+    server = raw_server(echo, host="::1")
+    with connect(("::1", server.port)) as stream:
+        stream.write(b"ping")
+        assert read_exactly(stream, 4) == b"ping"
+        assert stream.get_extra_info("server_addr")[:2] == ("::1", server.port)
+
+
+def test_unix_socket(unix_listener: socket.socket) -> None:
+    path = unix_listener.getsockname()
+    stream = SyncBackend().connect_unix_socket(path, timeout=LONG)
+    try:
+        with accept(unix_listener) as peer:
+            stream.write(b"ping", timeout=LONG)
+            assert peer.recv(4, socket.MSG_WAITALL) == b"ping"
+            peer.sendall(b"pong")
+            assert read_exactly(stream, 4) == b"pong"
+            assert stream.get_extra_info("server_addr") == path
+        assert stream.read(1024, timeout=LONG) == b""
+    finally:
+        stream.close()
+
+
+def test_unix_socket_connect_error(unix_listener: socket.socket) -> None:
+    missing = unix_listener.getsockname() + "-missing"
+    with pytest.raises(httpcore2.ConnectError) as info:
+        SyncBackend().connect_unix_socket(missing, timeout=LONG)
+    assert isinstance(info.value.__cause__, FileNotFoundError)
+
+
+def test_unix_socket_connect_timeout_when_the_backlog_is_full(
+    unix_listener: socket.socket,
+) -> None:
+    # As in tests/test_backends.py: a socket with a timeout connects without blocking, and
+    # Linux answers EAGAIN for a full Unix backlog, which must be retried until the timeout
+    # rather than reported at once.
+    with full_backlog(unix_listener):
+        started = time.monotonic()
+        with pytest.raises(httpcore2.ConnectTimeout):
+            SyncBackend().connect_unix_socket(unix_listener.getsockname(), timeout=SHORT).close()
+        assert SHORT * 0.9 <= time.monotonic() - started < LONG
+
+
+# TLS.
+
+
+@pytest.mark.parametrize(
+    ("offered", "selected"), [(("http/1.1",), "http/1.1"), (("h2", "http/1.1"), "h2")]
+)
+def test_start_tls(tls_server: Server, offered: tuple[str, ...], selected: str) -> None:
+    context = tls_context(tls_server.ca_file, offered)
+    with connect((tls_server.host, tls_server.port)) as stream:
+        tls = stream.start_tls(context, "localhost", timeout=LONG)
+        try:
+            ssl_object = tls.get_extra_info("ssl_object")
+            assert ssl_object.selected_alpn_protocol() == selected
+            assert stream.get_extra_info("ssl_object") is None
+            assert tls.get_extra_info("server_addr")[:2] == (tls_server.host, tls_server.port)
+            if selected == "http/1.1":
+                tls.write(REQUEST, timeout=LONG)
+                assert read_until(tls, HELLO).startswith(b"HTTP/1.1 200 ")
+        finally:
+            tls.close()
+            tls.close()
+
+
+def test_start_tls_certificate_failure(wrong_host_tls_server: Server) -> None:
+    server = wrong_host_tls_server
+    with connect((server.host, server.port)) as stream:
+        with pytest.raises(httpcore2.ConnectError) as info:
+            stream.start_tls(tls_context(server.ca_file), "localhost", timeout=LONG)
+        assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
+        assert stream.is_readable()  # closed
+
+
+def test_start_tls_handshake_timeout(raw_server: RawServerFactory, ca_file: Path) -> None:
+    server = raw_server(silent)
+    with connect(server.address) as stream:
+        started = time.monotonic()
+        with pytest.raises(httpcore2.ConnectTimeout, match="within"):
+            stream.start_tls(tls_context(ca_file), "localhost", timeout=SHORT)
+        assert SHORT * 0.9 <= time.monotonic() - started < LONG
+        assert stream.is_readable()  # closed
+    eventually(lambda: closed_by_client(server))
+
+
+def test_start_tls_peer_hangs_up(raw_server: RawServerFactory, ca_file: Path) -> None:
+    server = raw_server(hang_up)
+    with connect(server.address) as stream:
+        with pytest.raises(httpcore2.ConnectError):
+            stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        assert stream.is_readable()
+
+
+def test_start_tls_failure_of_any_kind_closes_the_connection(
+    raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    server = raw_server(silent)
+    with connect(server.address) as stream:
+        with pytest.raises(ValueError, match="server_hostname"):  # the context checks names
+            stream.start_tls(tls_context(ca_file), None, timeout=LONG)
+        assert stream.is_readable()
+    eventually(lambda: closed_by_client(server))
+
+
+def test_tls_error_after_the_handshake(raw_server: RawServerFactory, ca_file: Path) -> None:
+    server = raw_server(tls_then_garbage)
+    with connect(server.address) as stream:
+        tls = stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        try:
+            tls.write(b"hi", timeout=LONG)
+            with pytest.raises(httpcore2.ReadError) as info:
+                read_to_end(tls)
+            assert isinstance(info.value.__cause__, ssl.SSLError)
+        finally:
+            tls.close()
+
+
+# Extra info, liveness, closing.
+
+
+def test_extra_info(raw_server: RawServerFactory) -> None:
+    server = raw_server(echo)
+    with connect(server.address) as stream:
+        stream.write(b"ping")
+        assert read_exactly(stream, 4) == b"ping"
+        client_addr = stream.get_extra_info("client_addr")
+        assert server.connections[0].sock.getpeername() == client_addr
+        assert stream.get_extra_info("server_addr") == server.address
+        assert stream.get_extra_info("socket").getsockname() == client_addr
+        assert stream.get_extra_info("ssl_object") is None
+        assert stream.get_extra_info("no such thing") is None
+
+
+def test_is_readable(raw_server: RawServerFactory) -> None:
+    server = raw_server(talk_on_cue)
+    with connect(server.address) as stream:
+        time.sleep(SHORT)
+        assert not stream.is_readable()  # idle and alive
+        stream.write(b"send")
+        eventually(stream.is_readable)
+        assert stream.read(1024, timeout=LONG) == b"data"
+        assert not stream.is_readable()
+        stream.write(b"close")
+        eventually(stream.is_readable)
+        assert stream.read(1024, timeout=LONG) == b""
+
+
+def test_close_is_idempotent_and_final(raw_server: RawServerFactory) -> None:
+    server = raw_server(echo)
+    stream = SyncBackend().connect_tcp(*server.address, timeout=LONG)
+    stream.close()
+    stream.close()
+    assert stream.is_readable()
+    with pytest.raises(httpcore2.WriteError):
+        stream.write(b"late", timeout=LONG)
+    with pytest.raises(httpcore2.ReadError):
+        stream.read(1024, timeout=LONG)
+    eventually(lambda: closed_by_client(server))
+
+
+def test_close_wakes_a_reader_blocked_in_another_thread(raw_server: RawServerFactory) -> None:
+    server = raw_server(echo)  # answers only what it is sent: the reader blocks
+    outcome: queue.Queue[bytes | Exception] = queue.Queue()
+    with connect(server.address) as stream:
+
+        def read() -> None:
+            try:
+                outcome.put(stream.read(1024, timeout=LONG))
+            except httpcore2.HTTPError as exc:
+                outcome.put(exc)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        time.sleep(SHORT)  # for the reader to block in recv()
+        started = time.monotonic()
+        stream.close()
+        result = outcome.get(timeout=LONG)
+        assert time.monotonic() - started < 1.0
+        reader.join(LONG)
+    assert result == b"" or isinstance(result, httpcore2.ReadError)
+
+
+def test_sleep() -> None:
+    started = time.monotonic()
+    SyncBackend().sleep(0.05)
+    assert 0.045 <= time.monotonic() - started < LONG
