@@ -6,6 +6,7 @@ import hashlib
 import json
 import ssl
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,19 @@ async def test_post_iterator_is_sent_chunked(server: Server) -> None:
         )
     data = echo(response)
     assert data["body"] == "Hello, world"
+    assert header(data, "transfer-encoding") == ["chunked"]
+
+
+@pytest.mark.anyio
+async def test_post_generator_is_sent_chunked(server: Server) -> None:
+    async def body() -> AsyncIterator[bytes]:
+        for _ in range(3):
+            yield b"x" * 100_000
+
+    async with httpcore2.ConnectionPool() as pool:
+        response = await pool.request("POST", server.url + "/echo", content=body())
+    data = echo(response)
+    assert data["body_length"] == 300_000
     assert header(data, "transfer-encoding") == ["chunked"]
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import ssl
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,18 @@ def test_post_iterator_is_sent_chunked(server: Server) -> None:
         response = pool.request("POST", server.url + "/echo", content=iter([b"Hello, ", b"world"]))
     data = echo(response)
     assert data["body"] == "Hello, world"
+    assert header(data, "transfer-encoding") == ["chunked"]
+
+
+def test_post_generator_is_sent_chunked(server: Server) -> None:
+    def body() -> Iterator[bytes]:
+        for _ in range(3):
+            yield b"x" * 100_000
+
+    with httpcore2.SyncConnectionPool() as pool:
+        response = pool.request("POST", server.url + "/echo", content=body())
+    data = echo(response)
+    assert data["body_length"] == 300_000
     assert header(data, "transfer-encoding") == ["chunked"]
 
 

@@ -129,10 +129,26 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         return data
 
 
-def _expire(waiter: asyncio.Future[None], error: type[Exception], message: str) -> None:
+async def _wait(
+    waiter: asyncio.Future[None], timeout: float | None, error: type[Exception], what: str
+) -> None:
+    """Wait for `waiter`; after `timeout` seconds, fail with `error`."""
+    if timeout is None:
+        await waiter
+        return
+    timer = waiter.get_loop().call_later(timeout, _expire, waiter, error, what, timeout)
+    try:
+        await waiter
+    finally:
+        timer.cancel()
+
+
+def _expire(
+    waiter: asyncio.Future[None], error: type[Exception], what: str, timeout: float
+) -> None:
     # The exception is built here, when a timeout really happens, not for every wait.
     if not waiter.done():
-        waiter.set_exception(error(message))
+        waiter.set_exception(error(f"{what} within {timeout} s"))
 
 
 class AsyncioStream(NetworkStream):
@@ -147,19 +163,11 @@ class AsyncioStream(NetworkStream):
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         protocol = self._protocol
         if not protocol.chunks and not protocol.eof:
-            loop = protocol.loop
-            waiter: asyncio.Future[None] = loop.create_future()
-            protocol.read_waiter = waiter
-            timer = None
-            if timeout is not None:
-                message = f"No data received within {timeout} s"
-                timer = loop.call_later(timeout, _expire, waiter, ReadTimeout, message)
+            waiter = protocol.read_waiter = protocol.loop.create_future()
             try:
-                await waiter
+                await _wait(waiter, timeout, ReadTimeout, "No data received")
             finally:
                 protocol.read_waiter = None
-                if timer is not None:
-                    timer.cancel()
         return protocol.take(max_bytes)
 
     async def write(self, data: bytes, timeout: float | None = None) -> None:
@@ -169,19 +177,11 @@ class AsyncioStream(NetworkStream):
             raise WriteError("The connection is closed") from protocol.error
         self._transport.write(data)
         if protocol.write_paused:
-            loop = protocol.loop
-            waiter: asyncio.Future[None] = loop.create_future()
-            protocol.drain_waiter = waiter
-            timer = None
-            if timeout is not None:
-                message = f"Could not send data within {timeout} s"
-                timer = loop.call_later(timeout, _expire, waiter, WriteTimeout, message)
+            waiter = protocol.drain_waiter = protocol.loop.create_future()
             try:
-                await waiter
+                await _wait(waiter, timeout, WriteTimeout, "Could not send data")
             finally:
                 protocol.drain_waiter = None
-                if timer is not None:
-                    timer.cancel()
             if protocol.write_paused or self._transport.is_closing():
                 raise WriteError("The connection was closed while sending") from protocol.error
 
