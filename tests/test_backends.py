@@ -9,6 +9,7 @@ with the same servers and handlers.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import select
@@ -38,6 +39,7 @@ SHORT = 0.15  # a timeout that is meant to expire
 LONG = 5.0  # a bound for what should happen at once, generous for a loaded machine
 MB = 1 << 20
 REQUEST = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"
+EARLY_RESPONSE = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"
 
 Test = TypeVar("Test", bound=Callable[..., Any])
 
@@ -126,6 +128,13 @@ def slow_reader(size: int) -> Callable[[RawConnection], None]:
     return handler
 
 
+def answer_early_then_reset(conn: RawConnection) -> None:
+    """Answer the start of a request at once (`413`, say), then reset, not reading the rest."""
+    conn.recv()
+    conn.send(EARLY_RESPONSE)
+    conn.reset()
+
+
 def tls_then_garbage(conn: RawConnection) -> None:
     """Complete a TLS handshake, read one record, then send bytes that are not TLS."""
     context = certs.server_ssl_context()
@@ -173,6 +182,15 @@ def full_backlog(listener: socket.socket) -> Iterator[None]:
         else:
             pytest.fail("the backlog never filled up")
         yield
+
+
+def wait_for_reset(sock: Any) -> None:
+    """Block (the event loop too, on purpose) until a RST from the peer is waiting on `sock`."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    deadline = time.monotonic() + LONG
+    while not any(events & select.POLLERR for _, events in poller.poll(10)):
+        assert time.monotonic() < deadline, "no reset arrived"
 
 
 def tls_context(ca_file: Path | None, alpn: tuple[str, ...] = ("http/1.1",)) -> ssl.SSLContext:
@@ -384,11 +402,26 @@ async def test_first_write_after_an_unnoticed_reset_raises_write_error(
     server = raw_server(reset_on_message)
     async with connect(backend_class(), server.address) as stream:
         await stream.write(b"hi")
-        raw = stream.get_extra_info("socket")
-        # Blocks the event loop on purpose, until the RST is waiting on the socket.
-        assert select.select([raw.fileno()], [], [], LONG)[0]
+        wait_for_reset(stream.get_extra_info("socket"))
         with pytest.raises(httpcore2.WriteError):
             await stream.write(b"request", timeout=LONG)
+
+
+@production_backends
+async def test_an_early_response_survives_the_reset_that_follows_it(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    # A server that rejects an upload answers at once and resets the connection without
+    # reading the rest; the client's next send fails, but the answer is in the socket and
+    # must still be readable. (anyio on asyncio loses it: asyncio closes the socket unread.)
+    server = raw_server(answer_early_then_reset)
+    async with connect(backend_class(), server.address) as stream:
+        await stream.write(b"POST / HTTP/1.1\r\n")
+        wait_for_reset(stream.get_extra_info("socket"))
+        # Whether this write raises is test_first_write_after_an_unnoticed_reset's business.
+        with contextlib.suppress(httpcore2.WriteError):
+            await stream.write(b"x" * 100_000, timeout=LONG)
+        assert await read_until(stream, b"\r\n\r\n") == EARLY_RESPONSE
 
 
 # Connecting.
@@ -475,19 +508,7 @@ async def test_unix_socket_connect_error(
     assert isinstance(info.value.__cause__, FileNotFoundError)
 
 
-@on(
-    NATIVE,
-    pytest.param(
-        "asyncio",
-        AnyIOBackend,
-        id="asyncio-anyio",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="anyio 4.16 on asyncio leaks the socket when connect_unix is cancelled",
-        ),
-    ),
-    ANYIO_ON_TRIO,
-)
+@every_async_backend
 async def test_unix_socket_connect_timeout_when_the_backlog_is_full(
     backend_class: type[NetworkBackend], unix_listener: socket.socket
 ) -> None:
@@ -501,6 +522,17 @@ async def test_unix_socket_connect_timeout_when_the_backlog_is_full(
             await connect_and_close_unix(backend_class(), unix_listener.getsockname(), SHORT)
         assert SHORT * 0.9 <= time.monotonic() - started < LONG
     gc.collect()  # so that a leaked socket warns here, not in a later test
+
+
+@every_async_backend
+async def test_cancelled_unix_socket_connect_closes_its_socket(
+    backend_class: type[NetworkBackend], unix_listener: socket.socket
+) -> None:
+    with full_backlog(unix_listener):
+        with anyio.move_on_after(SHORT) as scope:
+            await backend_class().connect_unix_socket(unix_listener.getsockname(), timeout=None)
+        assert scope.cancelled_caught
+    gc.collect()  # a leaked socket would warn (an error under pytest) here
 
 
 # TLS.

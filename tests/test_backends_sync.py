@@ -4,7 +4,6 @@ reader blocked in one thread that another thread's close() must wake."""
 from __future__ import annotations
 
 import queue
-import select
 import socket
 import ssl
 import threading
@@ -23,11 +22,13 @@ from tests.servers.app import HELLO, pattern_bytes
 from tests.servers.asgi_server import Server
 from tests.servers.raw import RawServerFactory
 from tests.test_backends import (
+    EARLY_RESPONSE,
     LONG,
     MB,
     REQUEST,
     SHORT,
     accept,
+    answer_early_then_reset,
     answer_then_close,
     closed_by_client,
     echo,
@@ -41,6 +42,7 @@ from tests.test_backends import (
     talk_on_cue,
     tls_context,
     tls_then_garbage,
+    wait_for_reset,
 )
 from tests.test_backends import unix_listener as unix_listener  # the fixture
 
@@ -177,10 +179,23 @@ def test_first_write_after_a_reset_raises_write_error(raw_server: RawServerFacto
     server = raw_server(reset_on_message)
     with connect(server.address) as stream:
         stream.write(b"hi")
-        assert select.select([stream.get_extra_info("socket")], [], [], LONG)[0]
+        wait_for_reset(stream.get_extra_info("socket"))
         for _ in range(3):
             with pytest.raises(httpcore2.WriteError):
                 stream.write(b"request", timeout=LONG)
+
+
+def test_an_early_response_survives_the_reset_that_follows_it(
+    raw_server: RawServerFactory,
+) -> None:
+    server = raw_server(answer_early_then_reset)
+    with connect(server.address) as stream:
+        stream.write(b"POST / HTTP/1.1\r\n")
+        wait_for_reset(stream.get_extra_info("socket"))
+        with pytest.raises(httpcore2.WriteError):
+            stream.write(b"x" * 100_000, timeout=LONG)
+        assert read_until(stream, b"\r\n\r\n") == EARLY_RESPONSE
+        assert stream.read(1024, timeout=LONG) == b""
 
 
 # Connecting.

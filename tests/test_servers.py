@@ -227,7 +227,7 @@ def test_server_on_ipv6_starts_and_stops_cleanly(fd_count: Callable[[], int]) ->
     with Server(host="::1") as server:
         assert server.url == f"http://[::1]:{server.port}"
         assert fetch(server, "/")[1] == HELLO
-    assert threading.active_count() == threads
+    assert threading.active_count() <= threads  # earlier tests' threads may still be ending
     # Not ==: the session servers may close sockets of earlier tests' connections meanwhile.
     assert fd_count() <= fds
     server.stop()  # stopping twice is harmless
@@ -393,7 +393,7 @@ def test_raw_server_stops_blocked_handlers_without_leaks(fd_count: Callable[[], 
     assert time.monotonic() - started < JOIN_TIMEOUT / 2
     for client in clients:
         client.close()
-    assert threading.active_count() == threads
+    assert threading.active_count() <= threads  # earlier tests' threads may still be ending
     assert fd_count() <= fds
 
 

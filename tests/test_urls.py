@@ -752,3 +752,14 @@ def test_relative_url_pieces() -> None:
     assert URL("http://a/b").full_path == "/b"
     # A host with an empty path gains the `/` before a relative path segment.
     assert URL("http://a").join("b") == "http://a/b"
+
+
+def test_copy_with_an_unclosed_ipv6_host_is_refused() -> None:
+    with pytest.raises(InvalidURL, match="without a closing"):
+        URL("http://a/").copy_with(host="[::1")
+
+
+def test_joining_a_segment_onto_a_host_without_a_path() -> None:
+    # Only http(s) URLs get a `/` path by default; other schemes keep an empty one.
+    assert URL("foo://host").path == ""
+    assert URL("foo://host").join("b") == "foo://host/b"

@@ -375,6 +375,8 @@ async def test_mock_stream_splits_reads_and_reports_tls() -> None:
     await tls.aclose()
     with pytest.raises(httpcore2.ReadError):
         await tls.read(4)
+    with pytest.raises(httpcore2.WriteError):
+        await tls.write(b"more")
 
 
 @pytest.mark.anyio
@@ -412,3 +414,36 @@ async def test_body_stream_stays_exhausted() -> None:
     body = response.stream
     assert [chunk async for chunk in body] == [b"Hello, world!"]  # type: ignore[union-attr]
     assert [chunk async for chunk in body] == []  # type: ignore[union-attr]
+
+
+class EarlyAnswerStream(httpcore2.MockStream):
+    """The server answers 413 and stops reading after the head: body writes fail."""
+
+    async def write(self, data: bytes, timeout: float | None = None) -> None:
+        if self.written:
+            raise httpcore2.WriteError("Broken pipe")
+        self.written.append(data)
+
+    def is_readable(self) -> bool:
+        return bool(self.written)
+
+
+@pytest.mark.anyio
+async def test_early_answer_is_read_after_a_failed_write() -> None:
+    answer = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"
+    connection = httpcore2.HTTP11Connection(EarlyAnswerStream([answer]))
+    body = [b"x" * 1000] * 3
+    response = await connection.handle_request(make_request("PUT", content=iter(body)))
+    assert response.status == 413
+    await response.aread()
+    assert connection.is_closed()
+
+
+@pytest.mark.anyio
+async def test_iterator_body_with_its_own_content_length_is_not_chunked() -> None:
+    stream = httpcore2.MockStream([OK])
+    connection = httpcore2.HTTP11Connection(stream)
+    request = make_request("PUT", content=iter([b"ab", b"c"]), headers={"Content-Length": "3"})
+    response = await connection.handle_request(request)
+    await response.aread()
+    assert b"".join(stream.written).endswith(b"Content-Length: 3\r\n\r\nabc")

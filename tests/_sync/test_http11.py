@@ -349,6 +349,8 @@ def test_mock_stream_splits_reads_and_reports_tls() -> None:
     tls.close()
     with pytest.raises(httpcore2.ReadError):
         tls.read(4)
+    with pytest.raises(httpcore2.WriteError):
+        tls.write(b"more")
 
 
 def test_body_iterator_yielding_text_is_refused_and_closes_the_connection() -> None:
@@ -383,3 +385,34 @@ def test_body_stream_stays_exhausted() -> None:
     body = response.stream
     assert [chunk for chunk in body] == [b"Hello, world!"]  # type: ignore[union-attr]
     assert [chunk for chunk in body] == []  # type: ignore[union-attr]
+
+
+class EarlyAnswerStream(httpcore2.SyncMockStream):
+    """The server answers 413 and stops reading after the head: body writes fail."""
+
+    def write(self, data: bytes, timeout: float | None = None) -> None:
+        if self.written:
+            raise httpcore2.WriteError("Broken pipe")
+        self.written.append(data)
+
+    def is_readable(self) -> bool:
+        return bool(self.written)
+
+
+def test_early_answer_is_read_after_a_failed_write() -> None:
+    answer = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"
+    connection = httpcore2.SyncHTTP11Connection(EarlyAnswerStream([answer]))
+    body = [b"x" * 1000] * 3
+    response = connection.handle_request(make_request("PUT", content=iter(body)))
+    assert response.status == 413
+    response.read()
+    assert connection.is_closed()
+
+
+def test_iterator_body_with_its_own_content_length_is_not_chunked() -> None:
+    stream = httpcore2.SyncMockStream([OK])
+    connection = httpcore2.SyncHTTP11Connection(stream)
+    request = make_request("PUT", content=iter([b"ab", b"c"]), headers={"Content-Length": "3"})
+    response = connection.handle_request(request)
+    response.read()
+    assert b"".join(stream.written).endswith(b"Content-Length: 3\r\n\r\nabc")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import ssl
 from typing import Any
 
@@ -18,7 +19,7 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
-from .sync import socket_is_readable
+from .sync import UnixConnect, socket_is_readable
 
 __all__ = ["AnyIOBackend"]
 
@@ -35,7 +36,7 @@ class AnyIOStream(NetworkStream):
                 return await self._stream.receive(max_bytes)
         except TimeoutError as exc:
             raise ReadTimeout(f"No data received within {timeout} s") from exc
-        except (anyio.EndOfStream, anyio.IncompleteRead):
+        except anyio.EndOfStream:
             return b""
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise ReadError(str(exc) or type(exc).__name__) from exc
@@ -50,11 +51,10 @@ class AnyIOStream(NetworkStream):
             raise WriteError(str(exc) or type(exc).__name__) from exc
 
     async def aclose(self) -> None:
+        # Closing a socket stream (TLS ones skip the close_notify exchange) cannot fail;
+        # the shield keeps a cancelled task from leaving the socket open.
         with anyio.CancelScope(shield=True):
-            try:
-                await self._stream.aclose()
-            except (anyio.BrokenResourceError, OSError):
-                pass
+            await self._stream.aclose()
 
     async def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
@@ -89,8 +89,8 @@ class AnyIOStream(NetworkStream):
         return None if attribute is None else self._stream.extra(attribute, None)
 
     def is_readable(self) -> bool:
-        sock = self.get_extra_info("socket")
-        return sock is None or socket_is_readable(sock)
+        sock: socket.socket = self._stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        return socket_is_readable(sock)
 
 
 class AnyIOBackend(NetworkBackend):
@@ -113,14 +113,14 @@ class AnyIOBackend(NetworkBackend):
         return AnyIOStream(stream)
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None) -> NetworkStream:
+        attempt = UnixConnect(path, timeout)
         try:
-            with anyio.fail_after(timeout):
-                stream = await anyio.connect_unix(path)
-        except TimeoutError as exc:
-            raise ConnectTimeout(f"Could not connect within {timeout} s") from exc
-        except OSError as exc:
-            raise ConnectError(str(exc) or type(exc).__name__) from exc
-        return AnyIOStream(stream)
+            while not attempt.step():
+                await anyio.sleep(attempt.RETRY_DELAY)
+        except BaseException:
+            attempt.sock.close()
+            raise
+        return AnyIOStream(await anyio.abc.UNIXSocketStream.from_socket(attempt.sock))
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import os
-import socket
 import ssl
 from typing import Any, cast
 
@@ -23,6 +22,7 @@ from .._exceptions import (
     WriteError,
     WriteTimeout,
 )
+from .sync import UnixConnect
 
 __all__ = ["AsyncioBackend"]
 
@@ -176,6 +176,10 @@ class AsyncioStream(NetworkStream):
             # asyncio would drop the data silently (logging a warning after a few tries).
             raise WriteError("The connection is closed") from protocol.error
         self._transport.write(data)
+        if self._transport.is_closing():
+            # The send failed (the peer reset the connection) and asyncio closed the
+            # transport: the data is lost, and the caller must know.
+            raise WriteError("The connection was reset while sending")
         if protocol.write_paused:
             waiter = protocol.drain_waiter = protocol.loop.create_future()
             try:
@@ -203,7 +207,7 @@ class AsyncioStream(NetworkStream):
         except asyncio.TimeoutError as exc:
             self._transport.abort()
             raise ConnectTimeout(f"TLS handshake did not complete within {timeout} s") from exc
-        except (OSError, EOFError) as exc:
+        except OSError as exc:
             self._transport.abort()
             raise ConnectError(str(exc) or type(exc).__name__) from exc
         except BaseException:
@@ -245,9 +249,16 @@ class AsyncioBackend(NetworkBackend):
         return await self._connect(connect, protocol, timeout)
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None) -> NetworkStream:
+        attempt = UnixConnect(path, timeout)
+        try:
+            while not attempt.step():
+                await asyncio.sleep(attempt.RETRY_DELAY)
+        except asyncio.CancelledError:
+            attempt.sock.close()
+            raise
         loop = asyncio.get_running_loop()
         protocol = _StreamProtocol(loop)
-        connect = loop.create_unix_connection(lambda: protocol, path)
+        connect = loop.create_unix_connection(lambda: protocol, sock=attempt.sock)
         return await self._connect(connect, protocol, timeout)
 
     async def _connect(
@@ -257,7 +268,7 @@ class AsyncioBackend(NetworkBackend):
             transport, _ = await asyncio.wait_for(connect, timeout)
         except asyncio.TimeoutError as exc:
             raise ConnectTimeout(f"Could not connect within {timeout} s") from exc
-        except (OSError, socket.gaierror) as exc:
+        except OSError as exc:
             raise ConnectError(str(exc) or type(exc).__name__) from exc
         return AsyncioStream(transport, protocol)
 

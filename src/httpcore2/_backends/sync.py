@@ -18,7 +18,7 @@ from .._exceptions import (
 )
 from .._sync.network import SyncNetworkBackend, SyncNetworkStream
 
-__all__ = ["SyncBackend", "SyncSocketStream", "socket_is_readable"]
+__all__ = ["SyncBackend", "SyncSocketStream", "UnixConnect", "socket_is_readable"]
 
 _UNSET: Any = object()
 
@@ -30,6 +30,39 @@ def socket_is_readable(sock: socket.socket) -> bool:
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(0))
+
+
+class UnixConnect:
+    """A non-blocking connect to a Unix socket, retried while the listener is busy.
+
+    When a Unix listener's backlog is full, Linux answers EAGAIN: "try again", not "in
+    progress". asyncio and trio take it for "in progress" and hand back a socket that
+    never connected; a blocking socket fails at once, whatever the timeout. Every backend
+    drives this instead: `step()` until it returns True, sleeping `RETRY_DELAY` between.
+    """
+
+    RETRY_DELAY = 0.01
+
+    def __init__(self, path: str, timeout: float | None) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.setblocking(False)
+        self._path = path
+        self._timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+
+    def step(self) -> bool:
+        """Try to connect: True once connected, False to try again after a pause."""
+        try:
+            self.sock.connect(self._path)
+        except BlockingIOError:
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                self.sock.close()
+                raise ConnectTimeout(f"Could not connect within {self._timeout} s") from None
+            return False
+        except OSError as exc:
+            self.sock.close()
+            raise ConnectError(str(exc) or type(exc).__name__) from exc
+        return True
 
 
 class SyncSocketStream(SyncNetworkStream):
@@ -53,8 +86,6 @@ class SyncSocketStream(SyncNetworkStream):
             return self._sock.recv(max_bytes)
         except TimeoutError as exc:
             raise ReadTimeout(f"No data received within {timeout} s") from exc
-        except ssl.SSLZeroReturnError:
-            return b""
         except OSError as exc:
             raise ReadError(str(exc) or type(exc).__name__) from exc
 
@@ -132,19 +163,10 @@ class SyncBackend(SyncNetworkBackend):
         return stream
 
     def connect_unix_socket(self, path: str, timeout: float | None = None) -> SyncNetworkStream:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(timeout)
-        try:
-            sock.connect(path)
-        except TimeoutError as exc:
-            sock.close()
-            raise ConnectTimeout(f"Could not connect within {timeout} s") from exc
-        except OSError as exc:
-            sock.close()
-            raise ConnectError(str(exc) or type(exc).__name__) from exc
-        stream = SyncSocketStream(sock)
-        stream._timeout = timeout
-        return stream
+        attempt = UnixConnect(path, timeout)
+        while not attempt.step():
+            time.sleep(attempt.RETRY_DELAY)
+        return SyncSocketStream(attempt.sock)
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
