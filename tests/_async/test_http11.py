@@ -6,7 +6,8 @@ import h11
 import pytest
 
 import httpcore2
-from httpcore2._async.http11 import MAX_HEAD_SIZE, MAX_INFORMATIONAL
+from httpcore2._async.http11 import MAX_INFORMATIONAL
+from httpcore2._http11_engine import MAX_HEAD_SIZE
 
 TIMEOUTS = {"connect": 1.0, "read": 1.0, "write": 1.0, "pool": 1.0}
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, world!"
@@ -297,29 +298,6 @@ async def test_idle_connection_closed_by_server_has_expired() -> None:
     assert not connection.has_expired(connection.idle_since)
     await stream.aclose()  # The mock reports a closed stream as readable (EOF waiting).
     assert connection.has_expired(connection.idle_since)
-
-
-@pytest.mark.parametrize(
-    "headers",
-    [
-        [(b"Host", b"example.com"), (b"Accept", b"*/*"), (b"User-Agent", b"httpcore2")],
-        [(b"Host", b"[::1]:8080"), (b"X-Tab", b"a\tb"), (b"X-Obs", b"caf\xc3\xa9")],
-        [(b"Host", b"example.com"), (b"Content-Length", b"3")],
-        [(b"Host", b"example.com"), (b"Transfer-Encoding", b"chunked")],
-    ],
-)
-def test_head_written_without_h11_validation_matches_validated_head(
-    headers: list[tuple[bytes, bytes]],
-) -> None:
-    # The seam skips h11's validation of what our models validated already: the bytes
-    # must be identical to what h11 writes when it validates everything itself.
-    request = httpcore2.Request("PUT", "http://example.com/a%20b?q=1&r=%2F", headers=headers)
-    connection = httpcore2.HTTP11Connection(httpcore2.MockStream([]))
-    ours = connection._write_head(request)
-    validated = h11.Connection(h11.CLIENT).send(
-        h11.Request(method="PUT", target=b"/a%20b?q=1&r=%2F", headers=request.headers.raw)
-    )
-    assert ours == validated
 
 
 @pytest.mark.parametrize(

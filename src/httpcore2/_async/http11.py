@@ -1,8 +1,7 @@
-"""One HTTP/1.1 connection, on h11.
+"""One HTTP/1.1 connection: the I/O around a sans-IO protocol engine.
 
-Everything h11 does sits behind three methods of `HTTP11Connection`:
-`_write_head` / `_write_body_chunk` turn a request into bytes, `_next_event` feeds
-received bytes and takes events out. A faster parser could stand behind the same seam.
+The engine (`_http11_engine.py`, on h11 by default) turns the request into bytes and
+received bytes into response events; this module only moves the bytes.
 """
 
 from __future__ import annotations
@@ -11,15 +10,9 @@ import enum
 import time
 from typing import Any
 
-import h11
-
 from .._content import ByteStream, RequestStream
-from .._exceptions import (
-    HTTPError,
-    LocalProtocolError,
-    RemoteProtocolError,
-    WriteError,
-)
+from .._exceptions import HTTPError, RemoteProtocolError, WriteError
+from .._http11_engine import END_OF_BODY, NEED_DATA, H11Engine, ResponseEvent, ResponseHead
 from .._models import Headers, Request, Response
 from .network import NetworkStream
 
@@ -28,8 +21,6 @@ __all__ = ["HTTP11Connection"]
 READ_SIZE = 64 * 1024
 # In-memory bodies up to this size go out in the same write as the request head.
 MAX_COALESCED_BODY = 64 * 1024
-# h11's default of 16 KiB rejects real-world responses with large cookies or CSP headers.
-MAX_HEAD_SIZE = 100 * 1024
 # A server may send a few 1xx responses (100, 102, 103); an endless stream of them is an attack.
 MAX_INFORMATIONAL = 20
 
@@ -61,11 +52,10 @@ class HTTP11Connection:
     def __init__(self, stream: NetworkStream, *, keepalive_expiry: float | None = None) -> None:
         self._stream = stream
         self._keepalive_expiry = keepalive_expiry
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+        self._engine = H11Engine()
         self._state = _State.IDLE
         self._idle_since = time.monotonic()
         self._requests = 0
-        self._must_close = False
         self.response_started = False
 
     # The pool's view of the connection.
@@ -109,26 +99,20 @@ class HTTP11Connection:
         timeouts = _timeouts(request)
         try:
             await self._send_request(request, timeouts["write"])
-            event = await self._receive_response_head(timeouts["read"])
+            head = await self._receive_response_head(timeouts["read"])
         except BaseException as exc:
             await self.aclose()
             if isinstance(exc, HTTPError):
                 exc.request = request
             raise
         extensions: dict[str, Any] = {
-            "http_version": b"HTTP/" + event.http_version,
-            "reason_phrase": event.reason,
+            "http_version": b"HTTP/" + head.http_version,
+            "reason_phrase": head.reason,
             "network_stream": self._stream,
         }
-        headers = Headers.from_wire(event.headers.raw_items())
-        names = [name for _, name, _ in headers._items]
-        if b"transfer-encoding" in names and b"content-length" in names:
-            # Framed by chunked, but a sign of response smuggling: RFC 9112 §6.3 asks the
-            # client to close the connection once the response is done.
-            self._must_close = True
         return Response(
-            event.status_code,
-            headers=headers,
+            head.status,
+            headers=Headers.from_wire(head.headers),
             content=HTTP11ResponseStream(self, request),
             extensions=extensions,
             request=request,
@@ -139,12 +123,12 @@ class HTTP11Connection:
             body = request.stream
             if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
                 # The whole request in one write: one system call for a typical request.
-                data = self._write_head(request)
+                data = self._engine.request_head(request)
                 if body.content:
-                    data += self._write_body_chunk(body.content)
-                await self._stream.write(data + self._write_end(), timeout)
+                    data += self._engine.body_chunk(body.content)
+                await self._stream.write(data + self._engine.end_of_body(), timeout)
             else:
-                await self._stream.write(self._write_head(request), timeout)
+                await self._stream.write(self._engine.request_head(request), timeout)
                 await self._send_body(body, timeout)
         except WriteError:
             # The server may have answered early (413, 401...) and closed its read side:
@@ -160,8 +144,8 @@ class HTTP11Connection:
                     # The server answered (or hung up) before the body was sent: stop
                     # sending and read what it said. The connection is not reused.
                     return
-                await self._stream.write(self._write_body_chunk(chunk), timeout)
-            end = self._write_end()
+                await self._stream.write(self._engine.body_chunk(chunk), timeout)
+            end = self._engine.end_of_body()
             if end:
                 await self._stream.write(end, timeout)
         finally:
@@ -169,44 +153,13 @@ class HTTP11Connection:
             # collector (which trio reports as an error).
             await chunks.aclose()
 
-    def _write_head(self, request: Request) -> bytes:
-        # `Request`, `Headers` and `URL` have already validated the method (a token), every
-        # header name and value (tokens; no CR, LF, NUL or other controls) and the target
-        # (percent-encoded, no whitespace), so h11's own regexes would only repeat that
-        # work: `_parsed=True` skips them. h11 still checks the framing headers.
-        event = h11.Request(
-            method=request.method.encode("ascii"),
-            target=request.url.raw.target,
-            headers=request.headers.raw,
-            _parsed=True,
-        )
-        return self._send(event)
-
-    def _write_body_chunk(self, chunk: bytes) -> bytes:
-        return self._send(h11.Data(data=chunk))
-
-    def _write_end(self) -> bytes:
-        return self._send(h11.EndOfMessage())
-
-    def _send(self, event: Any) -> bytes:
-        try:
-            data = self._h11.send(event)
-        except h11.LocalProtocolError as exc:
-            raise LocalProtocolError(str(exc)) from exc
-        assert data is not None
-        return bytes(data)
-
     # Receiving the response.
 
-    async def _next_event(self, timeout: float | None) -> Any:
-        """Feed received bytes to h11 until it has an event for us."""
-        h11_connection = self._h11
+    async def _next_event(self, timeout: float | None) -> ResponseEvent:
+        """Feed received bytes to the engine until it has an event for us."""
         while True:
-            try:
-                event = h11_connection.next_event()
-            except h11.RemoteProtocolError as exc:
-                raise RemoteProtocolError(str(exc)) from exc
-            if event is not h11.NEED_DATA:
+            event = self._engine.next_event()
+            if event is not NEED_DATA:
                 return event
             await self._receive_data(timeout)
 
@@ -214,36 +167,26 @@ class HTTP11Connection:
         data = await self._stream.read(READ_SIZE, timeout)
         if data:
             self.response_started = True
-        elif self._h11.their_state is h11.SEND_RESPONSE and not self.response_started:
+        elif self._engine.awaiting_response and not self.response_started:
             raise RemoteProtocolError("Server disconnected without sending a response.")
-        self._h11.receive_data(data)
+        self._engine.receive_data(data)
 
-    async def _receive_response_head(self, timeout: float | None) -> h11.Response:
+    async def _receive_response_head(self, timeout: float | None) -> ResponseHead:
         # A reused connection never holds bytes from before (see _response_closed), so
-        # there is nothing for h11 to parse until the first read.
+        # there is nothing to parse until the first read.
         await self._receive_data(timeout)
-        # Before the final response, h11 only ever hands out informational (1xx) ones.
         for _ in range(MAX_INFORMATIONAL + 1):
-            event = await self._next_event(timeout)
-            if type(event) is h11.Response:
-                return event
+            head = await self._next_event(timeout)
+            # Before the body, the only events are response heads; 1xx ones are skipped.
+            assert type(head) is ResponseHead, head
+            if head.status >= 200:
+                return head
         raise RemoteProtocolError(
             f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
         )
 
     async def _response_closed(self) -> None:
-        h11_connection = self._h11
-        reusable = (
-            self._state is _State.ACTIVE
-            and not self._must_close
-            and h11_connection.our_state is h11.DONE
-            and h11_connection.their_state is h11.DONE
-            # Bytes after the framed body (a body on a 204, a too-long body) must never be
-            # parsed as the next response; a body delimited by EOF leaves the stream closed.
-            and h11_connection.trailing_data == (b"", False)
-        )
-        if reusable:
-            h11_connection.start_next_cycle()
+        if self._state is _State.ACTIVE and self._engine.start_next_exchange():
             self._state = _State.IDLE
             self._idle_since = time.monotonic()
         else:
@@ -283,9 +226,10 @@ class HTTP11ResponseStream:
             if isinstance(exc, HTTPError):
                 exc.request = self._request
             raise
-        if type(event) is h11.Data:
-            return bytes(event.data)
-        # In a body, h11 hands out data, then the end of the message.
+        if type(event) is bytes:
+            return event
+        # In a body, the engine hands out data, then the end of the body.
+        assert event is END_OF_BODY, event
         self._done = True
         raise StopAsyncIteration()
 

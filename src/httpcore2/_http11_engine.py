@@ -1,0 +1,174 @@
+"""The HTTP/1.1 protocol engine: sans-IO, behind one narrow interface.
+
+`HTTP11Connection` does the I/O; its engine turns a request into bytes and received bytes
+into response events, and says whether the connection may carry another request. `H11Engine`,
+on h11, is the default (and today the only) engine. A faster parser can stand behind the
+same interface: `tests/test_http11_engine.py` holds every engine to the same byte vectors.
+
+Events: a `ResponseHead` (informational ones too, status < 200), body data as `bytes`,
+`END_OF_BODY`; and `NEED_DATA` when more bytes must be received first.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol, Union
+
+import h11
+
+from ._exceptions import LocalProtocolError, RemoteProtocolError
+from ._models import Request
+
+__all__ = [
+    "END_OF_BODY",
+    "MAX_HEAD_SIZE",
+    "NEED_DATA",
+    "H11Engine",
+    "HTTP11Engine",
+    "ResponseEvent",
+    "ResponseHead",
+]
+
+# h11's default of 16 KiB rejects real-world responses with large cookies or CSP headers.
+MAX_HEAD_SIZE = 100 * 1024
+
+
+class ResponseHead(NamedTuple):
+    """A response's status line and headers, as received."""
+
+    status: int
+    reason: bytes
+    http_version: bytes
+    headers: list[tuple[bytes, bytes]]
+
+
+class _Marker:
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+NEED_DATA = _Marker("NEED_DATA")
+END_OF_BODY = _Marker("END_OF_BODY")
+
+ResponseEvent = Union[ResponseHead, bytes, _Marker]
+
+
+class HTTP11Engine(Protocol):
+    """What `HTTP11Connection` needs from an HTTP/1.1 implementation.
+
+    One request/response exchange at a time: `request_head`, `body_chunk`... `end_of_body`
+    give the bytes to send; `receive_data` takes what arrived (`b""` at end of stream) and
+    `next_event` hands out the response piece by piece. Protocol violations raise
+    `LocalProtocolError` (ours) or `RemoteProtocolError` (the server's).
+    """
+
+    def request_head(self, request: Request) -> bytes: ...
+
+    def body_chunk(self, data: bytes) -> bytes: ...
+
+    def end_of_body(self) -> bytes: ...
+
+    def receive_data(self, data: bytes) -> None: ...
+
+    def next_event(self) -> ResponseEvent: ...
+
+    @property
+    def awaiting_response(self) -> bool:
+        """Whether no part of the final response has been parsed yet."""
+
+    def start_next_exchange(self) -> bool:
+        """Ready the engine for another request if this exchange completed cleanly and
+        nothing forbids reuse; `False` when the connection must be closed instead."""
+
+
+class H11Engine:
+    """The HTTP/1.1 engine on h11."""
+
+    __slots__ = ("_h11", "_must_close")
+
+    def __init__(self) -> None:
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+        self._must_close = False
+
+    def request_head(self, request: Request) -> bytes:
+        # `Request`, `Headers` and `URL` have already validated the method (a token), every
+        # header name and value (tokens; no CR, LF, NUL or other controls) and the target
+        # (percent-encoded, no whitespace), so h11's own regexes would only repeat that
+        # work: `_parsed=True` skips them. h11 still checks the framing headers.
+        event = h11.Request(
+            method=request.method.encode("ascii"),
+            target=request.url.raw.target,
+            headers=request.headers.raw,
+            _parsed=True,
+        )
+        return self._send(event)
+
+    def body_chunk(self, data: bytes) -> bytes:
+        return self._send(h11.Data(data=data))
+
+    def end_of_body(self) -> bytes:
+        return self._send(h11.EndOfMessage())
+
+    def _send(self, event: h11.Event) -> bytes:
+        try:
+            data = self._h11.send(event)
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(str(exc)) from exc
+        assert data is not None
+        return bytes(data)
+
+    def receive_data(self, data: bytes) -> None:
+        self._h11.receive_data(data)
+
+    def next_event(self) -> ResponseEvent:
+        try:
+            event = self._h11.next_event()
+        except h11.RemoteProtocolError as exc:
+            raise RemoteProtocolError(str(exc)) from exc
+        event_type = type(event)
+        if event_type is h11.Data:
+            return bytes(event.data)  # type: ignore[union-attr]
+        if event_type is h11.Response or event_type is h11.InformationalResponse:
+            raw = event.headers.raw_items()  # type: ignore[union-attr]
+            if event_type is h11.Response and _has_ambiguous_framing(raw):
+                # Framed by chunked, but a sign of response smuggling: RFC 9112 §6.3 asks
+                # the client to close the connection once the response is done.
+                self._must_close = True
+            return ResponseHead(
+                event.status_code,  # type: ignore[union-attr]
+                event.reason,  # type: ignore[union-attr]
+                event.http_version,  # type: ignore[union-attr]
+                raw,
+            )
+        if event_type is h11.EndOfMessage:
+            return END_OF_BODY
+        # h11 hands out nothing else to a client before the end of the response.
+        assert event is h11.NEED_DATA, event
+        return NEED_DATA
+
+    @property
+    def awaiting_response(self) -> bool:
+        return self._h11.their_state is h11.SEND_RESPONSE
+
+    def start_next_exchange(self) -> bool:
+        connection = self._h11
+        reusable = (
+            not self._must_close
+            and connection.our_state is h11.DONE
+            and connection.their_state is h11.DONE
+            # Bytes after the framed body (a body on a 204, a too-long body) must never be
+            # parsed as the next response; a body delimited by EOF leaves the stream closed.
+            and connection.trailing_data == (b"", False)
+        )
+        if reusable:
+            connection.start_next_cycle()
+        return reusable
+
+
+def _has_ambiguous_framing(headers: list[tuple[bytes, bytes]]) -> bool:
+    names = {name.lower() for name, _ in headers}
+    return b"transfer-encoding" in names and b"content-length" in names
