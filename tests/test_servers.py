@@ -3,21 +3,37 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import http.client
+import itertools
 import json
 import os
 import socket
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from contextlib import closing
 from typing import Any
+from urllib.parse import urlencode, urljoin
 
 import anyio
 import pytest
 
-from tests.servers.app import HELLO, pattern_bytes
+from tests.servers import app as app_module
+from tests.servers.app import (
+    ENCODING_TEXTS,
+    HELLO,
+    JSON_DOCUMENT,
+    LINES,
+    LINES_CHUNKS,
+    App,
+    app,
+    encoding_text,
+    pattern_bytes,
+)
 from tests.servers.asgi_server import Server
 from tests.servers.certs import client_ssl_context
 from tests.servers.raw import (
@@ -51,10 +67,14 @@ def connect(server: Server, timeout: float = 5.0) -> http.client.HTTPConnection:
 
 
 def fetch(
-    server: Server, path: str, method: str = "GET", body: Any = None
+    server: Server,
+    path: str,
+    method: str = "GET",
+    body: Any = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[http.client.HTTPResponse, bytes]:
     with closing(connect(server)) as conn:
-        conn.request(method, path, body=body)
+        conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
         return response, response.read()
 
@@ -183,6 +203,387 @@ def test_many_headers(server: Server) -> None:
     response, _ = fetch(server, "/headers/90")  # http.client refuses more than 100
     extra = [(name, value) for name, value in response.getheaders() if name.startswith("x-h-")]
     assert extra == [(f"x-h-{i}", str(i)) for i in range(90)]
+
+
+# -- httpbin-style endpoints -----------------------------------------------------------------
+
+
+def header_bytes(response: http.client.HTTPResponse, name: str) -> list[bytes]:
+    """Every value of a response header, as the bytes sent (http.client decodes them as latin-1)."""
+    return [value.encode("latin-1") for key, value in response.getheaders() if key == name]
+
+
+def test_anything_describes_the_request(any_server: Server) -> None:
+    target = "/anything/a%20b/c?x=1&x=2&y=&z=%C3%A9+%2B"
+    headers = {"Cookie": "a=1; b=two", "Content-Type": "application/json"}
+    response, body = fetch(any_server, target, "PUT", b'{"k": [1, "\xc3\xa9"]}', headers)
+    answer = json.loads(body)
+    assert (response.status, answer["method"], answer["path"]) == (200, "PUT", "/anything/a b/c")
+    assert answer["url"] == f"{any_server.url}{target}"
+    assert answer["args"] == {"x": ["1", "2"], "y": [""], "z": ["\xe9 +"]}
+    assert answer["cookies"] == {"a": "1", "b": "two"}
+    assert answer["json"] == {"k": [1, "\xe9"]}
+    assert answer["body"] == '{"k": [1, "\xc3\xa9"]}'  # raw, as latin-1
+    assert ["content-type", "application/json"] in answer["headers"]
+    assert (answer["form"], answer["files"], answer["parts"]) == ({}, [], [])
+    assert answer["multipart_defects"] == []
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"\xff", b"a=1"])
+def test_anything_json_is_null_unless_the_body_is_json(server: Server, body: bytes) -> None:
+    assert json.loads(fetch(server, "/anything", "POST", body)[1])["json"] is None
+
+
+def test_anything_parses_a_urlencoded_form(server: Server) -> None:
+    headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
+    _, body = fetch(server, "/anything", "POST", b"a=1&a=2&b=%C3%A9+x&c&&d=%FF", headers)
+    assert json.loads(body)["form"] == {
+        "a": ["1", "2"],
+        "b": ["\xe9 x"],
+        "c": [""],
+        "d": ["\ufffd"],
+    }
+
+
+def multipart(*parts: tuple[bytes, bytes], end: bytes = b"--bound--\r\n") -> bytes:
+    """A multipart body with boundary `bound` from (headers, content) pairs."""
+    return b"".join(b"--bound\r\n%s\r\n\r\n%s\r\n" % part for part in parts) + end
+
+
+MULTIPART_TYPE = {"Content-Type": "multipart/form-data; boundary=bound"}
+
+
+def test_anything_gives_each_multipart_part_byte_for_byte(server: Server) -> None:
+    binary = bytes(range(256)) * 2 + b"\r\n--bound-not\r\n\r"  # ends in a bare CR
+    field = b'Content-Disposition: form-data; name="greeting"'
+    upload = (
+        b'Content-Disposition: form-data; name="upload"; filename="caf\xc3\xa9 \\"q\\".bin"\r\n'
+        b"Content-Type: application/octet-stream\r\n"
+        b"X-Part: 1"
+    )
+    rfc2231 = b"Content-Disposition: form-data; name*=utf-8''n%C3%A9; filename*=utf-8''%E2%82%AC"
+    body = multipart((field, b"h\xc3\xa9llo"), (upload, binary), (rfc2231, b"\r\n"), (field, b""))
+    response, answer_body = fetch(server, "/anything", "POST", body, MULTIPART_TYPE)
+    answer = json.loads(answer_body)
+    assert (response.status, answer["multipart_defects"]) == (200, [])
+    assert answer["form"] == {"greeting": ["h\xe9llo", ""]}
+    assert [part["name"] for part in answer["parts"]] == ["greeting", "upload", "n\xe9", "greeting"]
+    assert answer["files"] == answer["parts"][1:3]
+    first, second = answer["files"]
+    assert (first["filename"], second["filename"]) == ('caf\xe9 "q".bin', "\u20ac")
+    assert first["content"].encode("latin-1") == binary
+    assert (first["length"], first["sha256"]) == (len(binary), hashlib.sha256(binary).hexdigest())
+    assert first["content_type"] == "application/octet-stream"
+    assert first["headers"] == [
+        ["Content-Disposition", 'form-data; name="upload"; filename="caf\xc3\xa9 \\"q\\".bin"'],
+        ["Content-Type", "application/octet-stream"],
+        ["X-Part", "1"],
+    ]
+    assert (second["content"], second["length"], second["content_type"]) == ("\r\n", 2, None)
+
+
+def test_anything_reports_multipart_defects(server: Server) -> None:
+    body = multipart((b'Content-Disposition: form-data; name="a"', b"1"), end=b"")
+    answer = json.loads(fetch(server, "/anything", "POST", body, MULTIPART_TYPE)[1])
+    assert answer["multipart_defects"] == ["CloseBoundaryNotFoundDefect"]
+    assert answer["form"] == {"a": ["1"]}
+
+
+def test_anything_refuses_nested_multipart(server: Server) -> None:
+    nested = b"Content-Type: multipart/mixed; boundary=inner"
+    body = multipart((nested, b"--inner\r\n\r\nx\r\n--inner--"))
+    response, answer = fetch(server, "/anything", "POST", body, MULTIPART_TYPE)
+    assert (response.status, answer) == (400, b"nested multipart parts are not supported\n")
+
+
+def test_redirect_to_sends_the_location_byte_for_byte(server: Server) -> None:
+    query = urlencode({"url": "/caf\xe9 x+y?q=1#f", "status_code": "307"})
+    response, _ = fetch(server, f"/redirect-to?{query}", "POST", b"ignored")
+    assert response.status == 307
+    assert header_bytes(response, "location") == ["/caf\xe9 x+y?q=1#f".encode()]
+
+
+def follow(server: Server, path: str, limit: int = 10) -> tuple[list[tuple[int, str]], bytes]:
+    """Follow redirects by hand over one connection: each hop's (status, Location), final body."""
+    hops: list[tuple[int, str]] = []
+    url = server.url + path
+    with closing(connect(server)) as conn:
+        for _ in range(limit):
+            conn.request("GET", url.removeprefix(server.url))
+            response = conn.getresponse()
+            body = response.read()
+            location = response.getheader("location")
+            if location is None:
+                return hops, body
+            hops.append((response.status, location))
+            url = urljoin(url, location)
+    return hops, b""
+
+
+def test_redirect_chain(server: Server) -> None:
+    assert follow(server, "/redirect-chain/2?status_code=307") == (
+        [(307, "/redirect-chain/1?status_code=307"), (307, "/redirect-chain/0?status_code=307")],
+        b"done",
+    )
+
+
+def test_relative_redirect(server: Server) -> None:
+    assert follow(server, "/relative-redirect/2") == ([(302, "1"), (302, "0")], b"done")
+
+
+def test_absolute_redirect(any_server: Server) -> None:
+    url = any_server.url
+    assert follow(any_server, "/absolute-redirect/2?a=b") == (
+        [(302, f"{url}/absolute-redirect/1?a=b"), (302, f"{url}/absolute-redirect/0?a=b")],
+        b"done",
+    )
+
+
+def test_redirect_loop_counts_hits_per_app(server: Server, tls_server: Server) -> None:
+    fetch(server, "/redirect-loop/reset")
+    hops, _ = follow(server, "/redirect-loop?x=1", limit=3)
+    assert hops == [(302, "/redirect-loop?x=1")] * 3
+    assert fetch(tls_server, "/redirect-loop", "DELETE")[0].status == 302  # the same app
+    assert json.loads(fetch(server, "/redirect-loop/count")[1]) == 4
+    assert app.loop_hits() == 4
+    assert json.loads(fetch(server, "/redirect-loop/reset")[1]) == 4
+    assert json.loads(fetch(server, "/redirect-loop/count")[1]) == 0
+    assert App().loop_hits() == 0
+
+
+def test_cookies_set_then_sent_back(server: Server) -> None:
+    response, _ = fetch(server, "/cookies/set?a=1&b=two+words")
+    assert (response.status, response.getheader("location")) == (302, "/cookies")
+    assert header_bytes(response, "set-cookie") == [b"a=1; Path=/", b"b=two words; Path=/"]
+    with closing(connect(server)) as conn:
+        conn.putrequest("GET", "/cookies")
+        conn.putheader("Cookie", "a=1; b=2; a=3; flag")
+        conn.putheader("Cookie", "c=\xe9")  # as HTTP/2 sends cookies: one field each
+        conn.endheaders()
+        answer = json.loads(conn.getresponse().read())
+    assert answer == {"a": "1", "b": "2", "c": "\ufffd"}
+
+
+def test_cookies_set_raw(server: Server) -> None:
+    cookies = ["a=1; Max-Age=0", "b=2; Domain=localhost; Path=/x; Secure; Expires=Wed, 21 Oct 2037"]
+    query = urlencode([("set", cookie) for cookie in cookies])
+    response, body = fetch(server, f"/cookies/set-raw?{query}")
+    assert header_bytes(response, "set-cookie") == [cookie.encode() for cookie in cookies]
+    assert (response.status, json.loads(body)) == (200, {"set": cookies})
+    response, _ = fetch(server, f"/cookies/set-raw?{query}&location=/anything")
+    assert (response.status, response.getheader("location")) == (302, "/anything")
+    assert len(header_bytes(response, "set-cookie")) == 2
+
+
+def test_cookies_delete(server: Server) -> None:
+    response, _ = fetch(server, "/cookies/delete?a&b")
+    assert (response.status, response.getheader("location")) == (302, "/cookies")
+    assert header_bytes(response, "set-cookie") == [
+        b"a=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/",
+        b"b=; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; Path=/",
+    ]
+
+
+def decompressor(coding: str) -> Callable[[bytes], bytes]:
+    if coding == "br":
+        brotli = pytest.importorskip("brotli")
+        return brotli.decompress  # type: ignore[no-any-return]
+    if coding == "zstd":
+        zstandard = pytest.importorskip("zstandard")
+        # A stream decoder: the frames are written without their content size.
+        return lambda data: zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    wbits = {"gzip": 31, "deflate": 15, "deflate-raw": -15}[coding]
+    return lambda data: zlib.decompress(data, wbits)
+
+
+@pytest.mark.parametrize(
+    ("path", "coding", "token"),
+    [
+        ("/gzip", "gzip", "gzip"),
+        ("/deflate", "deflate", "deflate"),
+        ("/deflate-raw", "deflate-raw", "deflate"),
+        ("/brotli", "br", "br"),
+        ("/zstd", "zstd", "zstd"),
+    ],
+)
+def test_compressed(server: Server, path: str, coding: str, token: str) -> None:
+    response, body = fetch(server, path)
+    assert (response.status, response.getheader("content-encoding")) == (200, token)
+    assert json.loads(decompressor(coding)(body)) == {"compressed": True, "method": coding}
+
+
+def test_raw_deflate_has_no_zlib_wrapper(server: Server) -> None:
+    with pytest.raises(zlib.error):
+        zlib.decompress(fetch(server, "/deflate-raw")[1])
+
+
+def test_stacked_codings_apply_in_order(server: Server) -> None:
+    response, body = fetch(server, "/stacked?codings=gzip,%20br")
+    assert response.getheader("content-encoding") == "gzip, br"
+    document = decompressor("gzip")(decompressor("br")(body))
+    assert json.loads(document) == {"compressed": True, "method": "gzip,br"}
+
+
+def test_a_missing_compression_package_answers_501(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(app_module._CODINGS, "br", (b"br", None))
+    for path in ["/brotli", "/stacked?codings=gzip,br", "/bomb?coding=br"]:
+        response, body = fetch(server, path)
+        assert (response.status, body) == (501, b"br needs a package that is not installed\n")
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate-raw", "br", "zstd"])
+def test_bomb(server: Server, coding: str) -> None:
+    size = 16 << 20
+    response, body = fetch(server, f"/bomb?size={size}&coding={coding}")
+    assert response.getheader("transfer-encoding") == "chunked"
+    assert len(body) < size // 500
+    assert decompressor(coding)(body) == bytes(size)
+
+
+def test_bomb_stops_when_the_client_goes_away(server: Server) -> None:
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(b"GET /bomb?size=4294967296 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+    time.sleep(0.1)
+    cpu = time.process_time()
+    assert fetch(server, "/")[1] == HELLO  # the server's event loop still runs
+    time.sleep(0.3)
+    assert time.process_time() - cpu < 0.1  # and compresses no more zeros (0.3 s if it did)
+
+
+def test_encoding_text() -> None:
+    assert encoding_text("utf-8") == ENCODING_TEXTS[0]
+    assert encoding_text("koi8-r") == "Привет, мир: съешь же ещё этих булок"
+    assert encoding_text("ascii") == "Hello, world!"
+    with pytest.raises(LookupError):
+        encoding_text("no-such-charset")
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "utf-16", "latin-1", "koi8-r", "shift_jis", "ascii"])
+def test_encoding(server: Server, charset: str) -> None:
+    text = encoding_text(charset)
+    assert charset == "ascii" or not text.isascii()
+    response, body = fetch(server, f"/encoding/{charset}")
+    assert response.getheader("content-type") == f"text/plain; charset={charset}"
+    assert body.decode(charset) == text
+    response, undeclared = fetch(server, f"/encoding/{charset}?declare=0")
+    assert (response.getheader("content-type"), undeclared) == ("text/plain", body)
+
+
+def test_encoding_none(server: Server) -> None:
+    response, body = fetch(server, "/encoding/none")
+    assert response.getheader("content-type") == "text/plain"
+    assert body == ENCODING_TEXTS[0].encode()
+
+
+def test_json(server: Server) -> None:
+    response, body = fetch(server, "/json")
+    assert response.getheader("content-type") == "application/json"
+    assert json.loads(body) == JSON_DOCUMENT
+    assert "👋".encode() in body  # UTF-8, not \\u escapes
+
+
+def chunks_on_the_wire(server: Server, path: str) -> list[bytes]:
+    with socket.create_connection((server.host, server.port), timeout=5) as sock:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        received = b""
+        while data := sock.recv(65536):
+            received += data
+    head, _, rest = received.partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    chunks: list[bytes] = []
+    while True:
+        size_line, _, rest = rest.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return chunks
+        chunks.append(rest[:size])
+        rest = rest[size + 2 :]
+
+
+def test_lines_arrive_in_awkward_chunks(server: Server) -> None:
+    assert LINES.splitlines(keepends=True)[:4] == [
+        "plain ASCII\n",
+        "Grüße aus Köln\r\n",
+        "5 € in 日本語\r",
+        "after a bare CR\r\n",
+    ]
+    chunks = chunks_on_the_wire(server, "/lines")
+    assert chunks == list(LINES_CHUNKS)
+    assert b"".join(chunks) == LINES.encode()
+    assert any(a.endswith(b"\r") and b.startswith(b"\n") for a, b in itertools.pairwise(chunks))
+    assert b"\xc3" in [chunk[-1:] for chunk in chunks]  # a character split between chunks
+
+
+def basic(credentials: str) -> str:
+    return "Basic " + base64.b64encode(credentials.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("path", "authorization", "user"),
+    [
+        ("/basic-auth/user/pass", basic("user:pass"), "user"),
+        ("/basic-auth/user/pass", basic("user:pass").replace("Basic", "bAsIc"), "user"),
+        ("/basic-auth/%C3%BCser/p%C3%A4ss", basic("\xfcser:p\xe4ss"), "\xfcser"),
+        ("/basic-auth/user/pass", basic("user:wrong"), None),
+        ("/basic-auth/user/pass", basic("user:pass").replace("Basic", "Bearer"), None),
+        ("/basic-auth/user/pass", "", None),
+    ],
+)
+def test_basic_auth(server: Server, path: str, authorization: str, user: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response, body = fetch(server, path, headers=headers)
+    if user is None:
+        assert (response.status, body) == (401, b"Unauthorized\n")
+        assert response.getheader("www-authenticate") == 'Basic realm="test"'
+    else:
+        assert (response.status, json.loads(body)) == (200, {"authenticated": True, "user": user})
+
+
+def test_response_headers(server: Server) -> None:
+    query = "X-Test=1&x-test=2&Content-Type=text/x-custom&Set-Cookie=a%3D1%3B%20Path%3D%2F"
+    response, body = fetch(server, f"/response-headers?{query}", "POST")
+    assert response.getheader("content-type") == "text/x-custom"
+    assert header_bytes(response, "x-test") == [b"1", b"2"]
+    assert header_bytes(response, "set-cookie") == [b"a=1; Path=/"]
+    assert json.loads(body) == {
+        "x-test": ["1", "2"],
+        "content-type": ["text/x-custom"],
+        "set-cookie": ["a=1; Path=/"],
+    }
+
+
+def test_httpbin_errors_over_one_connection(server: Server) -> None:
+    cases = [
+        ("/redirect-to", "GET", 400, b"url is missing\n"),
+        ("/redirect-to?url=/&status_code=200", "GET", 400, b"200 is not in [300, 399]\n"),
+        ("/redirect-chain", "GET", 404, b"Not Found\n"),
+        ("/redirect-chain/x", "GET", 400, b"not a whole number: 'x'\n"),
+        ("/redirect-chain/1001", "GET", 400, b"1001 is not in [0, 1000]\n"),
+        ("/redirect-loop/other", "GET", 404, b"Not Found\n"),
+        ("/cookies/other", "GET", 404, b"Not Found\n"),
+        ("/cookies/set", "POST", 405, b"Method Not Allowed\n"),
+        ("/stacked?codings=gzip,nope", "GET", 400, b"unknown coding: 'nope'\n"),
+        ("/bomb?size=4294967297", "GET", 400, b"4294967297 is not in [0, 4294967296]\n"),
+        ("/bomb?size=10", "HEAD", 200, b""),
+        (
+            "/encoding/no-such-charset",
+            "GET",
+            400,
+            b"cannot encode in 'no-such-charset': unknown encoding: no-such-charset\n",
+        ),
+        ("/encoding/utf-8?declare=2", "GET", 400, b"declare must be 0 or 1\n"),
+        ("/lines", "HEAD", 200, b""),
+        ("/basic-auth/user", "GET", 404, b"Not Found\n"),
+        ("/response-headers?Content-Length=1", "GET", 400, b"framing headers cannot be set\n"),
+    ]
+    with closing(connect(server)) as conn:
+        for path, method, status, body in cases:
+            conn.request(method, path, body=b"ignored" if method == "POST" else None)
+            response = conn.getresponse()
+            assert (path, response.status, response.read()) == (path, status, body)
 
 
 def tls_handshake(
