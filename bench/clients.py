@@ -45,6 +45,19 @@ def httpcore2_sync(url: str) -> Iterator[SyncGet]:
 
 
 @contextmanager
+def httpcore2_client_sync(url: str) -> Iterator[SyncGet]:
+    import httpcore2
+
+    with httpcore2.SyncClient() as client:
+
+        def get() -> Result:
+            response = client.get(url)
+            return response.status, response.content
+
+        yield get
+
+
+@contextmanager
 def requests_sync(url: str) -> Iterator[SyncGet]:
     import requests
 
@@ -99,6 +112,20 @@ async def httpcore2_async(url: str, pool_size: int) -> AsyncIterator[AsyncGet]:
 
 
 @asynccontextmanager
+async def httpcore2_client_async(url: str, pool_size: int) -> AsyncIterator[AsyncGet]:
+    import httpcore2
+
+    limits = httpcore2.PoolLimits(max_connections=pool_size, max_keepalive_connections=pool_size)
+    async with httpcore2.Client(pool_limits=limits) as client:
+
+        async def get() -> Result:
+            response = await client.get(url)
+            return response.status, response.content
+
+        yield get
+
+
+@asynccontextmanager
 async def aiohttp_async(url: str, pool_size: int) -> AsyncIterator[AsyncGet]:
     import aiohttp
 
@@ -137,6 +164,10 @@ class Client:
 
 CLIENTS = [
     Client("httpcore2", "httpcore2", httpcore2_sync, httpcore2_async, trio=True),
+    # The whole client stack (redirects, cookies, auth, defaults) over the same pool.
+    Client(
+        "httpcore2-client", "httpcore2", httpcore2_client_sync, httpcore2_client_async, trio=True
+    ),
     Client("requests", "requests", sync=requests_sync),
     Client("urllib3", "urllib3", sync=urllib3_sync),
     Client("aiohttp", "aiohttp", async_=aiohttp_async),

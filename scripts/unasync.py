@@ -73,10 +73,19 @@ METHODS = [
     ("aread", "read"),
     ("aiter_stream", "iter_stream"),
     ("aiter_raw", "iter_raw"),
+    ("aiter_text", "iter_text"),
+    ("aiter_lines", "iter_lines"),
+    ("anext", "next"),
 ]
 
 # Classes whose async version has the plain name: `X` -> `SyncX`.
 SYNC_PREFIXED = [
+    "Client",
+    "RedirectAdapter",
+    "EnvironmentAdapter",
+    "CookieAdapter",
+    "AuthAdapter",
+    "Transport",
     "ConnectionPool",
     "HTTPConnection",
     "HTTP11Connection",

@@ -196,3 +196,7 @@ def test_a_reused_engine_starts_clean(engine_class: type[HTTP11Engine]) -> None:
     for _ in range(3):
         assert exchange(engine, httpcore2.Request("GET", "http://a/"), ok)[1] == b"ok"
         assert engine.start_next_exchange()
+
+
+def test_markers_name_themselves() -> None:
+    assert (repr(NEED_DATA), repr(END_OF_BODY)) == ("NEED_DATA", "END_OF_BODY")

@@ -11,14 +11,18 @@ print(response.status, response.content[:20])
 from __future__ import annotations
 
 from ._api import request, stream
+from ._async.adapters import AuthAdapter, CookieAdapter, EnvironmentAdapter, RedirectAdapter
+from ._async.client import Client
 from ._async.connection import HTTPConnection
 from ._async.connection_pool import ConnectionPool
 from ._async.http11 import HTTP11Connection
 from ._async.mock import MockBackend, MockStream
 from ._async.network import NetworkBackend, NetworkStream
+from ._auth import BasicAuth
 from ._backends.auto import AutoBackend
 from ._backends.sync import SyncBackend
 from ._config import PoolLimits, Timeout, create_ssl_context
+from ._cookies import Cookies
 from ._exceptions import (
     CloseError,
     ConnectError,
@@ -49,6 +53,13 @@ from ._exceptions import (
     WriteTimeout,
 )
 from ._models import Headers, Request, Response
+from ._sync.adapters import (
+    SyncAuthAdapter,
+    SyncCookieAdapter,
+    SyncEnvironmentAdapter,
+    SyncRedirectAdapter,
+)
+from ._sync.client import SyncClient
 from ._sync.connection import SyncHTTPConnection
 from ._sync.connection_pool import SyncConnectionPool
 from ._sync.http11 import SyncHTTP11Connection
@@ -60,13 +71,19 @@ __version__ = "0.1.0"
 
 __all__ = [
     "URL",
+    "AuthAdapter",
     "AutoBackend",
+    "BasicAuth",
+    "Client",
     "CloseError",
     "ConnectError",
     "ConnectTimeout",
     "ConnectionPool",
+    "CookieAdapter",
     "CookieConflict",
+    "Cookies",
     "DecodingError",
+    "EnvironmentAdapter",
     "HTTP11Connection",
     "HTTPConnection",
     "HTTPError",
@@ -87,6 +104,7 @@ __all__ = [
     "QueryParams",
     "ReadError",
     "ReadTimeout",
+    "RedirectAdapter",
     "RemoteProtocolError",
     "Request",
     "RequestNotRead",
@@ -95,14 +113,19 @@ __all__ = [
     "StreamClosed",
     "StreamConsumed",
     "StreamError",
+    "SyncAuthAdapter",
     "SyncBackend",
+    "SyncClient",
     "SyncConnectionPool",
+    "SyncCookieAdapter",
+    "SyncEnvironmentAdapter",
     "SyncHTTP11Connection",
     "SyncHTTPConnection",
     "SyncMockBackend",
     "SyncMockStream",
     "SyncNetworkBackend",
     "SyncNetworkStream",
+    "SyncRedirectAdapter",
     "Timeout",
     "TimeoutException",
     "TooManyRedirects",

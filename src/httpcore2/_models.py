@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import codecs
+import datetime
 import functools
 import http
+import json
 import re
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, MutableMapping, Sequence
-from typing import Any, Union
+import time
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    MutableMapping,
+    Sequence,
+)
+from typing import Any, Protocol, TypeVar, Union
 
 from ._content import (
     AsyncByteStream,
@@ -15,7 +28,22 @@ from ._content import (
     SyncByteStream,
     encode_request_body,
 )
-from ._exceptions import RequestNotRead, ResponseNotRead, StreamClosed, StreamConsumed
+from ._cookies import Cookies, extract_cookies
+from ._decoders import (
+    ContentDecoder,
+    LineDecoder,
+    TextDecoder,
+    charset_from_content_type,
+    content_decoder,
+    decode_text,
+)
+from ._exceptions import (
+    HTTPStatusError,
+    RequestNotRead,
+    ResponseNotRead,
+    StreamClosed,
+    StreamConsumed,
+)
 from ._urls import URL
 
 __all__ = ["Extensions", "HeaderTypes", "Headers", "Request", "Response"]
@@ -33,6 +61,7 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Every control character but HTAB is forbidden in a field value (RFC 9110 §5.5).
 _FORBIDDEN_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 @functools.lru_cache(maxsize=512)
@@ -307,19 +336,28 @@ class Response:
     <Response [200]>
     >>> response.status, response.protocol, response.headers[b"content-type"]
     (200, 'HTTP/1.1', b'text/html')
+    >>> response.raise_for_status().text[:15]
+    '<!doctype html>'
     ```
 
-    A streaming response (from `stream()`) is read with `read()` / `iter_stream()` or
-    their async twins, once, and must be closed; closing returns the connection to
-    the pool.
+    The body is decompressed per `Content-Encoding` (`content`, `read()`, `iter_stream()`,
+    `text`, `json()`); `iter_raw()` gives the bytes as they came. A streaming response (from
+    `stream()`) is read once, with `read()` or an `iter_*()` method or their async twins,
+    and must be closed; closing returns the connection to the pool.
     """
 
     __slots__ = (
         "_closed",
+        "_closed_at",
         "_consumed",
         "_content",
+        "_encoding",
         "_live_iterator",
+        "_next",
+        "_raw",
         "_request",
+        "_started_at",
+        "_text",
         "extensions",
         "headers",
         "history",
@@ -344,12 +382,24 @@ class Response:
         self._closed = False
         self._consumed = False
         self._live_iterator: Any = None
+        # Set by a redirect adapter that did not follow this redirect: sends the next hop.
+        self._next: Any = None
+        self._encoding: str | None = None
+        self._text: str | None = None
+        # A time.perf_counter() value, set by the client that sends the request.
+        self._started_at: float | None = None
+        self._closed_at: float | None = None
         self.stream: SyncByteStream | AsyncByteStream
+        # `_raw` is the body as it came, when it is all in memory; `_content` is the body
+        # decoded, once known. Without a content coding they are the same object.
+        self._raw: bytes | None
+        self._content: bytes | None
         if content is None or isinstance(content, bytes):
-            self._content: bytes | None = content or b""
-            self.stream = ByteStream(self._content)
+            self._raw = content or b""
+            self._content = None if b"content-encoding" in self.headers else self._raw
+            self.stream = ByteStream(self._raw)
         else:
-            self._content = None
+            self._raw = self._content = None
             self.stream = content
 
     @property
@@ -390,14 +440,112 @@ class Response:
         return self.request.url
 
     @property
-    def content(self) -> bytes:
-        """The whole body; a streaming response must be read first."""
-        if self._content is None:
-            raise ResponseNotRead(
-                "This is a streaming response: call response.read() (or await response.aread()) "
-                "before accessing .content."
+    def is_success(self) -> bool:
+        """Whether the status is 2xx."""
+        return 200 <= self.status < 300
+
+    @property
+    def cookies(self) -> Cookies:
+        """The cookies this response sets (`Set-Cookie`), as the request's URL scopes them."""
+        cookies = Cookies()
+        extract_cookies(cookies, self)
+        return cookies
+
+    @property
+    def is_redirect(self) -> bool:
+        """Whether this is a redirect to follow: 301, 302, 303, 307 or 308 with a `Location`."""
+        return self.status in _REDIRECT_STATUSES and b"location" in self.headers
+
+    @property
+    def is_error(self) -> bool:
+        """Whether the status is 4xx or 5xx."""
+        return 400 <= self.status < 600
+
+    def next(self) -> Response:
+        """Send the next request of a redirect chain that was not followed."""
+        response: Response = self._next_hop()(self)
+        return response
+
+    async def anext(self) -> Response:
+        """Send the next request of a redirect chain that was not followed."""
+        response: Response = await self._next_hop()(self)
+        return response
+
+    def _next_hop(self) -> Any:
+        if self._next is None:
+            raise RuntimeError(
+                "There is no next request: only a redirect returned with "
+                "follow_redirects=False has one."
             )
+        return self._next
+
+    def raise_for_status(self) -> Response:
+        """Raise `HTTPStatusError` for a 4xx or 5xx response; return the response otherwise.
+
+        ```python
+        data = client.get(url).raise_for_status().json()
+        ```
+        """
+        if not self.is_error:
+            return self
+        kind = "Client error" if self.status < 500 else "Server error"
+        status = f"{self.status} {self.reason_phrase}".rstrip()
+        request = self.request
+        raise HTTPStatusError(
+            f"{kind} '{status}' for url '{request.url}'", request=request, response=self
+        )
+
+    @property
+    def elapsed(self) -> datetime.timedelta:
+        """The time from sending the request to closing the response (its body read)."""
+        if self._started_at is None:
+            raise RuntimeError(
+                "This response was not timed: only the responses of a client have .elapsed."
+            )
+        if self._closed_at is None:
+            raise RuntimeError(
+                ".elapsed is known once the response is closed: read or close it first."
+            )
+        return datetime.timedelta(seconds=self._closed_at - self._started_at)
+
+    @property
+    def encoding(self) -> str:
+        """The text encoding: the one set, else the `Content-Type` charset, else UTF-8."""
+        if self._encoding is not None:
+            return self._encoding
+        return charset_from_content_type(self.headers.get("content-type")) or "utf-8"
+
+    @encoding.setter
+    def encoding(self, encoding: str) -> None:
+        codecs.lookup(encoding)  # an unknown encoding fails here, not when decoding
+        self._encoding = encoding
+        self._text = None
+
+    @property
+    def content(self) -> bytes:
+        """The whole body, decoded; a streaming response must be read first."""
+        if self._content is None:
+            if self._raw is None:
+                raise ResponseNotRead(
+                    "This is a streaming response: call response.read() (or await "
+                    "response.aread()) before accessing .content."
+                )
+            self._content = b"".join(_known(self._raw, _bytes(self._decoder(), None)))
         return self._content
+
+    @property
+    def text(self) -> str:
+        """The body as text, decoded with `encoding`; a streaming response must be read first.
+
+        Undecodable bytes become U+FFFD, and a UTF-8 byte order mark is dropped.
+        """
+        if self._text is None:
+            self._text = decode_text(self.content, self.encoding)
+        return self._text
+
+    def json(self, **kwargs: Any) -> Any:
+        """The body parsed as JSON; `kwargs` go to `json.loads()`."""
+        return json.loads(self.text, **kwargs)
 
     @property
     def is_closed(self) -> bool:
@@ -416,95 +564,174 @@ class Response:
             raise StreamClosed("The response was closed before its body was read.")
         self._consumed = True
 
-    def read(self) -> bytes:
-        """Read and return the whole body, then release the connection."""
-        if self._content is None:
-            stream = _sync_stream(self.stream)
-            self._start_reading()
-            try:
-                chunks = list(stream)
-            finally:
-                self.close()
-            self._content = b"".join(chunks)
-        return self._content
+    def _decoder(self) -> ContentDecoder | None:
+        # The scan first: it keeps reading a body without a coding as cheap as it can be.
+        for _, name, _ in self.headers._items:
+            if name == b"content-encoding":
+                return content_decoder(self.headers, request=self._request)
+        return None
 
-    def iter_raw(self, chunk_size: int | None = None) -> Iterator[bytes]:
-        """Yield the body as it came over the wire, closing the response at the end."""
-        if self._content is not None:
-            yield from _rechunk([self._content], chunk_size)
+    def _in_memory(self, decode: bool) -> tuple[bytes | None, bool]:
+        # The body if it is in memory (None: read the stream), and whether to decode it.
+        if decode and self._content is not None:
+            return self._content, False
+        return self._raw, decode
+
+    def _iterate(
+        self, decode: bool, pipeline: Callable[[ContentDecoder | None], _Pipeline[_T] | None]
+    ) -> Iterator[_T]:
+        body, decode = self._in_memory(decode)
+        if body is not None:
+            yield from _known(body, pipeline(self._decoder() if decode else None))
             return
         stream = _sync_stream(self.stream)
         self._start_reading()
         try:
-            yield from _rechunk(stream, chunk_size)
+            steps = pipeline(self._decoder() if decode else None)
+            if steps is None:
+                chunks: Iterable[Any] = stream
+                yield from (chunk for chunk in chunks if chunk)
+            else:
+                feed = steps.feed
+                for chunk in stream:
+                    yield from feed(chunk)
+                yield from steps.flush()
         finally:
             self.close()
 
+    def read(self) -> bytes:
+        """Read and return the whole body, decoded, then release the connection."""
+        if self._content is None:
+            if self._raw is not None:
+                return self.content
+            stream = _sync_stream(self.stream)
+            self._start_reading()
+            try:
+                decoder = self._decoder()
+                if decoder is None:
+                    chunks = list(stream)
+                else:
+                    chunks = [piece for chunk in stream for piece in decoder.decode(chunk)]
+                    decoder.flush()
+            finally:
+                self.close()
+            self._content = b"".join(chunks)
+            if decoder is None:
+                self._raw = self._content
+        return self._content
+
+    def iter_raw(self, chunk_size: int | None = None) -> Iterator[bytes]:
+        """Yield the body as it came over the wire, closing the response at the end."""
+        return self._iterate(False, lambda decoder: _bytes(decoder, chunk_size))
+
     def iter_stream(self, chunk_size: int | None = None) -> Iterator[bytes]:
-        """Yield the decoded body."""
-        return self.iter_raw(chunk_size)
+        """Yield the body decoded (decompressed), closing the response at the end."""
+        return self._iterate(True, lambda decoder: _bytes(decoder, chunk_size))
+
+    def iter_text(self, chunk_size: int | None = None) -> Iterator[str]:
+        """Yield the body as text, decoded with `encoding`; `chunk_size` counts bytes."""
+        encoding = self.encoding
+        return self._iterate(True, lambda decoder: _Text(_Bytes(decoder, chunk_size), encoding))
+
+    def iter_lines(self) -> Iterator[str]:
+        """Yield the lines of the text, split on `\\n`, `\\r\\n` and `\\r`, without them."""
+        encoding = self.encoding
+        return self._iterate(True, lambda decoder: _Lines(_Text(_Bytes(decoder, None), encoding)))
 
     def close(self) -> None:
         """Close the body, releasing its connection; idempotent."""
         if not self._closed:
             stream = _sync_stream(self.stream)
             self._closed = True
+            if self._started_at is not None:
+                self._closed_at = time.perf_counter()
             stream.close()
 
     async def aread(self) -> bytes:
-        """Read and return the whole body, then release the connection."""
+        """Read and return the whole body, decoded, then release the connection."""
         if self._content is None:
+            if self._raw is not None:
+                return self.content
             stream = _async_stream(self.stream)
             self._start_reading()
             try:
-                chunks = [chunk async for chunk in stream]
+                decoder = self._decoder()
+                if decoder is None:
+                    chunks = [chunk async for chunk in stream]
+                else:
+                    chunks = [piece async for chunk in stream for piece in decoder.decode(chunk)]
+                    decoder.flush()
             finally:
                 await self.aclose()
             self._content = b"".join(chunks)
+            if decoder is None:
+                self._raw = self._content
         return self._content
 
-    def aiter_raw(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
-        """Yield the body as it came over the wire, closing the response at the end.
-
-        Leaving the loop early is fine as long as the response is closed (`aclose()`, or
-        `async with`): that finalizes the iterator too.
-        """
-        iterator = self._aiter_raw(chunk_size)
+    def _aiterate(
+        self, decode: bool, pipeline: Callable[[ContentDecoder | None], _Pipeline[_T] | None]
+    ) -> AsyncIterator[_T]:
+        iterator = self._aiterate_body(decode, pipeline)
         self._live_iterator = iterator
         return iterator
 
-    async def _aiter_raw(self, chunk_size: int | None) -> AsyncIterator[bytes]:
-        if self._content is not None:
-            for chunk in _rechunk([self._content], chunk_size):
-                yield chunk
+    async def _aiterate_body(
+        self, decode: bool, pipeline: Callable[[ContentDecoder | None], _Pipeline[_T] | None]
+    ) -> AsyncIterator[_T]:
+        body, decode = self._in_memory(decode)
+        if body is not None:
+            for piece in _known(body, pipeline(self._decoder() if decode else None)):
+                yield piece
             return
         stream = _async_stream(self.stream)
         self._start_reading()
         try:
-            if chunk_size is None:
-                async for chunk in stream:
+            steps = pipeline(self._decoder() if decode else None)
+            if steps is None:
+                chunks: AsyncIterable[Any] = stream
+                async for chunk in chunks:
                     if chunk:
                         yield chunk
             else:
-                buffer = _Rechunker(chunk_size)
+                feed = steps.feed
                 async for chunk in stream:
-                    for piece in buffer.feed(chunk):
+                    for piece in feed(chunk):
                         yield piece
-                for piece in buffer.flush():
+                for piece in steps.flush():
                     yield piece
         finally:
             self._live_iterator = None
             await self.aclose()
 
+    def aiter_raw(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
+        """Yield the body as it came over the wire, closing the response at the end.
+
+        Leaving the loop early is fine as long as the response is closed (`aclose()`, or
+        `async with`): that finalizes the iterator too. The same goes for every `aiter_*()`.
+        """
+        return self._aiterate(False, lambda decoder: _bytes(decoder, chunk_size))
+
     def aiter_stream(self, chunk_size: int | None = None) -> AsyncIterator[bytes]:
-        """Yield the decoded body."""
-        return self.aiter_raw(chunk_size)
+        """Yield the body decoded (decompressed), closing the response at the end."""
+        return self._aiterate(True, lambda decoder: _bytes(decoder, chunk_size))
+
+    def aiter_text(self, chunk_size: int | None = None) -> AsyncIterator[str]:
+        """Yield the body as text, decoded with `encoding`; `chunk_size` counts bytes."""
+        encoding = self.encoding
+        return self._aiterate(True, lambda decoder: _Text(_Bytes(decoder, chunk_size), encoding))
+
+    def aiter_lines(self) -> AsyncIterator[str]:
+        """Yield the lines of the text, split on `\\n`, `\\r\\n` and `\\r`, without them."""
+        encoding = self.encoding
+        return self._aiterate(True, lambda decoder: _Lines(_Text(_Bytes(decoder, None), encoding)))
 
     async def aclose(self) -> None:
         """Close the body, releasing its connection; idempotent."""
         if not self._closed:
             stream = _async_stream(self.stream)
             self._closed = True
+            if self._started_at is not None:
+                self._closed_at = time.perf_counter()
             await stream.aclose()
         iterator, self._live_iterator = self._live_iterator, None
         if iterator is not None:
@@ -543,6 +770,30 @@ def _async_stream(stream: SyncByteStream | AsyncByteStream) -> AsyncByteStream:
     return stream  # type: ignore[return-value]
 
 
+# --- body pipelines: what the sync and async iterators share --------------------------------
+
+
+_T = TypeVar("_T", covariant=True)
+
+
+class _Pipeline(Protocol[_T]):
+    """Turns the chunks of a body, as they arrive, into what an `iter_*()` method yields."""
+
+    def feed(self, chunk: bytes) -> Iterable[_T]: ...
+
+    def flush(self) -> Iterable[_T]: ...
+
+
+def _known(body: bytes, pipeline: _Pipeline[_T] | None) -> Iterator[Any]:
+    """What an iterator yields for a body already in memory."""
+    if pipeline is None:
+        if body:
+            yield body
+        return
+    yield from pipeline.feed(body)
+    yield from pipeline.flush()
+
+
 class _Rechunker:
     """Regroups a stream of byte chunks into chunks of exactly `size` (the last may be short)."""
 
@@ -570,11 +821,77 @@ class _Rechunker:
         return [rest] if rest else []
 
 
-def _rechunk(chunks: Iterable[bytes], chunk_size: int | None) -> Iterator[bytes]:
-    if chunk_size is None:
-        yield from (chunk for chunk in chunks if chunk)
-        return
-    buffer = _Rechunker(chunk_size)
-    for chunk in chunks:
-        yield from buffer.feed(chunk)
-    yield from buffer.flush()
+class _Bytes:
+    """Body bytes, decoded when a content decoder is given, regrouped when a size is."""
+
+    __slots__ = ("_decoder", "_rechunker")
+
+    def __init__(self, decoder: ContentDecoder | None, chunk_size: int | None) -> None:
+        self._decoder = decoder
+        self._rechunker = None if chunk_size is None else _Rechunker(chunk_size)
+
+    def feed(self, chunk: bytes) -> Iterator[bytes]:
+        pieces: Iterable[bytes] = (chunk,) if self._decoder is None else self._decoder.decode(chunk)
+        rechunker = self._rechunker
+        for piece in pieces:
+            if rechunker is None:
+                if piece:
+                    yield piece
+            else:
+                yield from rechunker.feed(piece)
+
+    def flush(self) -> Iterable[bytes]:
+        if self._decoder is not None:
+            self._decoder.flush()
+        return () if self._rechunker is None else self._rechunker.flush()
+
+
+def _bytes(decoder: ContentDecoder | None, chunk_size: int | None) -> _Bytes | None:
+    # None: the chunks as they come, which the iterators pass on without a pipeline.
+    if decoder is None and chunk_size is None:
+        return None
+    return _Bytes(decoder, chunk_size)
+
+
+class _Text:
+    """Body text, decoded incrementally: a character split across chunks is kept whole."""
+
+    __slots__ = ("_bytes", "_decoder")
+
+    def __init__(self, pieces: _Bytes, encoding: str) -> None:
+        self._bytes = pieces
+        self._decoder = TextDecoder(encoding)
+
+    def feed(self, chunk: bytes) -> Iterator[str]:
+        for piece in self._bytes.feed(chunk):
+            text = self._decoder.decode(piece)
+            if text:
+                yield text
+
+    def flush(self) -> Iterator[str]:
+        for piece in self._bytes.flush():
+            text = self._decoder.decode(piece)
+            if text:
+                yield text
+        text = self._decoder.flush()
+        if text:
+            yield text
+
+
+class _Lines:
+    """Body lines, split across chunk boundaries."""
+
+    __slots__ = ("_lines", "_text")
+
+    def __init__(self, text: _Text) -> None:
+        self._text = text
+        self._lines = LineDecoder()
+
+    def feed(self, chunk: bytes) -> Iterator[str]:
+        for text in self._text.feed(chunk):
+            yield from self._lines.decode(text)
+
+    def flush(self) -> Iterator[str]:
+        for text in self._text.flush():
+            yield from self._lines.decode(text)
+        yield from self._lines.flush()

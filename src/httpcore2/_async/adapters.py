@@ -1,0 +1,213 @@
+"""The adapters: transports that wrap a transport and add one behaviour each.
+
+A `Client` stacks them: redirects over the environment over cookies over auth over the
+connection pool. Each adapter also works alone over any transport. The policy
+(which redirect, which cookie, which credentials) lives in sans-IO modules shared by both
+worlds; this module only drives it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Protocol
+
+from .._auth import AuthTypes, auth_header
+from .._cookies import Cookies, CookieTypes, add_cookie_header, extract_cookies
+from .._exceptions import TooManyRedirects
+from .._models import Request, Response
+from .._redirects import build_redirect_request, redirect_location
+from .._urls import URL
+
+__all__ = [
+    "AuthAdapter",
+    "CookieAdapter",
+    "EnvironmentAdapter",
+    "RedirectAdapter",
+    "Transport",
+]
+
+# A redirect response's body is drained (undecoded) up to this size so that its
+# connection can be reused; a longer one is closed instead (S30).
+MAX_REDIRECT_DRAIN = 64 * 1024
+
+
+class Transport(Protocol):
+    """Anything with `handle_request()` and `aclose()`: a pool, an adapter, a mock."""
+
+    async def handle_request(self, request: Request) -> Response: ...
+
+    async def aclose(self) -> None: ...
+
+
+class _Adapter:
+    """Wraps `inner`; closing the adapter closes it."""
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+
+    async def handle_request(self, request: Request) -> Response:
+        return await self.inner.handle_request(request)
+
+    async def aclose(self) -> None:
+        """Close the transport underneath."""
+        await self.inner.aclose()
+
+    async def __aenter__(self) -> Any:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        await self.aclose()
+
+
+class RedirectAdapter(_Adapter):
+    """Follows redirects (RFC 9110 §15.4) in a loop, keeping the `history`.
+
+    ```python
+    stack = RedirectAdapter(CookieAdapter(ConnectionPool()), max_redirects=5)
+    response = await stack.handle_request(Request("GET", "https://example.org/"))
+    ```
+
+    The request extension `follow_redirects` (default True) turns following off for one
+    request: the 3xx is returned, and `await response.anext()` sends the next hop.
+    Credentials are dropped when the chain leaves the first origin (see `_redirects.py`).
+    """
+
+    def __init__(self, inner: Transport, *, max_redirects: int = 20) -> None:
+        super().__init__(inner)
+        if max_redirects < 0:
+            raise ValueError("max_redirects must not be negative")
+        self.max_redirects = max_redirects
+
+    async def handle_request(self, request: Request) -> Response:
+        follow = request.extensions.get("follow_redirects", True)
+        history: list[Response] = []
+        while True:
+            response = await self.inner.handle_request(request)
+            if not follow:
+                # Returned as it is; `anext()` works out and sends the next hop, if any.
+                response._next = self._send_next
+                break
+            location = redirect_location(response)
+            if location is None:
+                break
+            if len(history) >= self.max_redirects:
+                await response.aclose()
+                raise TooManyRedirects(f"Exceeded {self.max_redirects} redirects.", request=request)
+            request = _next_hop(request, response, location)
+            await _discard_body(response)
+            history.append(response)
+        response.history = history
+        return response
+
+    async def _send_next(self, response: Response) -> Response:
+        location = redirect_location(response)
+        if location is None:
+            raise RuntimeError(f"{response!r} is not a redirect: there is no next request.")
+        # The next response comes in the state this one was in: read, or still streaming.
+        was_read = response.is_stream_consumed or response.is_closed
+        await _discard_body(response)
+        next_response = await self.handle_request(_next_hop(response.request, response, location))
+        next_response.history = [*response.history, response]
+        if was_read:
+            await next_response.aread()
+        return next_response
+
+
+def _next_hop(request: Request, response: Response, location: URL) -> Request:
+    """The next request, carrying what the chain knows: where it started (auth is only
+    re-applied there) and whether credentials were stripped (they stay stripped)."""
+    extensions = request.extensions
+    stripped = bool(extensions.get("credentials_stripped", False))
+    origin = extensions.get("redirect_origin") or request.url.origin
+    next_request, stripped = build_redirect_request(request, response, location, stripped=stripped)
+    next_request.extensions["credentials_stripped"] = stripped
+    next_request.extensions["redirect_origin"] = origin
+    return next_request
+
+
+async def _discard_body(response: Response) -> None:
+    """Drain a small body (so the connection can be reused), or close a large one."""
+    drained = 0
+    async for chunk in response.aiter_raw():
+        drained += len(chunk)
+        if drained > MAX_REDIRECT_DRAIN:
+            break
+    await response.aclose()
+
+
+class EnvironmentAdapter(_Adapter):
+    """Applies the environment (`.netrc`, proxies, CA variables) to requests.
+
+    Today it passes requests through unchanged; `trust_env=False` will switch the
+    environment off once it is read.
+    """
+
+    def __init__(self, inner: Transport, *, trust_env: bool = True) -> None:
+        super().__init__(inner)
+        self.trust_env = trust_env
+
+
+class CookieAdapter(_Adapter):
+    """Sends the cookies that match each request and stores those each response sets.
+
+    ```python
+    cookies = Cookies({"session": "abc"})
+    stack = CookieAdapter(ConnectionPool(), cookies=cookies)
+    ```
+
+    Under a `RedirectAdapter` it sees every hop: cookies set by a redirect are stored,
+    and each hop gets the cookies of its own origin.
+    """
+
+    def __init__(self, inner: Transport, *, cookies: CookieTypes | None = None) -> None:
+        super().__init__(inner)
+        self.cookies = cookies if isinstance(cookies, Cookies) else Cookies(cookies)
+
+    async def handle_request(self, request: Request) -> Response:
+        if self.cookies:
+            request = _with_jar_cookies(self.cookies, request)
+        response = await self.inner.handle_request(request)
+        extract_cookies(self.cookies, response)
+        return response
+
+
+def _with_jar_cookies(cookies: Cookies, request: Request) -> Request:
+    """A copy of `request` that also carries the jar's matching cookies.
+
+    A copy, because the redirect layer builds the next hop from this request: the jar's
+    cookies are chosen anew for every hop, and a user's own `Cookie` header is kept apart.
+    """
+    sent = copy.copy(request)
+    sent.headers = request.headers.copy()
+    own = sent.headers.get(b"cookie")
+    if own is not None:
+        del sent.headers[b"cookie"]
+    add_cookie_header(cookies, sent)
+    from_jar = sent.headers.get(b"cookie")
+    if own is not None:
+        sent.headers[b"cookie"] = own if from_jar is None else own + b"; " + from_jar
+    return sent
+
+
+class AuthAdapter(_Adapter):
+    """Adds credentials to requests for the origin the request chain started on.
+
+    ```python
+    stack = AuthAdapter(ConnectionPool(), auth=("user", "password"))
+    ```
+
+    The request extension `auth` overrides the adapter's credentials for one request.
+    Hops of a redirect chain that leave the first origin get none (S01).
+    """
+
+    def __init__(self, inner: Transport, *, auth: AuthTypes | None = None) -> None:
+        super().__init__(inner)
+        self.auth = auth
+
+    async def handle_request(self, request: Request) -> Response:
+        auth = request.extensions.get("auth", self.auth)
+        if auth is not None:
+            origin = request.extensions.get("redirect_origin")
+            if origin is None or request.url.origin == origin:
+                request.headers["Authorization"] = auth_header(auth)
+        return await self.inner.handle_request(request)

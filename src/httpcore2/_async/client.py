@@ -1,0 +1,384 @@
+"""Client: the application-level API over the adapter stack."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect  # unasync: remove
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import Any
+
+from .._auth import AuthTypes
+from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, TimeoutTypes
+from .._content import RequestContent, encode_request
+from .._cookies import Cookies, CookieTypes
+from .._decoders import accept_encoding
+from .._models import Extensions, Headers, HeaderTypes, Request, Response
+from .._urls import URL, QueryParams, QueryParamTypes
+from .adapters import AuthAdapter, CookieAdapter, EnvironmentAdapter, RedirectAdapter, Transport
+from .connection_pool import ConnectionPool
+
+__all__ = ["Client"]
+
+_UNSET: Any = object()
+EventHook = Callable[..., Any]
+
+
+def _default_headers() -> Headers:
+    from .. import __version__
+
+    return Headers(
+        {
+            "User-Agent": f"python-httpcore2/{__version__}",
+            "Accept": "*/*",
+            "Accept-Encoding": accept_encoding(),
+        }
+    )
+
+
+class Client:
+    """An HTTP client: connection pooling, redirects, cookies, auth and defaults.
+
+    ```python
+    async with httpcore2.Client(base_url="https://api.example.org", timeout=10.0) as client:
+        response = await client.get("/users", params={"page": 2})
+        response.raise_for_status()
+        users = response.json()
+    ```
+
+    Its stack is a `RedirectAdapter` over an `EnvironmentAdapter` over a `CookieAdapter`
+    over an `AuthAdapter` over a `ConnectionPool`; `transport=` puts any transport in the
+    pool's place. The same code runs on asyncio and on trio.
+    """
+
+    def __init__(
+        self,
+        *,
+        auth: AuthTypes | None = None,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes = None,
+        cookies: CookieTypes | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | tuple[str, str, str] | None = None,
+        ssl_context: Any = None,
+        http1: bool = True,
+        http2: bool = False,
+        proxy: Any = None,
+        timeout: TimeoutTypes = DEFAULT_TIMEOUT,
+        pool_limits: PoolLimits | None = None,
+        max_redirects: int = 20,
+        follow_redirects: bool = True,
+        base_url: URL | str = "",
+        transport: Transport | None = None,
+        trust_env: bool = True,
+        event_hooks: Mapping[str, list[EventHook]] | None = None,
+    ) -> None:
+        if proxy is not None:
+            raise ValueError("Proxies are not supported yet: leave proxy=None.")
+        hooks = dict(event_hooks or {})
+        unknown = set(hooks) - {"request", "response"}
+        if unknown:
+            raise ValueError(f"Unknown event hooks {sorted(unknown)}: use 'request' or 'response'.")
+        self._request_hooks = list(hooks.get("request", []))
+        self._response_hooks = list(hooks.get("response", []))
+        self._base_url = _as_base_url(base_url)
+        self._params = QueryParams(params)
+        self._headers = _default_headers()
+        self._headers.update(headers)
+        self._timeout = Timeout.coerce(timeout)
+        self._follow_redirects = follow_redirects
+        if transport is None:
+            transport = ConnectionPool(
+                ssl_context=ssl_context,
+                verify=verify,
+                cert=cert,
+                http1=http1,
+                http2=http2,
+                pool_limits=pool_limits,
+            )
+        self._cookie_adapter = CookieAdapter(AuthAdapter(transport, auth=auth), cookies=cookies)
+        self._transport = RedirectAdapter(
+            EnvironmentAdapter(self._cookie_adapter, trust_env=trust_env),
+            max_redirects=max_redirects,
+        )
+        self._closed = False
+
+    @property
+    def cookies(self) -> Cookies:
+        """The client's cookie jar: sent where they match, updated by every response."""
+        return self._cookie_adapter.cookies
+
+    @property
+    def headers(self) -> Headers:
+        """The headers sent with every request (a request's own headers win)."""
+        return self._headers
+
+    @property
+    def params(self) -> QueryParams:
+        """Query parameters added to every request URL."""
+        return self._params
+
+    @property
+    def base_url(self) -> URL | None:
+        """The URL that relative request URLs are joined to."""
+        return self._base_url
+
+    @property
+    def timeout(self) -> Timeout:
+        """The default timeouts."""
+        return self._timeout
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether the client has been closed."""
+        return self._closed
+
+    # Building requests.
+
+    def build_request(
+        self,
+        method: str | bytes,
+        url: URL | str,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes = None,
+        cookies: CookieTypes | None = None,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        extensions: Extensions | None = None,
+    ) -> Request:
+        """A request with the client's base URL, params and headers merged in.
+
+        Cookies given here are sent as a `Cookie` header on this request (and dropped if
+        a redirect leaves its origin); the client's own cookies are added per hop.
+        """
+        merged = Headers(self._headers)
+        body_headers, body = encode_request(content=content, data=data, files=files, json=json)
+        if body_headers:
+            merged.update(body_headers)
+        if headers is not None:
+            merged.update(headers)
+        if cookies:
+            merged["Cookie"] = "; ".join(
+                f"{name}={value}" for name, value in Cookies(cookies).items()
+            )
+        return Request(
+            method,
+            self._merge_url(url, params),
+            headers=merged,
+            content=body,
+            extensions=dict(extensions) if extensions else {},
+        )
+
+    def prepare_request(self, request: Request) -> Request:
+        """Merge the client's base URL, params and headers into a request built by hand.
+
+        A relative URL (`Request("GET", URL("/users", allow_relative=True))`) is joined to
+        the base URL; the request's own headers win over the client's.
+        """
+        headers = Headers(self._headers)
+        headers.update(request.headers)
+        prepared = Request(
+            request.method,
+            self._merge_url(request.url, None),
+            headers=headers,
+            extensions=request.extensions,
+        )
+        prepared.stream, prepared._content = request.stream, request._content
+        return prepared
+
+    def _merge_url(self, url: URL | str, params: QueryParamTypes | None) -> URL:
+        merged = url if isinstance(url, URL) else URL(url, allow_relative=True)
+        if merged.is_relative_url:
+            if self._base_url is None:
+                raise ValueError(
+                    f"{str(merged)!r} is a relative URL and the client has no base_url"
+                )
+            merged = self._base_url.join(str(merged).lstrip("/"))
+        if self._params:
+            merged = URL(merged, params=self._params)
+        if params:
+            merged = URL(merged, params=params)
+        return merged
+
+    # Sending requests.
+
+    async def send(
+        self,
+        request: Request,
+        *,
+        stream: bool = False,
+        auth: AuthTypes | None = None,
+        follow_redirects: bool | None = None,
+        timeout: TimeoutTypes = _UNSET,
+    ) -> Response:
+        """Send a request through the stack; the body is read unless `stream=True`."""
+        if self._closed:
+            raise RuntimeError("Cannot send a request: the client has been closed.")
+        extensions = request.extensions
+        if timeout is not _UNSET or "timeout" not in extensions:
+            chosen = self._timeout if timeout is _UNSET else Timeout.coerce(timeout)
+            extensions["timeout"] = chosen.as_dict()
+        extensions["follow_redirects"] = (
+            self._follow_redirects if follow_redirects is None else follow_redirects
+        )
+        if auth is not None:
+            extensions["auth"] = auth
+        for hook in self._request_hooks:
+            await _call(hook, request)
+        started = time.perf_counter()
+        response = await self._transport.handle_request(request)
+        response._started_at = started
+        try:
+            for hook in self._response_hooks:
+                await _call(hook, response)
+            if not stream:
+                await response.aread()
+        except BaseException:
+            await response.aclose()
+            raise
+        return response
+
+    async def request(
+        self,
+        method: str | bytes,
+        url: URL | str,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes = None,
+        cookies: CookieTypes | None = None,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        auth: AuthTypes | None = None,
+        timeout: TimeoutTypes = _UNSET,
+        follow_redirects: bool | None = None,
+        extensions: Extensions | None = None,
+    ) -> Response:
+        """Send a request and read the response body.
+
+        ```python
+        response = await client.request("POST", "/items", json={"name": "widget"})
+        ```
+        """
+        request = self.build_request(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            extensions=extensions,
+        )
+        return await self.send(
+            request, auth=auth, follow_redirects=follow_redirects, timeout=timeout
+        )
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str | bytes,
+        url: URL | str,
+        *,
+        params: QueryParamTypes | None = None,
+        headers: HeaderTypes = None,
+        cookies: CookieTypes | None = None,
+        content: RequestContent | None = None,
+        data: Any = None,
+        files: Any = None,
+        json: Any = None,
+        auth: AuthTypes | None = None,
+        timeout: TimeoutTypes = _UNSET,
+        follow_redirects: bool | None = None,
+        extensions: Extensions | None = None,
+    ) -> AsyncIterator[Response]:
+        """Send a request and yield the response with its body unread; closes it after.
+
+        ```python
+        async with client.stream("GET", "/big-file") as response:
+            async for chunk in response.aiter_stream():
+                ...
+        ```
+        """
+        request = self.build_request(
+            method,
+            url,
+            params=params,
+            headers=headers,
+            cookies=cookies,
+            content=content,
+            data=data,
+            files=files,
+            json=json,
+            extensions=extensions,
+        )
+        response = await self.send(
+            request, stream=True, auth=auth, follow_redirects=follow_redirects, timeout=timeout
+        )
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
+    async def get(self, url: URL | str, **kwargs: Any) -> Response:
+        """Send a GET request; keyword arguments as for `request()`."""
+        return await self.request("GET", url, **kwargs)
+
+    async def options(self, url: URL | str, **kwargs: Any) -> Response:
+        """Send an OPTIONS request; keyword arguments as for `request()`."""
+        return await self.request("OPTIONS", url, **kwargs)
+
+    async def head(self, url: URL | str, **kwargs: Any) -> Response:
+        """Send a HEAD request; keyword arguments as for `request()`."""
+        return await self.request("HEAD", url, **kwargs)
+
+    async def post(self, url: URL | str, **kwargs: Any) -> Response:
+        """Send a POST request; keyword arguments as for `request()`."""
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: URL | str, **kwargs: Any) -> Response:
+        """Send a PUT request; keyword arguments as for `request()`."""
+        return await self.request("PUT", url, **kwargs)
+
+    async def patch(self, url: URL | str, **kwargs: Any) -> Response:
+        """Send a PATCH request; keyword arguments as for `request()`."""
+        return await self.request("PATCH", url, **kwargs)
+
+    async def delete(self, url: URL | str, **kwargs: Any) -> Response:
+        """Send a DELETE request; keyword arguments as for `request()`."""
+        return await self.request("DELETE", url, **kwargs)
+
+    async def aclose(self) -> None:
+        """Close the client and every connection it holds."""
+        if not self._closed:
+            self._closed = True
+            await self._transport.aclose()
+
+    async def __aenter__(self) -> Client:
+        if self._closed:
+            raise RuntimeError("Cannot open a client that has been closed.")
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        await self.aclose()
+
+
+def _as_base_url(base_url: URL | str) -> URL | None:
+    if not base_url:
+        return None
+    url = base_url if isinstance(base_url, URL) else URL(base_url)
+    # The base URL's path is a prefix: "/v1" + "users" is "/v1/users", not "/users".
+    return url.copy_with(path=url.path.rstrip("/") + "/")
+
+
+async def _call(hook: EventHook, argument: Any) -> None:
+    # Hooks of an async client may be plain functions or coroutine functions.
+    result = hook(argument)  # unasync: sync=hook(argument)
+    if inspect.isawaitable(result):  # unasync: remove
+        await result  # unasync: remove

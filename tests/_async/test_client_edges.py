@@ -1,0 +1,119 @@
+"""The client and adapters at their edges: bad arguments, lifecycle, scripted transports."""
+
+from __future__ import annotations
+
+import pytest
+
+import httpcore2
+from tests.servers.asgi_server import Server
+
+
+class ScriptedTransport:
+    """A transport that answers with prepared responses, in order: any transport will do."""
+
+    def __init__(self, *responses: httpcore2.Response) -> None:
+        self.responses = list(responses)
+        self.requests: list[httpcore2.Request] = []
+        self.closed = False
+
+    async def handle_request(self, request: httpcore2.Request) -> httpcore2.Response:
+        self.requests.append(request)
+        response = self.responses.pop(0)
+        response.request = request
+        return response
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def redirect(location: str, body: bytes = b"") -> httpcore2.Response:
+    return httpcore2.Response(302, headers={"Location": location}, content=body)
+
+
+def test_unsupported_arguments_are_refused() -> None:
+    with pytest.raises(ValueError, match="Proxies are not supported yet"):
+        httpcore2.Client(proxy="http://127.0.0.1:3128")
+    with pytest.raises(ValueError, match="Unknown event hooks"):
+        httpcore2.Client(event_hooks={"requests": []})
+    with pytest.raises(ValueError, match="max_redirects"):
+        httpcore2.RedirectAdapter(ScriptedTransport(), max_redirects=-1)
+
+
+@pytest.mark.anyio
+async def test_client_settings_are_visible() -> None:
+    client = httpcore2.Client(
+        base_url="http://127.0.0.1:1/api", params={"a": "1"}, timeout=3.0, cookies={"c": "1"}
+    )
+    assert client.base_url == "http://127.0.0.1:1/api/"
+    assert client.params == httpcore2.QueryParams({"a": "1"})
+    assert client.timeout == httpcore2.Timeout(3.0)
+    assert client.headers["accept"] == "*/*"
+    assert client.cookies["c"] == "1"
+    assert not client.is_closed
+    await client.aclose()
+    await client.aclose()  # closing twice is harmless
+    assert client.is_closed
+    with pytest.raises(RuntimeError, match="closed"):
+        async with client:
+            pass
+
+
+@pytest.mark.anyio
+async def test_timeouts_per_request() -> None:
+    transport = ScriptedTransport(httpcore2.Response(200), httpcore2.Response(200))
+    async with httpcore2.Client(transport=transport, timeout=5.0) as client:
+        await client.get("http://example.org/", timeout=1.0)
+        request = client.build_request(
+            "GET", "http://example.org/", extensions={"timeout": {"read": 2.0}}
+        )
+        await client.send(request)
+    assert transport.requests[0].extensions["timeout"]["read"] == 1.0
+    assert transport.requests[1].extensions["timeout"] == {"read": 2.0}
+    assert transport.closed
+
+
+@pytest.mark.anyio
+async def test_a_failing_response_hook_closes_the_response() -> None:
+    response = httpcore2.Response(200)
+
+    def broken(response: httpcore2.Response) -> None:
+        raise ValueError("hook failed")
+
+    hooks = {"response": [broken]}
+    transport = ScriptedTransport(response)
+    async with httpcore2.Client(transport=transport, event_hooks=hooks) as client:
+        with pytest.raises(ValueError, match="hook failed"):
+            await client.get("http://example.org/")
+    assert response.is_closed
+
+
+@pytest.mark.anyio
+async def test_a_large_redirect_body_is_not_drained() -> None:
+    big = redirect("/next", body=b"x" * 1_000_000)
+    transport = ScriptedTransport(big, httpcore2.Response(200, content=b"done"))
+    async with httpcore2.RedirectAdapter(transport) as stack:
+        response = await stack.handle_request(httpcore2.Request("GET", "http://example.org/"))
+        assert await response.aread() == b"done"
+    assert big.is_closed
+    assert [str(r.url) for r in transport.requests] == [
+        "http://example.org/",
+        "http://example.org/next",
+    ]
+
+
+@pytest.mark.anyio
+async def test_next_on_a_response_that_is_not_a_redirect(server: Server) -> None:
+    async with httpcore2.Client(base_url=server.url, follow_redirects=False) as client:
+        response = await client.get("/")
+        with pytest.raises(RuntimeError, match="not a redirect"):
+            await response.anext()
+
+
+@pytest.mark.anyio
+async def test_next_of_a_streamed_redirect_is_streamed(server: Server) -> None:
+    async with httpcore2.Client(base_url=server.url, follow_redirects=False) as client:
+        async with client.stream("GET", "/redirect-chain/1") as response:
+            following = await response.anext()
+        assert not following.is_stream_consumed
+        assert await following.aread() == b"done"
+        assert following.history == [response]
