@@ -13,7 +13,7 @@ from httpcore2._auth import auth_header
 def test_basic_auth_header() -> None:
     auth = httpcore2.BasicAuth("user", "pässword")
     assert auth.header == b"Basic " + base64.b64encode("user:pässword".encode())
-    assert auth_header(("user", "pässword")) == auth.header
+    assert auth_header(auth) == auth_header(("user", "pässword")) == auth.header
     assert auth_header((b"user", b"p")) == b"Basic " + base64.b64encode(b"user:p")
 
 
