@@ -207,7 +207,10 @@ class Cookies(MutableMapping[str, str]):
         return len({cookie.name for cookie in self._live()})
 
     def __bool__(self) -> bool:
-        # Asked before every request by the cookie layer: stop at the first live cookie.
+        # Asked before every request by the cookie layer: an empty jar answers at once,
+        # otherwise stop at the first live cookie.
+        if not _table(self._jar):
+            return False
         now = int(time.time())
         with self._lock:
             return any(not cookie.is_expired(now) for cookie in self._jar)
@@ -265,7 +268,7 @@ def extract_cookies(cookies: Cookies, response: Response, *, now: float | None =
     Afterwards the jar is cut to `MAX_COOKIES_PER_DOMAIN` per domain and `MAX_COOKIES`
     in all, expired cookies going first, then the oldest.
     """
-    lines = [value for name, value in response.headers.raw if name.lower() == b"set-cookie"]
+    lines: list[bytes] = response.headers.get_list(b"set-cookie")  # type: ignore[assignment]
     if not lines:
         return
     url = response.request.url

@@ -65,10 +65,10 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
 @functools.lru_cache(maxsize=512)
-def _parse_url(url: str | bytes) -> URL:
-    # URLs are immutable: clients that send many requests to the same URLs parse each once
-    # (and compute its `raw` form once).
-    return URL(url)
+def parse_url(url: str | bytes, allow_relative: bool = False) -> URL:
+    """`URL(url)`, cached: URLs are immutable, so code that sends many requests to the
+    same URLs parses each once (and computes its `raw` form once)."""
+    return URL(url, allow_relative=allow_relative)
 
 
 def _encode_header(value: str | bytes, kind: str) -> bytes:
@@ -279,7 +279,7 @@ class Request:
         if _TOKEN.fullmatch(method.encode("utf-8")) is None:
             raise ValueError(f"Invalid HTTP method {method!r}: it must be an RFC 9110 token.")
         self.method = method.upper()
-        self.url = url if isinstance(url, URL) else _parse_url(url)
+        self.url = url if isinstance(url, URL) else parse_url(url)
         # Always a copy: the defaults added below must not leak into the caller's headers.
         self.headers = Headers(headers)
         self.extensions: Extensions = {} if extensions is None else extensions

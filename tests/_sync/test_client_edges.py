@@ -112,3 +112,16 @@ def test_next_of_a_streamed_redirect_is_streamed(server: Server) -> None:
         assert not following.is_stream_consumed
         assert following.read() == b"done"
         assert following.history == [response]
+
+
+def test_many_distinct_urls_keep_resolving_correctly() -> None:
+    # Merged URLs are remembered per string, up to a bound; past it they are merged anew.
+    count = 600
+    transport = ScriptedTransport(*[httpcore2.Response(200) for _ in range(2 * count)])
+    with httpcore2.SyncClient(transport=transport, base_url="http://example.org/v1") as client:
+        for _ in range(2):
+            for index in range(count):
+                client.get(f"items/{index}")
+    urls = [str(request.url) for request in transport.requests]
+    assert urls[:2] == ["http://example.org/v1/items/0", "http://example.org/v1/items/1"]
+    assert urls[count:] == urls[:count]

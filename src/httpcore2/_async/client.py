@@ -13,7 +13,7 @@ from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, TimeoutTypes
 from .._content import RequestContent, encode_request
 from .._cookies import Cookies, CookieTypes
 from .._decoders import accept_encoding
-from .._models import Extensions, Headers, HeaderTypes, Request, Response
+from .._models import Extensions, Headers, HeaderTypes, Request, Response, parse_url
 from .._urls import URL, QueryParams, QueryParamTypes
 from .adapters import AuthAdapter, CookieAdapter, EnvironmentAdapter, RedirectAdapter, Transport
 from .connection_pool import ConnectionPool
@@ -21,6 +21,7 @@ from .connection_pool import ConnectionPool
 __all__ = ["Client"]
 
 _UNSET: Any = object()
+_MERGED_URLS_KEPT = 512
 EventHook = Callable[..., Any]
 
 
@@ -101,6 +102,7 @@ class Client:
             EnvironmentAdapter(self._cookie_adapter, trust_env=trust_env),
             max_redirects=max_redirects,
         )
+        self._merged_urls: dict[str, URL] = {}
         self._closed = False
 
     @property
@@ -190,7 +192,18 @@ class Client:
         return prepared
 
     def _merge_url(self, url: URL | str, params: QueryParamTypes | None) -> URL:
-        merged = url if isinstance(url, URL) else URL(url, allow_relative=True)
+        if params or not isinstance(url, str):
+            return self._join_url(url, params)
+        # The base URL and the client's params never change: merge each URL string once.
+        merged = self._merged_urls.get(url)
+        if merged is None:
+            if len(self._merged_urls) >= _MERGED_URLS_KEPT:
+                self._merged_urls.clear()
+            merged = self._merged_urls[url] = self._join_url(url, None)
+        return merged
+
+    def _join_url(self, url: URL | str, params: QueryParamTypes | None) -> URL:
+        merged = url if isinstance(url, URL) else parse_url(url, allow_relative=True)
         if merged.is_relative_url:
             if self._base_url is None:
                 raise ValueError(

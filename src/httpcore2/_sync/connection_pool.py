@@ -33,6 +33,7 @@ PoolKey = tuple[bytes, bytes, int, Any]
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _POOL_CLOSED: Any = object()
 _ABSENT: Any = object()
+_PHASES = DEFAULT_TIMEOUT.as_dict().keys()
 
 
 def _request_timeouts(extensions: Extensions) -> dict[str, float | None]:
@@ -40,6 +41,8 @@ def _request_timeouts(extensions: Extensions) -> dict[str, float | None]:
     value = extensions.get("timeout", _ABSENT)
     if value is _ABSENT:
         return DEFAULT_TIMEOUT.as_dict()
+    if type(value) is dict and value.keys() == _PHASES:
+        return value  # already complete, as a client (or a retry) sets it
     return Timeout.coerce(value).as_dict()
 
 
