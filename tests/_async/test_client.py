@@ -276,3 +276,13 @@ async def test_the_cookies_a_response_sets(server: Server) -> None:
     async with httpcore2.Client(base_url=server.url, follow_redirects=False) as client:
         response = await client.get("/cookies/set", params={"a": "1", "b": "2"})
     assert dict(response.cookies) == {"a": "1", "b": "2"}
+
+
+@pytest.mark.parametrize("kind", ["relative", "absolute"])
+@pytest.mark.anyio
+async def test_relative_and_absolute_locations(server: Server, kind: str) -> None:
+    async with httpcore2.Client(base_url=server.url) as client:
+        response = await client.get(f"/{kind}-redirect/2")
+    assert response.status == 200
+    assert len(response.history) == 2
+    assert response.url.host == "127.0.0.1"

@@ -253,3 +253,12 @@ def test_the_cookies_a_response_sets(server: Server) -> None:
     with httpcore2.SyncClient(base_url=server.url, follow_redirects=False) as client:
         response = client.get("/cookies/set", params={"a": "1", "b": "2"})
     assert dict(response.cookies) == {"a": "1", "b": "2"}
+
+
+@pytest.mark.parametrize("kind", ["relative", "absolute"])
+def test_relative_and_absolute_locations(server: Server, kind: str) -> None:
+    with httpcore2.SyncClient(base_url=server.url) as client:
+        response = client.get(f"/{kind}-redirect/2")
+    assert response.status == 200
+    assert len(response.history) == 2
+    assert response.url.host == "127.0.0.1"
