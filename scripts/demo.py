@@ -57,7 +57,11 @@ def quickstart(base: str, workdir: Path) -> None:
     show("headers", json.dumps(echoed(response)["headers"]))
 
     section("Request headers as a list of pairs, str or bytes, names may repeat")
-    pairs = [("User-Agent", "httpcore2"), (b"X-Tag", b"a"), ("X-Tag", "b")]
+    pairs: list[tuple[str | bytes, str | bytes]] = [
+        ("User-Agent", "httpcore2"),
+        (b"X-Tag", b"a"),
+        ("X-Tag", "b"),
+    ]
     response = httpcore2.request("GET", f"{base}/echo", headers=pairs)
     show("headers", json.dumps(echoed(response)["headers"]))
 
@@ -145,6 +149,29 @@ async def concurrent(base: str) -> None:
         show("pool", pool)
 
 
+def clients(base: str) -> None:
+    """The proposal's examples: Client (async) and SyncClient, with redirects and cookies."""
+    section("SyncClient: base_url, JSON, a redirect followed, a cookie kept")
+    with httpcore2.SyncClient(base_url=base) as client:
+        response = client.get("/")
+        show("status_code, text", (response.status_code, response.text))
+        response = client.post("/anything", json={"name": "widget"})
+        show("json() of the echo", response.json()["json"])
+        response = client.get("/cookies/set", params={"session": "abc"})
+        show("history", response.history)
+        show("client.cookies", dict(client.cookies))
+
+    section("Client on asyncio: the same API, awaited")
+
+    async def main() -> None:
+        async with httpcore2.Client(base_url=base) as client:
+            response = await client.get("/gzip")
+            show("Content-Encoding", response.headers["content-encoding"])
+            show("decoded json()", response.json())
+
+    asyncio.run(main())
+
+
 def demo() -> None:
     from tests.servers.asgi_server import Server
     from tests.servers.certs import write_tls_files
@@ -161,6 +188,7 @@ def demo() -> None:
             quickstart(plain.url, workdir)
             https(secure_base, tls.ca_file)
             asyncio.run(concurrent(plain.url))
+            clients(plain.url)
     print(f"\nDone in {time.perf_counter() - started:.1f} s.")
 
 
