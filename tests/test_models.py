@@ -3,43 +3,15 @@
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Generator
 
 import pytest
 
 import httpcore2
 from httpcore2 import Headers, Request, Response
+from tests.streams import AsyncStream, SyncStream
 
 # --- helpers ------------------------------------------------------------------------------
-
-
-class SyncStream:
-    """A body only a sync transport could produce: `__iter__` and `close()`, nothing async."""
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
-        self.closes = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self.chunks
-
-    def close(self) -> None:
-        self.closes += 1
-
-
-class AsyncStream:
-    """A body only an async transport could produce: `__aiter__` and `aclose()`."""
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
-        self.closes = 0
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        for chunk in self.chunks:
-            yield chunk
-
-    async def aclose(self) -> None:
-        self.closes += 1
 
 
 async def agen(*chunks: bytes) -> AsyncIterator[bytes]:

@@ -10,7 +10,6 @@ import re
 import time
 import tracemalloc
 import zlib
-from collections.abc import Iterator
 
 import pytest
 
@@ -18,6 +17,7 @@ import httpcore2
 from httpcore2 import Request, Response
 from tests.servers.app import ENCODING_TEXTS, JSON_DOCUMENT, LINES, encoding_text
 from tests.servers.asgi_server import Server
+from tests.streams import AsyncStream, SyncStream
 
 brotli = pytest.importorskip("brotli")
 zstandard = pytest.importorskip("zstandard")
@@ -29,43 +29,6 @@ ENCODED = {
     "br": brotli.compress(BODY, quality=5),
     "zstd": zstandard.ZstdCompressor().compress(BODY),
 }
-
-
-class SyncStream:
-    """A sync transport's body: `__iter__` and `close()`."""
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
-        self.closes = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self.chunks
-
-    def close(self) -> None:
-        self.closes += 1
-
-
-class AsyncStream:
-    """An async transport's body: `__aiter__` and `aclose()`.
-
-    An iterator, not an async generator, like the transports' own: one left unfinished
-    would otherwise be finalized by the garbage collector, which trio warns about.
-    """
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = list(chunks)
-        self.closes = 0
-
-    def __aiter__(self) -> AsyncStream:
-        return self
-
-    async def __anext__(self) -> bytes:
-        if not self.chunks:
-            raise StopAsyncIteration
-        return self.chunks.pop(0)
-
-    async def aclose(self) -> None:
-        self.closes += 1
 
 
 def pieces(data: bytes, size: int) -> list[bytes]:

@@ -8,7 +8,6 @@ import socket
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import cast
 
 import hypercorn.asyncio
@@ -18,6 +17,7 @@ from hypercorn.typing import Framework
 from .app import ASGIApp, Receive, Scope, Send, lifespan
 from .app import app as test_app
 from .certs import DEFAULT_ALPN, TLSFiles
+from .lifecycle import Lifecycle
 
 __all__ = ["Server"]
 
@@ -29,7 +29,7 @@ _LOGGER = logging.getLogger("tests.servers.hypercorn")
 _LOGGER.setLevel(logging.WARNING)
 
 
-class Server:
+class Server(Lifecycle):
     """Hypercorn serving `app` on `host`, on a free port, from a thread with its own event loop.
 
     Without `tls` it speaks HTTP/1.1 and h2c (prior knowledge or `Upgrade`); with `tls` it speaks
@@ -123,18 +123,6 @@ class Server:
             raise RuntimeError(f"hypercorn did not stop within {STOP_TIMEOUT} s")
         if self._error is not None:
             raise RuntimeError(f"hypercorn on {self.url} failed") from self._error
-
-    def __enter__(self) -> Server:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _config(self) -> Config:
         config = Config()

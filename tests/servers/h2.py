@@ -26,7 +26,6 @@ import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 
 import h2.config
 import h2.connection
@@ -38,6 +37,7 @@ from h2.settings import SettingCodes
 from hyperframe.frame import GoAwayFrame, PushPromiseFrame
 
 from .app import HELLO, pattern_bytes
+from .lifecycle import Lifecycle
 from .raw import RawConnection, RawServer
 
 __all__ = [
@@ -310,7 +310,7 @@ class H2ServerConnection:
             self.raw.send(data)
 
 
-class H2Server:
+class H2Server(Lifecycle):
     """An HTTP/2 server on loopback that answers as `script` says. See the module docstring.
 
     `tls`: a server `ssl.SSLContext` offering ALPN `h2` (`certs.server_ssl_context(
@@ -352,18 +352,6 @@ class H2Server:
 
     def stop(self) -> None:
         self._raw.stop()
-
-    def __enter__(self) -> H2Server:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _serve(self, raw: RawConnection) -> None:
         conn = H2ServerConnection(raw, self.script)

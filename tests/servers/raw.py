@@ -29,10 +29,10 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from http import HTTPStatus
-from types import TracebackType
 from typing import Protocol
 
 from .app import HELLO, pattern_bytes
+from .lifecycle import Lifecycle
 
 __all__ = [
     "CONTINUE",
@@ -259,7 +259,7 @@ def _framing(head: bytes) -> tuple[bool, int]:
 Handler = Callable[[RawConnection], None]
 
 
-class RawServer:
+class RawServer(Lifecycle):
     """Accepts connections on `host` (default `127.0.0.1`, or `::1`) at a free port, each served
     by `handler` in its own thread. See the module docstring for an example.
     """
@@ -326,18 +326,6 @@ class RawServer:
             self._sockets.close()
         if self._errors:
             raise self._errors[0]
-
-    def __enter__(self) -> RawServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _spawn(self, target: Callable[..., None], *args: object, name: str) -> threading.Thread:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)
