@@ -90,6 +90,8 @@ SYNC_PREFIXED = [
     "HTTPConnection",
     "HTTP11Connection",
     "HTTP11ResponseStream",
+    "HTTP2Connection",
+    "HTTP2ResponseStream",
     "PoolResponseStream",
     "NetworkBackend",
     "NetworkStream",

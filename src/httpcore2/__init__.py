@@ -15,6 +15,7 @@ from ._async.adapters import AuthAdapter, CookieAdapter, EnvironmentAdapter, Red
 from ._async.client import Client
 from ._async.connection import HTTPConnection
 from ._async.connection_pool import ConnectionPool
+from ._async.http2 import HTTP2Connection
 from ._async.http11 import HTTP11Connection
 from ._async.mock import MockBackend, MockStream
 from ._async.network import NetworkBackend, NetworkStream
@@ -62,6 +63,7 @@ from ._sync.adapters import (
 from ._sync.client import SyncClient
 from ._sync.connection import SyncHTTPConnection
 from ._sync.connection_pool import SyncConnectionPool
+from ._sync.http2 import SyncHTTP2Connection
 from ._sync.http11 import SyncHTTP11Connection
 from ._sync.mock import SyncMockBackend, SyncMockStream
 from ._sync.network import SyncNetworkBackend, SyncNetworkStream
@@ -85,6 +87,7 @@ __all__ = [
     "DecodingError",
     "EnvironmentAdapter",
     "HTTP11Connection",
+    "HTTP2Connection",
     "HTTPConnection",
     "HTTPError",
     "HTTPStatusError",
@@ -120,6 +123,7 @@ __all__ = [
     "SyncCookieAdapter",
     "SyncEnvironmentAdapter",
     "SyncHTTP11Connection",
+    "SyncHTTP2Connection",
     "SyncHTTPConnection",
     "SyncMockBackend",
     "SyncMockStream",

@@ -144,6 +144,16 @@ class RemoteProtocolError(ProtocolError):
     """The server violated the protocol or closed the connection unexpectedly."""
 
 
+class StreamRefused(RemoteProtocolError):
+    """The server did not process the request, so it is safe to send again, whatever the method.
+
+    An HTTP/2 stream the server refused (`REFUSED_STREAM`), one above the last stream id of
+    its GOAWAY, or a request that found its connection taking no new streams. The pool sends
+    such requests again on another connection; only a request that cannot be sent again (its
+    body was an iterator) or was refused too often surfaces this, as a `RemoteProtocolError`.
+    """
+
+
 class ProxyError(TransportError):
     """The proxy refused or failed to relay the request."""
 

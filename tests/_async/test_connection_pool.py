@@ -288,9 +288,9 @@ async def test_unknown_timeout_phase_is_rejected() -> None:
             await pool.request("GET", "http://example.com/", extensions={"timeout": {"conect": 1}})
 
 
-def test_http2_is_refused_until_supported() -> None:
-    with pytest.raises(ValueError, match="HTTP/2"):
-        httpcore2.ConnectionPool(http2=True)
+def test_a_pool_needs_a_protocol() -> None:
+    with pytest.raises(ValueError, match="http1 and http2"):
+        httpcore2.ConnectionPool(http1=False, http2=False)
 
 
 @pytest.mark.anyio

@@ -266,9 +266,9 @@ def test_unknown_timeout_phase_is_rejected() -> None:
             pool.request("GET", "http://example.com/", extensions={"timeout": {"conect": 1}})
 
 
-def test_http2_is_refused_until_supported() -> None:
-    with pytest.raises(ValueError, match="HTTP/2"):
-        httpcore2.SyncConnectionPool(http2=True)
+def test_a_pool_needs_a_protocol() -> None:
+    with pytest.raises(ValueError, match="http1 and http2"):
+        httpcore2.SyncConnectionPool(http1=False, http2=False)
 
 
 def test_trace_extension_reports_connection_steps() -> None:

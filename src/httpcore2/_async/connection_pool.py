@@ -1,4 +1,5 @@
-"""ConnectionPool: keep-alive connections, limits, fair queueing, one safe retry."""
+"""ConnectionPool: keep-alive connections, HTTP/2 multiplexing, limits, fair queueing, safe
+retries."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from .._exceptions import (
     NetworkError,
     PoolTimeout,
     RemoteProtocolError,
+    StreamRefused,
     UnsupportedProtocol,
 )
 from .._models import Extensions, HeaderTypes, Request, Response
@@ -30,6 +32,8 @@ __all__ = ["ConnectionPool"]
 PoolKey = tuple[bytes, bytes, int, Any]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
+# How often a request the server did not process (see `StreamRefused`) is sent again.
+MAX_REFUSALS = 3
 _POOL_CLOSED: Any = object()
 _ABSENT: Any = object()
 _PHASES = DEFAULT_TIMEOUT.as_dict().keys()
@@ -60,6 +64,12 @@ class ConnectionPool:
     exactly one waiting request. A request that fails on a reused connection before any
     response byte arrived (the server had closed it) is retried once on a new connection,
     when its method is idempotent and its body can be sent again.
+
+    With `http2=True`, an origin gets one connection as long as HTTP/2 is possible:
+    requests that arrive while it connects wait for its ALPN answer, then share it as
+    streams, up to the server's limit of concurrent streams (beyond it they wait for a
+    stream). A request the server did not process (refused, or above a GOAWAY's last
+    stream id) is sent again on a new connection, whatever its method, if its body can be.
     """
 
     def __init__(
@@ -76,11 +86,16 @@ class ConnectionPool:
         uds: str | None = None,
         network_backend: NetworkBackend | None = None,
     ) -> None:
-        if http2 or not http1:
-            raise ValueError("HTTP/2 is not supported yet: use http1=True, http2=False.")
-        self._ssl_context = (
-            create_ssl_context(verify, cert, ("http/1.1",)) if ssl_context is None else ssl_context
-        )
+        if not (http1 or http2):
+            raise ValueError("At least one of http1 and http2 must be enabled.")
+        alpn = ("h2",) * http2 + ("http/1.1",) * http1
+        if ssl_context is None:
+            ssl_context = create_ssl_context(verify, cert, alpn)
+        elif http2:
+            ssl_context.set_alpn_protocols(list(alpn))
+        self._ssl_context = ssl_context
+        self._http1 = http1
+        self._http2 = http2
         self._limits = PoolLimits() if pool_limits is None else pool_limits
         self._retries = retries
         self._local_address = local_address
@@ -97,6 +112,11 @@ class ConnectionPool:
         # Waiting requests per key, and the keys whose waiters could use a new connection.
         self._waiters: dict[PoolKey, collections.deque[Waiter]] = {}
         self._ready: collections.OrderedDict[PoolKey, None] = collections.OrderedDict()
+        # Per key, the connection new requests share: an HTTP/2 one, or one still connecting
+        # that may become HTTP/2 (requests wait for it rather than open their own).
+        self._shared: dict[PoolKey, HTTPConnection] = {}
+        # Streams in use on each HTTP/2 connection.
+        self._streams: dict[HTTPConnection, int] = {}
 
     # Public API.
 
@@ -150,18 +170,27 @@ class ConnectionPool:
         timeouts = extensions["timeout"] = _request_timeouts(extensions)
         key: PoolKey = (raw.scheme, raw.host, raw.port, extensions.get("sni_hostname"))
         retried = False
+        refusals = 0
         while True:
             connection, reused = await self._acquire(key, timeouts["pool"], request)
             try:
+                if not connection.is_connected:
+                    await connection.connect(request)
+                    await self._connected(connection)
                 response = await connection.handle_request(request)
             except BaseException as exc:
                 await self._release(connection)
-                if (
+                if isinstance(exc, StreamRefused):
+                    if refusals < MAX_REFUSALS and _can_resend(request):
+                        refusals += 1
+                        continue
+                elif (
                     reused
                     and not retried
                     and not connection.response_started
                     and isinstance(exc, (RemoteProtocolError, NetworkError))
-                    and _can_retry(request)
+                    and request.method in IDEMPOTENT_METHODS
+                    and _can_resend(request)
                 ):
                     retried = True
                     continue
@@ -181,6 +210,8 @@ class ConnectionPool:
             self._idle_order.clear()
             self._waiters.clear()
             self._ready.clear()
+            self._shared.clear()
+            self._streams.clear()
             for waiter in waiters:
                 waiter.set(_POOL_CLOSED)
         await _close_all(connections)
@@ -212,15 +243,19 @@ class ConnectionPool:
                 raise RuntimeError("The connection pool is closed.")
             now = time.monotonic()
             self._drop_expired(now, to_close)
-            connection = self._checkout_idle(key, now, to_close)
+            shared = self._shared.get(key)
+            if shared is not None:
+                connection = self._checkout_stream(shared, key, now, to_close)
+            else:
+                connection = self._checkout_idle(key, now, to_close)
             if to_close:
                 self._grant(to_close)
             reused = connection is not None
-            if connection is None:
+            if connection is None and key not in self._shared:
                 connection = self._open_slot(key, to_close)
-                if connection is None:
-                    waiter = Waiter()
-                    self._enqueue(key, waiter)
+            if connection is None:
+                waiter = Waiter()
+                self._enqueue(key, waiter)
         if to_close:
             await _close_all(to_close)
         if waiter is None:
@@ -256,6 +291,24 @@ class ConnectionPool:
                     self._ready.pop(key, None)
             return waiter.value
 
+    async def _connected(self, connection: HTTPConnection) -> None:
+        """A new connection settled its protocol: share it if HTTP/2, else let waiters on."""
+        to_close: list[HTTPConnection] = []
+        with self._lock:
+            key = self._connections.get(connection)
+            if key is None:
+                return
+            if connection.is_multiplexed:
+                self._shared[key] = connection
+                self._streams[connection] = 1
+                self._serve_waiters(connection, key)
+            elif self._shared.get(key) is connection:
+                del self._shared[key]
+                self._mark_ready(key)
+                self._grant(to_close)
+        if to_close:
+            await _close_all(to_close)
+
     async def _release(self, connection: HTTPConnection) -> None:
         """Take a connection back: reuse it, hand it to a waiter, or drop it."""
         to_close: list[HTTPConnection] = []
@@ -263,7 +316,9 @@ class ConnectionPool:
             key = self._connections.get(connection)
             if key is None:
                 return
-            if connection.is_idle() and not self._closed:
+            if connection.is_multiplexed:
+                self._release_stream(connection, key, to_close)
+            elif connection.is_idle() and not self._closed:
                 queue = self._waiters.get(key)
                 if queue:
                     queue.popleft().set((connection, True))
@@ -281,6 +336,64 @@ class ConnectionPool:
             self._grant(to_close)
         if to_close:
             await _close_all(to_close)
+
+    def _release_stream(
+        self, connection: HTTPConnection, key: PoolKey, to_close: list[HTTPConnection]
+    ) -> None:
+        streams = self._streams[connection] = self._streams[connection] - 1
+        available = connection.is_available()
+        if not available and self._shared.get(key) is connection:
+            # A GOAWAY, or no stream ids left: new requests need a new connection.
+            del self._shared[key]
+            self._mark_ready(key)
+        if connection.is_closed() or not (available or streams):
+            self._forget(connection, key, to_close)
+        elif available:
+            self._serve_waiters(connection, key)
+            if not self._streams[connection]:
+                self._idle_order[connection] = None
+                limit = self._limits.max_keepalive_connections
+                if limit is not None and len(self._idle_order) > limit:
+                    self._evict_oldest_idle(to_close)
+        self._grant(to_close)
+
+    def _checkout_stream(
+        self, connection: HTTPConnection, key: PoolKey, now: float, to_close: list[HTTPConnection]
+    ) -> HTTPConnection | None:
+        """A stream on the key's shared connection, if it has one free; else `None`."""
+        if not connection.is_connected:
+            return None  # still connecting: wait for it
+        streams = self._streams[connection]
+        if streams == 0 and connection.has_expired(now):
+            del self._idle_order[connection]
+            self._forget(connection, key, to_close)
+            return None
+        if not connection.is_available():
+            del self._shared[key]  # it finishes its streams; new ones need a new connection
+            return None
+        if streams >= connection.max_concurrent_streams:
+            return None
+        if streams == 0:
+            del self._idle_order[connection]
+        self._streams[connection] = streams + 1
+        return connection
+
+    def _serve_waiters(self, connection: HTTPConnection, key: PoolKey) -> None:
+        """Hand the waiting requests for `key` streams on `connection`, while it has room."""
+        queue = self._waiters.get(key)
+        if not queue:
+            return
+        limit = connection.max_concurrent_streams
+        streams = self._streams[connection]
+        if streams == 0:
+            self._idle_order.pop(connection, None)
+        while queue and streams < limit:
+            streams += 1
+            queue.popleft().set((connection, True))
+        self._streams[connection] = streams
+        if not queue:
+            del self._waiters[key]
+            self._ready.pop(key, None)
 
     def _checkout_idle(
         self, key: PoolKey, now: float, to_close: list[HTTPConnection]
@@ -316,6 +429,12 @@ class ConnectionPool:
 
     def _enqueue(self, key: PoolKey, waiter: Waiter) -> None:
         self._waiters.setdefault(key, collections.deque()).append(waiter)
+        self._mark_ready(key)
+
+    def _mark_ready(self, key: PoolKey) -> None:
+        """Let `_grant` open a connection for the key's waiters, if the key may have one."""
+        if key not in self._waiters or key in self._shared:
+            return
         per_host_limit = self._limits.max_connections_per_host
         if per_host_limit is None or self._per_host.get(key, 0) < per_host_limit:
             self._ready[key] = None
@@ -335,7 +454,9 @@ class ConnectionPool:
                 self._evict_oldest_idle(to_close)
             queue = self._waiters[key]
             queue.popleft().set((self._new_connection(key), False))
-            if queue:
+            if key in self._shared:
+                del self._ready[key]  # the others wait to see if it speaks HTTP/2
+            elif queue:
                 self._ready.move_to_end(key)
             else:
                 del self._waiters[key]
@@ -344,6 +465,8 @@ class ConnectionPool:
     def _new_connection(self, key: PoolKey) -> HTTPConnection:
         connection = HTTPConnection(
             ssl_context=self._ssl_context,
+            http1=self._http1,
+            http2=self._http2,
             keepalive_expiry=self._limits.keepalive_expiry,
             retries=self._retries,
             local_address=self._local_address,
@@ -352,6 +475,8 @@ class ConnectionPool:
         )
         self._connections[connection] = key
         self._per_host[key] = self._per_host.get(key, 0) + 1
+        if self._http2 and (key[0] == b"https" or not self._http1):
+            self._shared[key] = connection
         return connection
 
     def _forget(
@@ -363,8 +488,10 @@ class ConnectionPool:
             self._per_host[key] = count
         else:
             del self._per_host[key]
-        if key in self._waiters:
-            self._ready[key] = None
+        self._streams.pop(connection, None)
+        if self._shared.get(key) is connection:
+            del self._shared[key]
+        self._mark_ready(key)
         if not connection.is_closed():
             to_close.append(connection)
 
@@ -372,10 +499,11 @@ class ConnectionPool:
         connection = next(iter(self._idle_order))
         del self._idle_order[connection]
         key = self._connections[connection]
-        stack = self._idle[key]
-        stack.remove(connection)
-        if not stack:
-            del self._idle[key]
+        if connection not in self._streams:
+            stack = self._idle[key]
+            stack.remove(connection)
+            if not stack:
+                del self._idle[key]
         self._forget(connection, key, to_close)
 
     def _drop_expired(self, now: float, to_close: list[HTTPConnection]) -> None:
@@ -389,8 +517,8 @@ class ConnectionPool:
             self._evict_oldest_idle(to_close)
 
 
-def _can_retry(request: Request) -> bool:
-    return request.method in IDEMPOTENT_METHODS and getattr(request.stream, "replayable", False)
+def _can_resend(request: Request) -> bool:
+    return bool(getattr(request.stream, "replayable", False))
 
 
 async def _close_all(connections: list[HTTPConnection]) -> None:

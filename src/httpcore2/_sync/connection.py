@@ -10,6 +10,7 @@ import time
 from .._backends.sync import SyncBackend
 from .._exceptions import ConnectError, ConnectTimeout, HTTPError
 from .._models import Request, Response
+from .http2 import SyncHTTP2Connection
 from .http11 import SyncHTTP11Connection
 from .network import SyncNetworkBackend, SyncNetworkStream
 
@@ -39,18 +40,25 @@ def server_hostname(request: Request) -> str:
 
 
 class SyncHTTPConnection:
-    """A connection to one origin: connects on the first request, then speaks HTTP/1.1.
+    """A connection to one origin: connects on the first request, then speaks HTTP/1.1 or
+    HTTP/2.
 
     ```python
-    connection = SyncHTTPConnection(ssl_context=create_ssl_context())
+    context = create_ssl_context(alpn_protocols=("h2", "http/1.1"))
+    connection = SyncHTTPConnection(ssl_context=context, http2=True)
     response = connection.handle_request(request)
     ```
+
+    With `http2=True`, HTTP/2 is spoken when the server picks `h2` by ALPN, or, on
+    cleartext or without ALPN, when `http1=False` (prior knowledge).
     """
 
     def __init__(
         self,
         *,
         ssl_context: ssl.SSLContext | None = None,
+        http1: bool = True,
+        http2: bool = False,
         keepalive_expiry: float | None = None,
         retries: int = 0,
         local_address: str | None = None,
@@ -58,26 +66,51 @@ class SyncHTTPConnection:
         network_backend: SyncNetworkBackend | None = None,
     ) -> None:
         self._ssl_context = ssl_context
+        self._http1 = http1
+        self._http2 = http2
         self._keepalive_expiry = keepalive_expiry
         self._retries = retries
         self._local_address = local_address
         self._uds = uds
         self._backend = SyncBackend() if network_backend is None else network_backend
-        self._connection: SyncHTTP11Connection | None = None
+        self._connection: SyncHTTP11Connection | SyncHTTP2Connection | None = None
         self._connect_failed = False
 
     def handle_request(self, request: Request) -> Response:
         """Connect if needed, then send the request on the protocol connection."""
         if self._connection is None:
-            try:
-                stream = self._connect(request)
-            except BaseException as exc:
-                self._connect_failed = True
-                if isinstance(exc, HTTPError):
-                    exc.request = request
-                raise
-            self._connection = SyncHTTP11Connection(stream, keepalive_expiry=self._keepalive_expiry)
+            self.connect(request)
+        assert self._connection is not None
         return self._connection.handle_request(request)
+
+    def connect(self, request: Request) -> None:
+        """Open the connection for `request`'s origin and settle the protocol."""
+        try:
+            stream = self._connect(request)
+            if self._speaks_http2(stream):
+                connection = SyncHTTP2Connection(stream, keepalive_expiry=self._keepalive_expiry)
+                try:
+                    connection.handshake(request.extensions["timeout"])
+                except BaseException:
+                    connection.close()
+                    raise
+                self._connection = connection
+            else:
+                self._connection = SyncHTTP11Connection(
+                    stream, keepalive_expiry=self._keepalive_expiry
+                )
+        except BaseException as exc:
+            self._connect_failed = True
+            if isinstance(exc, HTTPError):
+                exc.request = request
+            raise
+
+    def _speaks_http2(self, stream: SyncNetworkStream) -> bool:
+        if not self._http2:
+            return False
+        ssl_object = stream.get_extra_info("ssl_object")
+        protocol = None if ssl_object is None else ssl_object.selected_alpn_protocol()
+        return protocol == "h2" or (protocol is None and not self._http1)
 
     def _connect(self, request: Request) -> SyncNetworkStream:
         raw = request.url.raw
@@ -119,9 +152,38 @@ class SyncHTTPConnection:
     # The pool's view of the connection.
 
     @property
+    def is_connected(self) -> bool:
+        """Whether the connection is open and its protocol settled."""
+        return self._connection is not None
+
+    @property
+    def is_multiplexed(self) -> bool:
+        """Whether the connection speaks HTTP/2, carrying many requests at once."""
+        return type(self._connection) is SyncHTTP2Connection
+
+    @property
+    def max_concurrent_streams(self) -> int:
+        """How many requests the connection carries at once."""
+        if type(self._connection) is SyncHTTP2Connection:
+            return self._connection.max_concurrent_streams
+        return 1
+
+    def is_available(self) -> bool:
+        """Whether an HTTP/2 connection may take new streams (see `is_idle` for HTTP/1.1)."""
+        connection = self._connection
+        return type(connection) is SyncHTTP2Connection and connection.is_available()
+
+    @property
     def response_started(self) -> bool:
-        """Whether any byte of a response arrived for the current request."""
-        return self._connection is not None and self._connection.response_started
+        """Whether any byte of a response arrived for the current HTTP/1.1 request.
+
+        Always true on HTTP/2, where the server says which requests it did not process
+        (`StreamRefused`), so the pool never has to guess.
+        """
+        connection = self._connection
+        if type(connection) is SyncHTTP11Connection:
+            return connection.response_started
+        return connection is not None
 
     @property
     def idle_since(self) -> float:

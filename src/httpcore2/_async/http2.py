@@ -1,0 +1,642 @@
+"""One HTTP/2 connection: many concurrent streams over one network stream, on h2.
+
+Each stream is driven by the task (or thread) that sent its request. Whoever needs data and
+finds nobody reading becomes the reader: it reads once, feeds h2, hands every event to the
+stream it belongs to and wakes that stream's task. Sending works alike: whoever finds nobody
+writing sends everything h2 has queued, its own frames and the others'. No task queues on a
+lock behind another's slow read, and every stream keeps its own timeouts.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+from h2.errors import ErrorCodes
+from h2.settings import SettingCodes
+
+from .._content import ByteStream, RequestStream
+from .._exceptions import (
+    HTTPError,
+    LocalProtocolError,
+    ReadTimeout,
+    RemoteProtocolError,
+    StreamRefused,
+    WriteTimeout,
+)
+from .._models import Headers, Request, Response
+from .._synchronization import NoLock, Waiter
+from .http11 import MAX_INFORMATIONAL
+from .network import NetworkStream
+
+__all__ = ["HTTP2Connection"]
+
+# Our receive windows. Data is acknowledged as the user reads it, so these bound what a
+# stream, and the whole connection, buffers for a reader that does not keep up.
+STREAM_WINDOW = 2**21
+CONNECTION_WINDOW = 2**24
+# A connection whose next stream id would pass this takes no new streams.
+MAX_STREAM_ID = 2**31 - 1
+# A server that sets no limit of concurrent streams gets at most this many from us.
+MAX_CONCURRENT_STREAMS = 1000
+READ_SIZE = 64 * 1024
+# An upload queues at most this much at a time before handing it to the network.
+SEND_BATCH = 256 * 1024
+_DEFAULT_WINDOW = 65535
+
+# Connection-specific headers have no place in HTTP/2 (RFC 9113, 8.2.2); Host becomes
+# `:authority`.
+_DROPPED_HEADERS = frozenset(
+    {b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade", b"host"}
+)
+_CONFIG = h2.config.H2Configuration(client_side=True, header_encoding=None)
+_STREAM_EVENTS = frozenset(
+    {
+        h2.events.ResponseReceived,
+        h2.events.InformationalResponseReceived,
+        h2.events.DataReceived,
+        h2.events.TrailersReceived,
+        h2.events.StreamEnded,
+        h2.events.StreamReset,
+    }
+)
+
+StreamEvent = h2.events.Event | HTTPError
+
+
+def _timeouts(request: Request) -> dict[str, float | None]:
+    timeouts: dict[str, float | None] = request.extensions["timeout"]
+    return timeouts
+
+
+def _error_name(code: ErrorCodes | int | None) -> str:
+    return code.name if isinstance(code, ErrorCodes) else f"error code {code}"
+
+
+class _H2Connection(h2.connection.H2Connection):
+    """h2, except that a GOAWAY leaves the streams it let through running.
+
+    h2 closes its whole state machine on GOAWAY and drops the frames it had queued, so the
+    streams at or below the last stream id could not finish: their DATA, and our
+    WINDOW_UPDATEs, would be protocol errors. `HTTP2Connection` refuses new streams itself
+    once a GOAWAY has arrived.
+    """
+
+    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[h2.events.Event]]:
+        event = h2.events.ConnectionTerminated()
+        try:
+            event.error_code = ErrorCodes(frame.error_code)
+        except ValueError:
+            event.error_code = frame.error_code
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+
+class _Stream:
+    """Our side of one stream: the events the reader handed over, not yet consumed."""
+
+    __slots__ = ("ended", "events", "id", "unread")
+
+    def __init__(self, stream_id: int) -> None:
+        self.id = stream_id
+        self.events: collections.deque[StreamEvent] = collections.deque()
+        self.ended = False  # the server ended or reset the stream, or refused it
+        self.unread = 0  # flow-controlled bytes received and not yet read by the user
+
+
+class HTTP2Connection:
+    """An HTTP/2 connection over an open network stream, many requests at a time.
+
+    ```python
+    stream = await backend.connect_tcp("example.org", 80)
+    connection = HTTP2Connection(stream)
+    await connection.handshake({"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0})
+    response = await connection.handle_request(request)
+    ```
+
+    Requests must carry the `timeout` extension as a mapping of phases, as the pool sets
+    it; the pool is the usual way to use a connection.
+    """
+
+    def __init__(self, stream: NetworkStream, *, keepalive_expiry: float | None = None) -> None:
+        self._stream = stream
+        self._keepalive_expiry = keepalive_expiry
+        self._h2 = _H2Connection(config=_CONFIG)
+        self._h2.local_settings = h2.settings.Settings(
+            client=True,
+            initial_values={
+                SettingCodes.ENABLE_PUSH: 0,
+                SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+                SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+            },
+        )
+        self._lock = NoLock()
+        self._streams: dict[int, _Stream] = {}
+        # Streams waiting for an event while another task reads, oldest first.
+        self._waiters: dict[int, Waiter] = {}
+        self._reading = False
+        self._writing = False
+        self._settings_received = False
+        self._error: HTTPError | None = None  # why the connection cannot be used any more
+        self._last_stream_id: int | None = None  # from the server's GOAWAY
+        self._exhausted = False
+        self._closed = False
+        self._idle_since = time.monotonic()
+        self._requests = 0
+
+    # The pool's view of the connection.
+
+    @property
+    def max_concurrent_streams(self) -> int:
+        """How many streams the server lets us open at once."""
+        return min(self._h2.remote_settings.max_concurrent_streams, MAX_CONCURRENT_STREAMS)
+
+    def is_available(self) -> bool:
+        """Whether the connection may take new streams: open, no GOAWAY, stream ids left."""
+        return (
+            not self._closed
+            and self._error is None
+            and self._last_stream_id is None
+            and not self._exhausted
+        )
+
+    def is_idle(self) -> bool:
+        """Whether no stream is in flight."""
+        return not self._streams
+
+    def is_closed(self) -> bool:
+        """Whether the connection has been closed or has failed."""
+        return self._closed or self._error is not None
+
+    def has_expired(self, now: float) -> bool:
+        """Whether an idle connection is past its keep-alive expiry, unusable, or was sent
+        something (a GOAWAY or the end of the connection, most likely)."""
+        if self._streams:
+            return False
+        if not self.is_available():
+            return True
+        expiry = self._keepalive_expiry
+        if expiry is not None and now - self._idle_since >= expiry:
+            return True
+        return self._stream.is_readable()
+
+    @property
+    def idle_since(self) -> float:
+        """When the last stream ended (`time.monotonic()`)."""
+        return self._idle_since
+
+    async def aclose(self) -> None:
+        """Close the connection; streams still in flight fail."""
+        with self._lock:
+            self._closed = True
+            if self._error is None:
+                self._error = RemoteProtocolError("The HTTP/2 connection was closed.")
+            self._wake_all()
+        await self._stream.aclose()
+
+    # Opening the connection.
+
+    async def handshake(self, timeouts: dict[str, float | None]) -> None:
+        """Send the connection preface and wait for the server's SETTINGS.
+
+        Knowing the server's limit of concurrent streams before the pool hands out more
+        streams means no request is refused for exceeding it.
+        """
+        with self._lock:
+            self._h2.initiate_connection()
+            self._h2.increment_flow_control_window(CONNECTION_WINDOW - _DEFAULT_WINDOW)
+        await self._flush(timeouts["write"])
+        while not self._settings_received:
+            await self._receive(timeouts["read"])
+
+    # Sending a request.
+
+    async def handle_request(self, request: Request) -> Response:
+        """Send a request on a new stream and return the response once its head arrived."""
+        timeouts = _timeouts(request)
+        stream = None
+        try:
+            stream, body = self._open_stream(request)
+            await self._flush(timeouts["write"])
+            if body is not None:
+                await self._send_body(stream, body, timeouts["write"])
+            status, headers = await self._receive_response_head(stream, timeouts["read"])
+        except BaseException as exc:
+            if stream is not None:
+                self._stream_finished(stream)
+            if isinstance(exc, HTTPError):
+                exc.request = request
+            raise
+        extensions: dict[str, Any] = {
+            "http_version": b"HTTP/2",
+            "network_stream": self._stream,
+            "stream_id": stream.id,
+        }
+        return Response(
+            status,
+            headers=headers,
+            content=HTTP2ResponseStream(self, stream, request, extensions),
+            extensions=extensions,
+            request=request,
+        )
+
+    def _open_stream(self, request: Request) -> tuple[_Stream, RequestStream | None]:
+        headers = _request_headers(request)
+        body = request.stream
+        end_stream = type(body) is ByteStream and not body.content
+        with self._lock:
+            if not self.is_available():
+                raise StreamRefused("The HTTP/2 connection takes no new streams.")
+            stream_id = self._h2.get_next_available_stream_id()
+            if stream_id > MAX_STREAM_ID:
+                self._exhausted = True
+                raise StreamRefused("The HTTP/2 connection has run out of stream ids.")
+            try:
+                self._h2.send_headers(stream_id, headers, end_stream=end_stream)
+            except h2.exceptions.ProtocolError as exc:
+                # h2 may have updated its header compression state: the connection is lost.
+                error = LocalProtocolError(f"Invalid HTTP/2 request: {exc}")
+                self._fail(error)
+                raise error from exc
+            stream = self._streams[stream_id] = _Stream(stream_id)
+            self._requests += 1
+        return stream, None if end_stream else body
+
+    async def _send_body(self, stream: _Stream, body: RequestStream, timeout: float | None) -> None:
+        chunks = body.__aiter__()
+        try:
+            async for chunk in chunks:
+                data = memoryview(chunk)
+                while data:
+                    sent = self._send_data(stream, data)
+                    if sent:
+                        data = data[sent:]
+                        await self._flush(timeout)
+                    elif not await self._wait_for_window(stream, timeout):
+                        # The server answered (or reset the stream) before the whole body was
+                        # sent: stop sending and read what it said.
+                        return
+            with self._lock:
+                if not stream.ended:
+                    self._h2.end_stream(stream.id)
+            await self._flush(timeout)
+        finally:
+            # A body generator left mid-way must be finalized now, not by the garbage
+            # collector (which trio reports as an error).
+            await chunks.aclose()
+
+    def _send_data(self, stream: _Stream, data: memoryview) -> int:
+        """Queue as much of `data` as the flow-control windows allow; how much that was."""
+        with self._lock:
+            if stream.ended or self._error is not None:
+                return 0
+            room = min(self._h2.local_flow_control_window(stream.id), len(data), SEND_BATCH)
+            frame_size = self._h2.max_outbound_frame_size
+            for start in range(0, room, frame_size):
+                self._h2.send_data(stream.id, bytes(data[start : min(start + frame_size, room)]))
+            return room
+
+    async def _wait_for_window(self, stream: _Stream, timeout: float | None) -> bool:
+        """Wait until the stream may send more; `False` if the server ended it instead."""
+
+        def ready() -> bool:
+            return stream.ended or self._h2.local_flow_control_window(stream.id) > 0
+
+        await self._wait(stream, ready, timeout, WriteTimeout)
+        return not stream.ended
+
+    async def _flush(self, timeout: float | None) -> None:
+        """Send what h2 has queued, unless another task is sending already (then it will)."""
+        with self._lock:
+            if self._writing:
+                return
+            self._writing = True
+        try:
+            while True:
+                with self._lock:
+                    data = self._h2.data_to_send()
+                    if not data:
+                        self._writing = False
+                        return
+                await self._stream.write(data, timeout)
+        except BaseException as exc:
+            # Part of a frame may have gone out: nothing more can be sent on this connection.
+            with self._lock:
+                self._writing = False
+                self._fail(
+                    exc
+                    if isinstance(exc, HTTPError)
+                    else RemoteProtocolError("A write on the HTTP/2 connection was interrupted.")
+                )
+            raise
+
+    # Receiving.
+
+    async def _receive_response_head(
+        self, stream: _Stream, timeout: float | None
+    ) -> tuple[int, Headers]:
+        for _ in range(MAX_INFORMATIONAL + 1):
+            event = await self._next_event(stream, timeout)
+            if type(event) is h2.events.ResponseReceived:
+                return _response_head(event.headers)
+            if type(event) is not h2.events.InformationalResponseReceived:
+                raise RemoteProtocolError(
+                    f"The server ended stream {stream.id} without sending a response."
+                )
+        raise RemoteProtocolError(
+            f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
+        )
+
+    async def _next_event(self, stream: _Stream, timeout: float | None) -> h2.events.Event:
+        """The stream's next event; a reset or a refusal is raised."""
+        if not stream.events:
+            await self._wait(stream, stream.events.__len__, timeout, ReadTimeout)
+        with self._lock:
+            event = stream.events.popleft()
+        if isinstance(event, HTTPError):
+            raise event
+        if type(event) is h2.events.StreamReset:
+            if event.error_code == ErrorCodes.REFUSED_STREAM:
+                raise StreamRefused(f"The server refused stream {stream.id}.")
+            raise RemoteProtocolError(
+                f"The server reset stream {stream.id} ({_error_name(event.error_code)})."
+            )
+        return event
+
+    async def _acknowledge(self, stream: _Stream, size: int, timeout: float | None) -> None:
+        """Give the server back the window of data the user has read."""
+        with self._lock:
+            stream.unread -= size
+            if self._error is None:
+                self._h2.acknowledge_received_data(size, stream.id)
+        await self._flush(timeout)
+
+    async def _wait(
+        self,
+        stream: _Stream,
+        ready: Callable[[], object],
+        timeout: float | None,
+        timeout_error: type[ReadTimeout | WriteTimeout],
+    ) -> None:
+        """Wait until `ready()`, reading from the network if nobody else is."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if ready():
+                    return
+                if self._error is not None:
+                    raise self._stream_error(stream)
+                reader = not self._reading
+                if reader:
+                    self._reading = True
+                else:
+                    waiter = self._waiters[stream.id] = Waiter()
+            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+            if reader:
+                try:
+                    await self._receive(remaining)
+                except ReadTimeout as exc:
+                    if timeout_error is ReadTimeout:
+                        raise
+                    raise timeout_error(str(exc)) from exc
+                finally:
+                    with self._lock:
+                        self._reading = False
+                        # Someone else waiting must take over the reading.
+                        if self._waiters:
+                            self._wake(next(iter(self._waiters)))
+            else:
+                await waiter.wait(remaining)
+                if waiter.value is None:
+                    with self._lock:
+                        if self._waiters.get(stream.id) is waiter:
+                            del self._waiters[stream.id]
+                        if not ready():
+                            raise timeout_error(f"Stream {stream.id} timed out after {timeout} s")
+
+    async def _receive(self, timeout: float | None) -> None:
+        """Read once from the network and hand the events to their streams."""
+        try:
+            data = await self._stream.read(READ_SIZE, timeout)
+        except ReadTimeout:
+            raise  # one stream's patience ran out; the connection is fine
+        except HTTPError as exc:
+            with self._lock:
+                self._fail(exc)
+            raise
+        with self._lock:
+            if not data:
+                error = self._fail(RemoteProtocolError(self._disconnected_message()))
+                raise error
+            try:
+                events = self._h2.receive_data(data)
+            except h2.exceptions.ProtocolError as exc:
+                error = self._fail(RemoteProtocolError(f"HTTP/2 protocol error: {exc}"))
+                raise error from exc
+            for event in events:
+                self._dispatch(event)
+        await self._flush(timeout)
+
+    def _disconnected_message(self) -> str:
+        message = "The server closed the HTTP/2 connection"
+        if self._last_stream_id is not None:
+            message += " after a GOAWAY"
+        return message + "."
+
+    def _dispatch(self, event: h2.events.Event) -> None:
+        event_type = type(event)
+        if event_type in _STREAM_EVENTS:
+            stream_id: int = event.stream_id  # type: ignore[attr-defined]
+            stream = self._streams.get(stream_id)
+            if event_type is h2.events.DataReceived:
+                size: int = event.flow_controlled_length  # type: ignore[attr-defined]
+                if stream is None:
+                    # Data for a stream we gave up on: the connection window gets it back.
+                    self._h2.acknowledge_received_data(size, stream_id)
+                    return
+                stream.unread += size
+            if stream is None:
+                return
+            if event_type is h2.events.StreamEnded or event_type is h2.events.StreamReset:
+                stream.ended = True
+            stream.events.append(event)
+            self._wake(stream_id)
+        elif event_type is h2.events.WindowUpdated:
+            stream_id = event.stream_id  # type: ignore[attr-defined]
+            if stream_id:
+                self._wake(stream_id)
+            else:
+                self._wake_all()
+        elif event_type is h2.events.RemoteSettingsChanged:
+            self._settings_received = True
+            self._wake_all()
+        elif event_type is h2.events.ConnectionTerminated:
+            self._goaway(event)  # type: ignore[arg-type]
+        # PING (h2 answers it), SETTINGS acknowledgements, PRIORITY and unknown frames need
+        # nothing from us.
+
+    def _goaway(self, event: h2.events.ConnectionTerminated) -> None:
+        """Streams above the last stream id were not processed: fail them as refused."""
+        last = event.last_stream_id or 0
+        if self._last_stream_id is not None:
+            last = min(last, self._last_stream_id)
+        self._last_stream_id = last
+        code = _error_name(event.error_code)
+        for stream in self._streams.values():
+            if stream.id > last and not stream.ended:
+                stream.ended = True
+                message = f"The server did not process stream {stream.id} (GOAWAY, {code})."
+                stream.events.append(StreamRefused(message))
+        self._wake_all()
+
+    def _stream_error(self, stream: _Stream) -> HTTPError:
+        """The error for a stream on a failed connection."""
+        error = self._error
+        assert error is not None
+        if self._last_stream_id is not None and stream.id > self._last_stream_id:
+            result: HTTPError = StreamRefused(
+                f"The server did not process stream {stream.id} (GOAWAY)."
+            )
+        else:
+            result = type(error)(str(error))
+        result.__cause__ = error
+        return result
+
+    def _fail(self, error: HTTPError) -> HTTPError:
+        """The connection is unusable: remember why, and wake every waiting stream."""
+        if self._error is None:
+            self._error = error
+        self._wake_all()
+        return error
+
+    def _wake(self, stream_id: int) -> None:
+        waiter = self._waiters.pop(stream_id, None)
+        if waiter is not None:
+            waiter.set(True)
+
+    def _wake_all(self) -> None:
+        for waiter in self._waiters.values():
+            waiter.set(True)
+        self._waiters.clear()
+
+    def _stream_finished(self, stream: _Stream) -> None:
+        """Forget a stream; if it is still open, reset it (sent with the next write)."""
+        with self._lock:
+            if self._streams.pop(stream.id, None) is None:
+                return
+            self._waiters.pop(stream.id, None)
+            if not self._streams:
+                self._idle_since = time.monotonic()
+            if self._error is not None:
+                return
+            if stream.unread:
+                self._h2.acknowledge_received_data(stream.unread, stream.id)
+            h2_stream = self._h2.streams.get(stream.id)
+            if h2_stream is not None and not h2_stream.closed:
+                self._h2.reset_stream(stream.id, ErrorCodes.CANCEL)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.is_closed() else "active" if self._streams else "idle"
+        return (
+            f"<HTTP2Connection [{state}, streams: {len(self._streams)}, "
+            f"requests: {self._requests}]>"
+        )
+
+
+def _request_headers(request: Request) -> list[tuple[bytes, bytes]]:
+    raw = request.url.raw
+    headers = request.headers
+    headers_out = [
+        (b":method", request.method.encode("ascii")),
+        (b":authority", headers.get(b"host", raw.host_header)),
+        (b":scheme", raw.scheme),
+        (b":path", raw.target),
+    ]
+    for _, name, value in headers._items:
+        if name in _DROPPED_HEADERS or (name == b"te" and value.lower() != b"trailers"):
+            continue
+        headers_out.append((name, value))
+    return headers_out
+
+
+def _response_head(raw: list[tuple[bytes, bytes]]) -> tuple[int, Headers]:
+    status = raw[0][1]  # h2 has checked that `:status` comes first
+    if len(status) != 3 or not status.isdigit():
+        raise RemoteProtocolError(f"Invalid HTTP/2 status {status!r}.")
+    return int(status), Headers.from_wire(
+        [(name, value) for name, value in raw if not name.startswith(b":")]
+    )
+
+
+class HTTP2ResponseStream:
+    """The body of a response on an HTTP/2 stream; closing it ends the stream.
+
+    Data is acknowledged to the server as it is read, so a slow reader makes the server
+    wait instead of making us buffer. Trailers land in `response.extensions["trailers"]`.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_connection",
+        "_done",
+        "_extensions",
+        "_request",
+        "_stream",
+        "_timeouts",
+    )
+
+    def __init__(
+        self,
+        connection: HTTP2Connection,
+        stream: _Stream,
+        request: Request,
+        extensions: dict[str, Any],
+    ) -> None:
+        self._connection = connection
+        self._stream = stream
+        self._request = request
+        self._extensions = extensions
+        self._timeouts = _timeouts(request)
+        self._closed = False
+        self._done = False
+
+    def __aiter__(self) -> HTTP2ResponseStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        connection = self._connection
+        try:
+            while not self._done:
+                event = await connection._next_event(self._stream, self._timeouts["read"])
+                if type(event) is h2.events.DataReceived:
+                    await connection._acknowledge(
+                        self._stream, event.flow_controlled_length, self._timeouts["write"]
+                    )
+                    if event.data:
+                        return event.data
+                elif type(event) is h2.events.TrailersReceived:
+                    self._extensions["trailers"] = Headers.from_wire(event.headers)
+                else:
+                    self._done = True
+        except BaseException as exc:
+            self._done = True
+            await self.aclose()
+            if isinstance(exc, HTTPError):
+                exc.request = self._request
+            raise
+        raise StopAsyncIteration()
+
+    async def aclose(self) -> None:
+        if not self._closed:
+            self._closed = True
+            # No I/O here: a reset this needs goes out with the connection's next write,
+            # so closing stays safe in a cancelled task.
+            self._connection._stream_finished(self._stream)
