@@ -170,17 +170,12 @@ class HTTPConnection:
         connection = self._connection
         return type(connection) is HTTP2Connection and connection.is_available()
 
-    @property
-    def response_started(self) -> bool:
-        """Whether any byte of a response arrived for the current HTTP/1.1 request.
-
-        Always true on HTTP/2, where the server says which requests it did not process
-        (`StreamRefused`), so the pool never has to guess.
-        """
+    def response_started(self, request: Request) -> bool:
+        """Whether any part of the response to `request`, which just failed, had arrived."""
         connection = self._connection
-        if type(connection) is HTTP11Connection:
+        if isinstance(connection, HTTP11Connection):
             return connection.response_started
-        return connection is not None
+        return connection is None or connection.response_started(request)
 
     @property
     def idle_since(self) -> float:

@@ -103,12 +103,13 @@ class _H2Connection(h2.connection.H2Connection):
 class _Stream:
     """Our side of one stream: the events the reader handed over, not yet consumed."""
 
-    __slots__ = ("ended", "events", "id", "unread")
+    __slots__ = ("answered", "ended", "events", "id", "unread")
 
     def __init__(self, stream_id: int) -> None:
         self.id = stream_id
         self.events: collections.deque[StreamEvent] = collections.deque()
         self.ended = False  # the server ended or reset the stream, or refused it
+        self.answered = False  # the server sent something on the stream
         self.unread = 0  # flow-controlled bytes received and not yet read by the user
 
 
@@ -151,6 +152,8 @@ class HTTP2Connection:
         self._closed = False
         self._idle_since = time.monotonic()
         self._requests = 0
+        # Requests (by id) that failed with the connection before any answer arrived.
+        self._unanswered: set[int] = set()
 
     # The pool's view of the connection.
 
@@ -172,9 +175,18 @@ class HTTP2Connection:
         """Whether no stream is in flight."""
         return not self._streams
 
+    def response_started(self, request: Request) -> bool:
+        """Whether `request`, which just failed, had received any part of its answer.
+
+        False only when the connection failed before the server answered it at all: then
+        an idempotent request may be sent again, as on HTTP/1.1.
+        """
+        return id(request) not in self._unanswered
+
     def is_closed(self) -> bool:
-        """Whether the connection has been closed or has failed."""
-        return self._closed or self._error is not None
+        """Whether the connection has been closed (a failed one is closed once its streams
+        are released)."""
+        return self._closed
 
     def has_expired(self, now: float) -> bool:
         """Whether an idle connection is past its keep-alive expiry, unusable, or was sent
@@ -232,6 +244,8 @@ class HTTP2Connection:
         except BaseException as exc:
             if stream is not None:
                 self._stream_finished(stream)
+                if self._error is not None and not stream.answered:
+                    self._unanswered.add(id(request))
             if isinstance(exc, HTTPError):
                 exc.request = request
             raise
@@ -467,6 +481,7 @@ class HTTP2Connection:
                 return
             if event_type is h2.events.StreamEnded or event_type is h2.events.StreamReset:
                 stream.ended = True
+            stream.answered = True
             stream.events.append(event)
             self._wake(stream_id)
         elif event_type is h2.events.WindowUpdated:
@@ -544,7 +559,7 @@ class HTTP2Connection:
                 self._h2.reset_stream(stream.id, ErrorCodes.CANCEL)
 
     def __repr__(self) -> str:
-        state = "closed" if self.is_closed() else "active" if self._streams else "idle"
+        state = "closed" if self._error else "active" if self._streams else "idle"
         return (
             f"<HTTP2Connection [{state}, streams: {len(self._streams)}, "
             f"requests: {self._requests}]>"

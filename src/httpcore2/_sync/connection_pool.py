@@ -188,7 +188,7 @@ class SyncConnectionPool:
                 elif (
                     reused
                     and not retried
-                    and not connection.response_started
+                    and not connection.response_started(request)
                     and isinstance(exc, (RemoteProtocolError, NetworkError))
                     and request.method in IDEMPOTENT_METHODS
                     and _can_resend(request)
