@@ -85,6 +85,13 @@ def tls_server(tls_files: TLSFiles) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
+def http11_only_tls_server(tls_files: TLSFiles) -> Iterator[Server]:
+    """The test app over https, offering ALPN `http/1.1` only."""
+    with Server(tls=tls_files, alpn_protocols=["http/1.1"]) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def wrong_host_tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """The test app over https with a certificate for `wrong.test` only, from the same CA."""
     directory = tmp_path_factory.mktemp("tls-wrong-host")

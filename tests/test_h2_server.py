@@ -24,7 +24,10 @@ from tests.servers.h2 import (
     H2ServerConnection,
     bad_frame,
     close_abruptly_after,
+    close_mid_body,
     goaway_after,
+    goaway_with_streams_in_flight,
+    hold_until_reset,
     max_concurrent_streams,
     reset_stream,
     respond_ok,
@@ -192,6 +195,32 @@ def test_goaway_below_open_streams() -> None:
     assert (conn.responses, conn.goaway_last_stream_id) == (2, 3)
 
 
+def test_goaway_with_streams_in_flight_then_a_second_connection() -> None:
+    with H2Server(goaway_with_streams_in_flight(3, last_stream_id=1)) as server:
+        with connect(server) as client:
+            first, second = client.request("/a"), client.request("/b")
+            client.sock.settimeout(0.1)
+            with pytest.raises(TimeoutError):  # held until the third request arrives
+                client.read_until(lambda: False)
+            client.sock.settimeout(3)
+            third = client.request("/c")
+            client.read_until(
+                lambda: (
+                    bool(client.received(h2.events.ConnectionTerminated)) and client.ended(first)()
+                )
+            )
+        with connect(server) as again:
+            stream_id = again.request("/b")
+            again.read_until(again.ended(stream_id))
+
+    [goaway] = client.received(h2.events.ConnectionTerminated)
+    assert isinstance(goaway, h2.events.ConnectionTerminated)
+    assert goaway.last_stream_id == 1
+    assert [client.streams[i].ended for i in (first, second, third)] == [True, False, False]
+    assert again.streams[stream_id].body == HELLO
+    assert [conn.responses for conn in server.connections] == [1, 1]
+
+
 def test_reset_one_stream_while_another_completes() -> None:
     script = reset_stream(lambda request: request.path == b"/reset", ErrorCodes.REFUSED_STREAM)
     with H2Server(script) as server, connect(server) as client:
@@ -252,6 +281,63 @@ def test_reset_abruptly_after_n_responses() -> None:
             client.read_until(lambda: False)
 
     assert server.connections[0].responses == 1
+
+
+def test_max_concurrent_streams_changes_after_some_responses() -> None:
+    with H2Server(max_concurrent_streams(5, hold=0, changes={1: 2})) as server:
+        with connect(server) as client:
+            client.read_until(lambda: client.h2.remote_settings.max_concurrent_streams == 5)
+            stream_id = client.request()
+            client.read_until(lambda: client.h2.remote_settings.max_concurrent_streams == 2)
+
+    assert client.streams[stream_id].body == HELLO
+    assert server.connections[0].protocol_error is None
+
+
+def test_close_mid_body_on_the_first_connection_only() -> None:
+    with H2Server(close_mid_body(2, size=50_000)) as server:
+        with connect(server) as client:
+            first, second = client.request(), client.request()
+            client.read_until(lambda: False)  # until the server drops the connection
+        with connect(server) as again:
+            stream_id = again.request()
+            again.read_until(again.ended(stream_id))
+
+    for partial in (client.streams[first], client.streams[second]):
+        assert (b"content-length", b"50000") in partial.headers
+        assert partial.body == pattern_bytes(1000)
+        assert not partial.ended
+    assert not client.received(h2.events.ConnectionTerminated)  # no GOAWAY
+    assert again.streams[stream_id].body == HELLO
+
+
+def test_close_mid_body_with_a_reset() -> None:
+    with H2Server(close_mid_body(1, reset=True)) as server, connect(server) as client:
+        client.request()
+        with pytest.raises(ConnectionResetError):
+            client.read_until(lambda: False)
+
+    assert server.connections[0].responses == 1
+
+
+def test_hold_until_reset() -> None:
+    with H2Server(hold_until_reset(b"/hold")) as server, connect(server) as client:
+        held, other = client.request("/hold"), client.request("/other")
+        client.sock.settimeout(0.1)
+        with pytest.raises(TimeoutError):  # nothing is answered while /hold is open
+            client.read_until(lambda: False)
+        client.sock.settimeout(3)
+        client.h2.reset_stream(held, ErrorCodes.CANCEL)
+        client.flush()
+        client.read_until(client.ended(other))
+        later = client.request("/later")
+        client.read_until(client.ended(later))
+
+    assert client.streams[other].body == HELLO
+    assert client.streams[later].body == HELLO
+    [conn] = server.connections
+    assert conn.requests[held].reset
+    assert conn.responses == 2
 
 
 def test_push_promise() -> None:

@@ -154,6 +154,12 @@ class StreamRefused(RemoteProtocolError):
     """
 
 
+class ConnectionNotAvailable(StreamRefused):
+    """The connection could take no new stream after all (a GOAWAY or a lower limit of
+    concurrent streams arrived since the pool chose it): nothing was sent. The pool finds
+    the request another stream, however often that happens."""
+
+
 class ProxyError(TransportError):
     """The proxy refused or failed to relay the request."""
 

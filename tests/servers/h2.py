@@ -48,7 +48,10 @@ __all__ = [
     "Script",
     "bad_frame",
     "close_abruptly_after",
+    "close_mid_body",
     "goaway_after",
+    "goaway_with_streams_in_flight",
+    "hold_until_reset",
     "max_concurrent_streams",
     "reset_stream",
     "respond_ok",
@@ -381,6 +384,25 @@ def goaway_after(n: int, *, last_stream_id: int | None = None) -> Script:
     return Script(on_request)
 
 
+def goaway_with_streams_in_flight(in_flight: int, last_stream_id: int) -> Script:
+    """On the first connection, hold the requests until `in_flight` of them are complete, then
+    answer those up to `last_stream_id` and send GOAWAY with it: the streams above it were in
+    flight and are never answered there. Later connections answer every request at once."""
+
+    def on_request(conn: H2ServerConnection, request: H2Request) -> None:
+        if conn.raw.index > 0:
+            conn.respond(request.stream_id)
+            return
+        complete = [held for held in conn.requests.values() if held.complete]
+        if conn.goaway_last_stream_id is None and len(complete) == in_flight:
+            for held in complete:
+                if held.stream_id <= last_stream_id:
+                    conn.respond(held.stream_id)
+            conn.send_goaway(last_stream_id)
+
+    return Script(on_request)
+
+
 def reset_stream(
     target: int | Callable[[H2Request], bool], error_code: int = ErrorCodes.INTERNAL_ERROR
 ) -> Script:
@@ -397,12 +419,28 @@ def reset_stream(
     return Script(on_request)
 
 
-def max_concurrent_streams(limit: int = 5, *, hold: float = 0.05) -> Script:
+def max_concurrent_streams(
+    limit: int = 5, *, hold: float = 0.05, changes: Mapping[int, int] | None = None
+) -> Script:
     """Advertise SETTINGS_MAX_CONCURRENT_STREAMS = `limit` and answer each request `hold` seconds
-    after it is complete, so that streams pile up; `conn.peak_open_streams` shows how many."""
+    after it is complete, so that streams pile up; `conn.peak_open_streams` shows how many.
+
+    `changes` maps a number of responses to a new limit, advertised in a SETTINGS frame once a
+    connection has sent that many responses (`{10: 2}`: down to 2 after the 10th response).
+    """
+    steps = sorted((changes or {}).items())
+    advertised: dict[H2ServerConnection, int] = {}  # how many of `steps` each connection sent
+
+    def respond(conn: H2ServerConnection, stream_id: int) -> None:
+        # `respond` may answer other streams whose time has come too, so count, don't match.
+        conn.respond(stream_id)
+        reached = sum(after <= conn.responses for after, _ in steps)
+        if reached > advertised.get(conn, 0):
+            advertised[conn] = reached
+            conn.h2.update_settings({SettingCodes.MAX_CONCURRENT_STREAMS: steps[reached - 1][1]})
 
     def on_request(conn: H2ServerConnection, request: H2Request) -> None:
-        conn.call_later(hold, lambda: conn.respond(request.stream_id))
+        conn.call_later(hold, lambda: respond(conn, request.stream_id))
 
     return Script(on_request, {SettingCodes.MAX_CONCURRENT_STREAMS: limit})
 
@@ -415,6 +453,43 @@ def close_abruptly_after(n: int, *, reset: bool = False) -> Script:
         conn.respond(request.stream_id)
         if conn.responses >= n:
             conn.close(reset=reset)
+
+    return Script(on_request)
+
+
+def close_mid_body(streams: int = 1, *, reset: bool = False, size: int = 1 << 20) -> Script:
+    """On the first connection, answer each request with the head of a `size`-byte response and
+    its first 1000 bytes (`pattern_bytes`); once `streams` requests are answered so, drop the
+    connection without GOAWAY (see `close_abruptly_after`). Later connections answer every
+    request whole, with `HELLO`."""
+    body = pattern_bytes(size)
+
+    def on_request(conn: H2ServerConnection, request: H2Request) -> None:
+        if conn.raw.index > 0:
+            conn.respond(request.stream_id)
+            return
+        # The rest of the body is due in an hour: the connection is gone long before.
+        conn.respond(request.stream_id, body=body, chunk=1000, delay=3600.0)
+        if conn.responses == streams:
+            conn.close(reset=reset)
+
+    return Script(on_request)
+
+
+def hold_until_reset(path: bytes = b"/hold") -> Script:
+    """Never answer requests for `path`; answer the others (200, `HELLO`) only once the client
+    has reset a stream for `path` on the same connection, which shows that a stream the client
+    gave up on (timeout, cancellation) did not take the connection or its other streams down."""
+
+    def answer_after_reset(conn: H2ServerConnection, stream_id: int) -> None:
+        if any(request.reset for request in conn.requests.values() if request.path == path):
+            conn.respond(stream_id)
+        else:
+            conn.call_later(0.01, lambda: answer_after_reset(conn, stream_id))
+
+    def on_request(conn: H2ServerConnection, request: H2Request) -> None:
+        if request.path != path:
+            answer_after_reset(conn, request.stream_id)
 
     return Script(on_request)
 

@@ -13,6 +13,7 @@ from typing import Any
 from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, create_ssl_context
 from .._content import RequestContent
 from .._exceptions import (
+    ConnectionNotAvailable,
     NetworkError,
     PoolTimeout,
     RemoteProtocolError,
@@ -180,6 +181,8 @@ class ConnectionPool:
                 response = await connection.handle_request(request)
             except BaseException as exc:
                 await self._release(connection)
+                if isinstance(exc, ConnectionNotAvailable):
+                    continue
                 if isinstance(exc, StreamRefused):
                     if refusals < MAX_REFUSALS and _can_resend(request):
                         refusals += 1
@@ -361,9 +364,9 @@ class ConnectionPool:
         self, connection: HTTPConnection, key: PoolKey, now: float, to_close: list[HTTPConnection]
     ) -> HTTPConnection | None:
         """A stream on the key's shared connection, if it has one free; else `None`."""
-        if not connection.is_connected:
+        streams = self._streams.get(connection)
+        if streams is None:
             return None  # still connecting: wait for it
-        streams = self._streams[connection]
         if streams == 0 and connection.has_expired(now):
             del self._idle_order[connection]
             self._forget(connection, key, to_close)
@@ -454,13 +457,13 @@ class ConnectionPool:
                 self._evict_oldest_idle(to_close)
             queue = self._waiters[key]
             queue.popleft().set((self._new_connection(key), False))
-            if key in self._shared:
-                del self._ready[key]  # the others wait to see if it speaks HTTP/2
-            elif queue:
-                self._ready.move_to_end(key)
-            else:
+            if not queue:
                 del self._waiters[key]
                 del self._ready[key]
+            elif key in self._shared:
+                del self._ready[key]  # the others wait to see if it speaks HTTP/2
+            else:
+                self._ready.move_to_end(key)
 
     def _new_connection(self, key: PoolKey) -> HTTPConnection:
         connection = HTTPConnection(

@@ -25,6 +25,7 @@ from h2.settings import SettingCodes
 
 from .._content import ByteStream, RequestStream
 from .._exceptions import (
+    ConnectionNotAvailable,
     HTTPError,
     LocalProtocolError,
     ReadTimeout,
@@ -269,13 +270,17 @@ class SyncHTTP2Connection:
         end_stream = type(body) is ByteStream and not body.content
         with self._lock:
             if not self.is_available():
-                raise StreamRefused("The HTTP/2 connection takes no new streams.")
+                raise ConnectionNotAvailable("The HTTP/2 connection takes no new streams.")
             stream_id = self._h2.get_next_available_stream_id()
             if stream_id > MAX_STREAM_ID:
                 self._exhausted = True
-                raise StreamRefused("The HTTP/2 connection has run out of stream ids.")
+                raise ConnectionNotAvailable("The HTTP/2 connection has run out of stream ids.")
             try:
                 self._h2.send_headers(stream_id, headers, end_stream=end_stream)
+            except h2.exceptions.TooManyStreamsError as exc:
+                # Checked before h2 touches any state.
+                message = "The server lowered its limit of concurrent streams."
+                raise ConnectionNotAvailable(message) from exc
             except h2.exceptions.ProtocolError as exc:
                 # h2 may have updated its header compression state: the connection is lost.
                 error = LocalProtocolError(f"Invalid HTTP/2 request: {exc}")
