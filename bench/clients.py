@@ -5,6 +5,10 @@ A sync client is a context manager that opens one persistent client or pool and 
 `get` is a coroutine function. Every `get` reads the whole body, so each client does the
 same work per request: send a GET, parse the response, read 13 bytes of body.
 
+An HTTP/2 client (`Client.h2`) is an async client for an https URL whose certificate the CA
+in `ca_file` signed. Its `get` raises `NotHTTP2` for a response that did not come over
+HTTP/2, so a client that silently fell back to HTTP/1.1 fails instead of being measured.
+
 Imports happen inside the factories, so a missing peer only removes that peer.
 """
 
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import re
+import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import (
@@ -153,25 +159,106 @@ async def httpx_async(url: str, pool_size: int) -> AsyncIterator[AsyncGet]:
         yield get
 
 
+class NotHTTP2(Exception):
+    pass
+
+
+def _require_h2(version: object, expected: object) -> None:
+    if version != expected:
+        raise NotHTTP2(f"a response came over {version!r}, not HTTP/2")
+
+
+@asynccontextmanager
+async def httpcore2_h2(url: str, ca_file: str) -> AsyncIterator[AsyncGet]:
+    import httpcore2
+
+    context = ssl.create_default_context(cafile=ca_file)
+    async with httpcore2.ConnectionPool(http2=True, ssl_context=context) as pool:
+
+        async def get() -> Result:
+            response = await pool.request("GET", url)
+            _require_h2(response.protocol, "HTTP/2")
+            return response.status, response.content
+
+        yield get
+        connections = pool.connections
+        if len(connections) != 1 or "HTTP2Connection" not in repr(connections[0]):
+            raise NotHTTP2(f"expected one HTTP/2 connection in the pool, found {connections!r}")
+
+
+@asynccontextmanager
+async def httpcore2_client_h2(url: str, ca_file: str) -> AsyncIterator[AsyncGet]:
+    import httpcore2
+
+    context = ssl.create_default_context(cafile=ca_file)
+    async with httpcore2.Client(http2=True, ssl_context=context, trust_env=False) as client:
+
+        async def get() -> Result:
+            response = await client.get(url)
+            _require_h2(response.protocol, "HTTP/2")
+            return response.status, response.content
+
+        yield get
+
+
+@asynccontextmanager
+async def httpx_h2(url: str, ca_file: str) -> AsyncIterator[AsyncGet]:
+    import httpx
+
+    context = ssl.create_default_context(cafile=ca_file)
+    async with httpx.AsyncClient(http2=True, verify=context, trust_env=False) as client:
+
+        async def get() -> Result:
+            response = await client.get(url)
+            _require_h2(response.http_version, "HTTP/2")
+            return response.status_code, response.content
+
+        yield get
+
+
+@asynccontextmanager
+async def niquests_h2(url: str, ca_file: str) -> AsyncIterator[AsyncGet]:
+    import niquests
+
+    # With its default pool_maxsize=10, niquests opens ten connections for 100 concurrent
+    # requests; with 1 they all share one HTTP/2 connection, which is also its fastest here.
+    async with niquests.AsyncSession(pool_connections=1, pool_maxsize=1, verify=ca_file) as session:
+        session.trust_env = False  # else REQUESTS_CA_BUNDLE would override `verify`
+
+        async def get() -> Result:
+            response = await session.get(url)
+            _require_h2(response.http_version, 20)
+            return response.status_code, response.content or b""
+
+        yield get
+
+
 @dataclass(frozen=True)
 class Client:
     name: str
     module: str
     sync: Callable[[str], AbstractContextManager[SyncGet]] | None = None
     async_: Callable[[str, int], AbstractAsyncContextManager[AsyncGet]] | None = None
+    h2: Callable[[str, str], AbstractAsyncContextManager[AsyncGet]] | None = None
     trio: bool = False
 
 
 CLIENTS = [
-    Client("httpcore2", "httpcore2", httpcore2_sync, httpcore2_async, trio=True),
+    Client("httpcore2", "httpcore2", httpcore2_sync, httpcore2_async, httpcore2_h2, trio=True),
     # The whole client stack (redirects, cookies, auth, defaults) over the same pool.
     Client(
-        "httpcore2-client", "httpcore2", httpcore2_client_sync, httpcore2_client_async, trio=True
+        "httpcore2-client",
+        "httpcore2",
+        httpcore2_client_sync,
+        httpcore2_client_async,
+        httpcore2_client_h2,
+        trio=True,
     ),
     Client("requests", "requests", sync=requests_sync),
     Client("urllib3", "urllib3", sync=urllib3_sync),
     Client("aiohttp", "aiohttp", async_=aiohttp_async),
-    Client("httpx", "httpx", httpx_sync, httpx_async, trio=True),
+    Client("httpx", "httpx", httpx_sync, httpx_async, httpx_h2, trio=True),
+    Client("niquests", "niquests", h2=niquests_h2),
 ]
 BY_NAME = {client.name: client for client in CLIENTS}
 REFERENCE = "httpcore2"
@@ -186,6 +273,8 @@ def use_working_tree() -> None:
 def unavailable(client: Client) -> str | None:
     """Why `client` cannot run here, or None when it can."""
     reason = import_error(client.module)
+    if reason is None and client.name in ("requests", "urllib3"):
+        reason = _urllib3_shadowed()
     if reason is not None or client.name != REFERENCE:
         return reason
     module = sys.modules[client.module]
@@ -201,6 +290,18 @@ def unavailable(client: Client) -> str | None:
     ]
     if missing:
         return f"httpcore2 does not export {', '.join(missing)} yet"
+    return None
+
+
+def _urllib3_shadowed() -> str | None:
+    """Whether urllib3-future (niquests' urllib3) has replaced urllib3's files."""
+    import urllib3
+
+    if re.fullmatch(r"\d+\.\d+\.9\d\d", urllib3.__version__):
+        return (
+            f"urllib3 {urllib3.__version__} is urllib3-future, not urllib3: reinstall both "
+            "as bench/README.md says"
+        )
     return None
 
 

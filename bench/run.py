@@ -1,7 +1,7 @@
 """Side-by-side benchmark of httpcore2 against its peers over loopback, reported as ratios.
 
-    python bench/run.py [--scenario sync|async|scaling|all] [--requests N] [--concurrency C]
-                        [--repeat R] [--json out.json] [--profile [CLIENT]]
+    python bench/run.py [--scenario sync|async|scaling|h2|all] [--requests N]
+                        [--concurrency C] [--repeat R] [--json out.json] [--profile [CLIENT]]
 
 Every client warms up before it is timed, each measurement is repeated R times with the
 clients interleaved round robin, and every response is checked (status 200, body
@@ -19,14 +19,18 @@ import json
 import os
 import platform
 import pstats
+import re
 import shlex
+import shutil
 import site
 import statistics
+import subprocess
 import sys
 import sysconfig
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TypeVar
@@ -45,17 +49,24 @@ from clients import (
     use_working_tree,
     version,
 )
-from server import BODY, BenchServer, cpu_split
+from server import BODY, BenchServer, cpu_split, resolve_kind
 
 T = TypeVar("T")
 RESULTS = REPO / "bench" / "results"
 BACKENDS = ("asyncio", "uvloop", "trio")
+SCENARIOS = ("sync", "async", "scaling", "h2")
 SCALING_LEVELS = (1, 10, 100)
-DEFAULT_REQUESTS = {"sync": 5_000, "async": 10_000, "scaling": 5_000}
+DEFAULT_REQUESTS = {"sync": 5_000, "async": 10_000, "scaling": 5_000, "h2": 10_000}
 PEER = "httpx"  # the second yardstick, present in every scenario
+NATIVE = "h2load"  # nghttp2's load generator: the h2 scenario's ceiling, not a peer
+H2_TARGET = 2.0  # httpcore2 should be at least this many times faster than httpx and niquests
 
 
 class BadResponse(Exception):
+    pass
+
+
+class WrongConnections(Exception):
     pass
 
 
@@ -158,21 +169,17 @@ def time_sync(client: Client, url: str, count: int, warmup: int, watch: Stopwatc
 
 
 def time_async(
-    client: Client,
+    open_client: Callable[[], AbstractAsyncContextManager[AsyncGet]],
     backend: str,
-    url: str,
     count: int,
     workers: int,
     warmup: int,
-    pool_size: int,
     watch: Stopwatch,
 ) -> Stopwatch:
-    assert client.async_ is not None
-    factory = client.async_
     spawn = spawn_trio if backend == "trio" else spawn_asyncio
 
     async def main() -> None:
-        async with factory(url, pool_size) as get:
+        async with open_client() as get:
             # At least one request per worker, so every connection is open before timing.
             await async_loop(get, max(warmup, workers), workers, spawn)
             gc.collect()
@@ -181,6 +188,63 @@ def time_async(
 
     run_on(backend, main)
     return watch
+
+
+def count_connections(server: BenchServer, name: str, run: Callable[[], Stopwatch]) -> Stopwatch:
+    """Run `run`, failing it unless it opened exactly one connection to the h2 server."""
+    before = server.accepted_connections()
+    watch = run()
+    # Each count is read over a connection of its own, which the second count includes.
+    opened = server.accepted_connections() - before - 1
+    if opened != 1:
+        raise WrongConnections(f"{name} opened {opened} connections to the server, not 1")
+    return watch
+
+
+def time_h2(
+    client: Client,
+    backend: str,
+    server: BenchServer,
+    count: int,
+    workers: int,
+    warmup: int,
+    watch: Stopwatch,
+) -> Stopwatch:
+    factory = client.h2
+    assert factory is not None
+    assert server.ca_file is not None
+    ca_file = server.ca_file
+    return count_connections(
+        server,
+        client.name,
+        lambda: time_async(
+            lambda: factory(server.url, ca_file), backend, count, workers, warmup, watch
+        ),
+    )
+
+
+def time_h2load(server: BenchServer, count: int, workers: int, watch: Stopwatch) -> Stopwatch:
+    """h2load over one connection with `workers` streams; its own clock, not the process's."""
+    command = ["h2load", "-c1", f"-m{workers}", f"-n{count}", server.url]
+
+    def run() -> Stopwatch:
+        with watch:
+            output = subprocess.run(command, capture_output=True, text=True, check=False).stdout
+        checks = [
+            "Application protocol: h2",
+            f" {count} succeeded",
+            f"status codes: {count} 2xx",
+            f"({count * len(BODY)}) data",  # the body bytes received
+        ]
+        finished = re.search(r"finished in ([\d.]+)(us|ms|s),", output)
+        missing = [check for check in checks if check not in output]
+        if missing or finished is None:
+            raise BadResponse(f"h2load: expected {missing or 'finished in'}; it said:\n{output}")
+        # server_busy stays relative to the whole h2load process (start-up and TLS included).
+        watch.seconds = float(finished[1]) / {"us": 1e6, "ms": 1e3, "s": 1.0}[finished[2]]
+        return watch
+
+    return count_connections(server, NATIVE, run)
 
 
 @dataclass
@@ -338,12 +402,18 @@ def scaling_table(group: Group) -> str:
 
 
 def build_groups(
-    args: argparse.Namespace, server: BenchServer, clients: list[Client]
+    args: argparse.Namespace,
+    servers: dict[str, BenchServer],
+    clients: list[Client],
+    scenarios: list[str],
 ) -> list[Group]:
-    scenarios = ["sync", "async", "scaling"] if args.scenario == "all" else [args.scenario]
     groups = []
     for scenario in scenarios:
         count = args.requests or DEFAULT_REQUESTS[scenario]
+        if scenario == "h2":
+            groups += _h2_groups(args, servers["h2"], clients, count)
+            continue
+        server = servers["http/1.1"]
         if scenario == "sync":
             cases = [
                 Case(c.name, 1, count, _sync_measure(c, server, count, args.warmup))
@@ -384,6 +454,49 @@ def build_groups(
     return groups
 
 
+def _h2_groups(
+    args: argparse.Namespace, server: BenchServer, clients: list[Client], count: int
+) -> list[Group]:
+    groups = []
+    for backend in args.backends:
+        cases = [
+            Case(c.name, args.concurrency, count, _h2_measure(c, backend, server, count, args))
+            for c in clients
+            if c.h2 is not None and (backend != "trio" or c.trio)
+        ]
+        if NATIVE in args.clients:
+            cases.append(
+                Case(
+                    NATIVE,
+                    args.concurrency,
+                    count,
+                    lambda: time_h2load(
+                        server, count, args.concurrency, Stopwatch(server.cpu_seconds)
+                    ),
+                )
+            )
+        title = (
+            f"h2 on {backend}: {count:,} GETs, {args.concurrency} tasks, "
+            f"one TLS HTTP/2 connection ({NATIVE}: native, the same on every backend)"
+        )
+        groups.append(Group("h2", backend, title, cases))
+    return groups
+
+
+def _h2_measure(
+    client: Client, backend: str, server: BenchServer, count: int, args: argparse.Namespace
+) -> Callable[[], Stopwatch]:
+    return lambda: time_h2(
+        client,
+        backend,
+        server,
+        count,
+        args.concurrency,
+        args.warmup,
+        Stopwatch(server.cpu_seconds),
+    )
+
+
 def _sync_measure(
     client: Client, server: BenchServer, count: int, warmup: int
 ) -> Callable[[], Stopwatch]:
@@ -398,31 +511,42 @@ def _async_measure(
     workers: int,
     args: argparse.Namespace,
 ) -> Callable[[], Stopwatch]:
+    factory = client.async_
+    assert factory is not None
     return lambda: time_async(
-        client,
+        lambda: factory(server.url, args.pool_size),
         backend,
-        server.url,
         count,
         workers,
         args.warmup,
-        args.pool_size,
         Stopwatch(server.cpu_seconds),
     )
 
 
-def profile(args: argparse.Namespace, url: str, client: Client) -> None:
-    scenario = "sync" if args.scenario == "sync" else "async"
+def profile(args: argparse.Namespace, server: BenchServer, client: Client) -> None:
+    scenario = profiled_scenario(args)
     count = args.requests or DEFAULT_REQUESTS[scenario]
     profiler = cProfile.Profile()
     watch = Stopwatch(lambda: None, profiler)
+    where = f"on asyncio, {args.concurrency} workers"
     if scenario == "sync":
-        time_sync(client, url, count, args.warmup, watch)
+        time_sync(client, server.url, count, args.warmup, watch)
         where = "sequential"
+    elif scenario == "h2":
+        time_h2(client, "asyncio", server, count, args.concurrency, args.warmup, watch)
+        where += ", one HTTP/2 connection"
     else:
+        factory = client.async_
+        assert factory is not None
+        url = server.url
         time_async(
-            client, "asyncio", url, count, args.concurrency, args.warmup, args.pool_size, watch
+            lambda: factory(url, args.pool_size),
+            "asyncio",
+            count,
+            args.concurrency,
+            args.warmup,
+            watch,
         )
-        where = f"on asyncio, {args.concurrency} workers"
     print(
         f"## profile: {client.name} {scenario}, {count:,} GETs {where}: "
         f"{count / watch.seconds:,.0f} req/s under cProfile (not comparable with unprofiled runs)\n"
@@ -443,17 +567,27 @@ def profile(args: argparse.Namespace, url: str, client: Client) -> None:
     print(f"pstats dump: {path.relative_to(REPO)}  (read it with: python -m pstats {path})")
 
 
+def takes_part(client: Client, scenario: str) -> bool:
+    factories = {"sync": client.sync, "async": client.async_, "h2": client.h2}
+    return factories["async" if scenario == "scaling" else scenario] is not None
+
+
+def profiled_scenario(args: argparse.Namespace) -> str:
+    return args.scenario if args.scenario in ("sync", "h2") else "async"
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Benchmark httpcore2 against its peers over loopback; reports ratios."
     )
-    parser.add_argument("--scenario", choices=["sync", "async", "scaling", "all"], default="all")
+    parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
     parser.add_argument(
         "--requests",
         type=int,
         default=None,
         metavar="N",
-        help="timed requests per measurement (default: sync 5000, async 10000, scaling 5000)",
+        help="timed requests per measurement "
+        "(default: sync 5000, async 10000, scaling 5000, h2 10000)",
     )
     parser.add_argument(
         "--concurrency", type=int, default=100, metavar="C", help="async workers (default 100)"
@@ -465,11 +599,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--warmup", type=int, default=200, help="untimed requests first (default 200)"
     )
     parser.add_argument("--pool-size", type=int, default=100, help="async pool (default 100)")
+    names = [*(c.name for c in CLIENTS), NATIVE]
     parser.add_argument(
         "--clients",
         type=lambda text: text.split(","),
-        default=[c.name for c in CLIENTS],
-        help="comma-separated subset of: " + ", ".join(c.name for c in CLIENTS),
+        default=names,
+        help="comma-separated subset of: " + ", ".join(names),
     )
     parser.add_argument(
         "--backends",
@@ -485,12 +620,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         const=REFERENCE,
         metavar="CLIENT",
         help=f"profile one client (default {REFERENCE}) instead of benchmarking: the async "
-        "scenario on asyncio, or the sync one with --scenario sync",
+        "scenario on asyncio, or the sync or h2 one with --scenario sync or h2",
     )
     args = parser.parse_args(argv)
-    for name in [*args.clients, *([args.profile] if args.profile else [])]:
-        if name not in BY_NAME:
+    for name in args.clients:
+        if name not in names:
             parser.error(f"unknown client {name!r}")
+    if args.profile:
+        if args.profile not in BY_NAME:
+            parser.error(f"cannot profile {args.profile!r}: not one of the Python clients")
+        scenario = profiled_scenario(args)
+        if not takes_part(BY_NAME[args.profile], scenario):
+            parser.error(f"{args.profile} does not take part in the {scenario} scenario")
     for backend in args.backends:
         if backend not in BACKENDS:
             parser.error(f"unknown backend {backend!r}")
@@ -523,9 +664,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             skipped[backend] = reason
     args.backends = backends
 
+    scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    if args.profile:
+        scenarios = [profiled_scenario(args)]
+    if "h2" in scenarios:
+        needs = ["trustme"] + (["hypercorn"] if resolve_kind(args.server) == "python" else [])
+        reason = next(filter(None, map(import_error, needs)), None)
+        if reason is not None:
+            skipped["h2 scenario"] = reason
+            scenarios.remove("h2")
+        elif NATIVE in args.clients and not shutil.which(NATIVE):
+            skipped[NATIVE] = "not on PATH (apt-get install nghttp2-client)"
+    if NATIVE in args.clients and ("h2" not in scenarios or NATIVE in skipped):
+        args.clients.remove(NATIVE)
+    if not scenarios:
+        print(f"nothing to run: {skipped}", file=sys.stderr)
+        return 1
+
     server_cpu, client_cpu = cpu_split()
-    with BenchServer(args.server, server_cpu) as server:
-        description = server.description
+    with ExitStack() as stack:
+        servers = {}
+        if scenarios != ["h2"]:
+            servers["http/1.1"] = stack.enter_context(BenchServer(args.server, server_cpu))
+        if "h2" in scenarios:
+            servers["h2"] = stack.enter_context(BenchServer(args.server, server_cpu, h2=True))
+        description = "; ".join(server.description for server in servers.values())
         if client_cpu is not None:
             os.sched_setaffinity(0, {client_cpu})
         pinning = (
@@ -536,10 +699,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"# httpcore2 side-by-side benchmark, {datetime.now():%Y-%m-%d %H:%M:%S}\n")
         print(f"command: {command}")
         print(f"python:  {platform.python_implementation()} {platform.python_version()}")
-        print(f"server:  {description} at {server.url}")
+        for server in servers.values():
+            print(f"server:  {server.description} at {server.url}")
         print(f"cpus:    {os.cpu_count()} ({pinning}); load average {_loadavg()}")
-        names = [c.module for c in CLIENTS if c.name in args.clients] + list(BACKENDS[1:])
-        print("versions: " + ", ".join(f"{name} {version(name)}" for name in names))
+        names = [c.module for c in clients if any(takes_part(c, s) for s in scenarios)]
+        names += BACKENDS[1:]
+        versions = [f"{name} {version(name)}" for name in dict.fromkeys(names)]
+        if NATIVE in args.clients:
+            versions.append(_h2load_version())
+        print("versions: " + ", ".join(versions))
         for name, reason in skipped.items():
             print(f"skipped: {name}: {reason}")
         print(flush=True)
@@ -548,10 +716,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.profile in skipped:
                 print(f"cannot profile {args.profile}: {skipped[args.profile]}", file=sys.stderr)
                 return 1
-            profile(args, server.url, BY_NAME[args.profile])
+            server = servers["h2" if scenarios == ["h2"] else "http/1.1"]
+            profile(args, server, BY_NAME[args.profile])
             return 0
 
-        groups = build_groups(args, server, clients)
+        groups = build_groups(args, servers, clients, scenarios)
         for group in groups:
             if not group.cases:
                 continue
@@ -561,6 +730,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             for case in group.cases:
                 if case.error is not None:
                     print(f"\n{case.client} failed: {case.error}")
+            if group.scenario == "h2":
+                print(f"\n{h2_summary(group)}")
+                if servers["h2"].kind == "python":
+                    print(
+                        "Caution: hypercorn, not nginx, served this; it limits the fastest "
+                        f"clients, so {REFERENCE}'s ratios are understated and {NATIVE}'s is no "
+                        "ceiling."
+                    )
             print(flush=True)
 
     print(f"req/s: median over {args.repeat} rounds, interleaved. Ratios: throughput ratios paired")
@@ -571,6 +748,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         write_json(args, command, description, pinning, skipped, groups)
         print(f"raw numbers: {args.json}")
     return 1 if any(case.error for group in groups for case in group.cases) else 0
+
+
+def h2_summary(group: Group) -> str:
+    """The h2 scenario's three numbers: httpcore2 against httpx and niquests, h2load's lead."""
+    reference = group.find(REFERENCE)
+    if reference is None:
+        return f"{REFERENCE} did not run: no ratios against it."
+    parts = []
+    for peer in (PEER, "niquests"):
+        ratio = paired_ratio(reference, group.find(peer))
+        if ratio is not None:
+            verdict = "met" if ratio >= H2_TARGET else "NOT met"
+            parts.append(f"{REFERENCE} ÷ {peer} = {ratio:.2f}x (target {H2_TARGET:g}x: {verdict})")
+    ceiling = paired_ratio(group.find(NATIVE), reference)
+    if ceiling is not None:
+        parts.append(f"{NATIVE} ÷ {REFERENCE} = {ceiling:.1f}x")
+    return "; ".join(parts) + "."
+
+
+def _h2load_version() -> str:
+    output = subprocess.run([NATIVE, "--version"], capture_output=True, text=True, check=False)
+    return output.stdout.strip() or NATIVE
 
 
 def _loadavg() -> str:
