@@ -4,6 +4,7 @@ timeouts, cancellation, a connection that dies)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -302,3 +303,33 @@ async def test_a_connection_that_dies_fails_every_stream_in_flight() -> None:
             assert pool.connections == []
             assert (await pool.request("GET", server.url + "/")).content == HELLO
     assert len(server.connections) == 2
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_cancellation_while_batching_a_write_still_sends_the_batch() -> None:
+    # On asyncio a stream that is about to write lets the other ready tasks queue their
+    # frames first. Cancelling it right then must neither lose its frames (the server sees
+    # the request, then its reset) nor take the connection or the other stream down.
+    with H2Server(hold_until_reset(b"/hold")) as server:
+        async with h2c_pool() as pool, anyio.create_task_group() as tasks:
+            statuses: list[int] = []
+
+            async def other() -> None:
+                statuses.append((await pool.request("GET", server.url + "/other")).status)
+
+            tasks.start_soon(other)
+            await wait_until(
+                lambda: bool(server.connections) and len(paths(server.connections[0])) == 1
+            )
+            victim = asyncio.get_running_loop().create_task(
+                pool.request("GET", server.url + "/hold")
+            )
+            await asyncio.sleep(0)  # the victim queues its headers and yields before writing
+            victim.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await victim
+            statuses.append((await pool.request("GET", server.url + "/after")).status)
+        conn = server.connections[0]
+    assert statuses == [200, 200]
+    assert len(server.connections) == 1
+    assert resets(conn) == [(stream_id(conn, b"/hold"), ErrorCodes.CANCEL)]

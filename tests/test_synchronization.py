@@ -7,7 +7,7 @@ import asyncio
 import anyio
 import pytest
 
-from httpcore2._synchronization import NoLock, SyncWaiter, Waiter, _expire
+from httpcore2._synchronization import NoLock, SyncWaiter, Waiter, _expire, yield_on_asyncio
 
 
 @pytest.mark.anyio
@@ -57,3 +57,17 @@ def test_sync_waiter() -> None:
 def test_no_lock_is_a_context_manager() -> None:
     with NoLock():
         pass
+
+
+@pytest.mark.anyio
+async def test_yield_on_asyncio_returns_a_cancellation_instead_of_raising_it(
+    anyio_backend: str,
+) -> None:
+    if anyio_backend != "asyncio":
+        assert await yield_on_asyncio() is None  # trio: nothing to do
+        return
+    assert await yield_on_asyncio() is None
+    task = asyncio.get_running_loop().create_task(yield_on_asyncio())
+    await asyncio.sleep(0)  # the task is now inside its yield
+    task.cancel()
+    assert isinstance(await task, asyncio.CancelledError)

@@ -14,7 +14,7 @@ import asyncio
 import threading
 from typing import Any
 
-__all__ = ["NoLock", "SyncWaiter", "ThreadLock", "Waiter"]
+__all__ = ["NoLock", "SyncWaiter", "ThreadLock", "Waiter", "yield_on_asyncio"]
 
 ThreadLock = threading.Lock
 
@@ -75,6 +75,24 @@ class Waiter:
 
         with anyio.move_on_after(timeout):
             await self._event.wait()
+
+
+async def yield_on_asyncio() -> BaseException | None:
+    """Give the other ready asyncio tasks one turn of the event loop; nothing on trio.
+
+    For batching: what they queue meanwhile goes out with the caller's write (on trio,
+    writes yield by themselves). A cancellation that arrives meanwhile is returned rather
+    than raised, so that the caller can first finish what must not be left half-done.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+    try:
+        await asyncio.sleep(0)
+    except asyncio.CancelledError as exc:
+        return exc
+    return None
 
 
 def _expire(future: asyncio.Future[None]) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import anyio  # unasync: remove
+import h2.config
+import h2.connection
 import h2.events
 import h2.exceptions
 import pytest
@@ -38,6 +40,7 @@ from tests.servers.h2 import (
     slow_body,
     trailers,
 )
+from tests.servers.raw import RawConnection, RawServer
 
 MIB = 1 << 20
 
@@ -533,3 +536,50 @@ async def test_client_over_http2(tls_server: Server) -> None:
     assert client.cookies.get("flavour") == "oatmeal"
     assert posted.json()["json"] == {"n": 1}
     assert posted.json()["http_version"] == "2"
+
+
+def answer_once_then_go_silent(conn: RawConnection) -> None:
+    """HTTP/2 by hand: on the first connection, answer one request, then read everything and
+    answer nothing (a connection that died without a word); later connections answer all."""
+    server = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    server.initiate_connection()
+    conn.send(server.data_to_send())
+    answered = 0
+    while data := conn.recv():
+        if conn.index == 0 and answered:
+            continue
+        for event in server.receive_data(data):
+            if isinstance(event, h2.events.RequestReceived):
+                server.send_headers(event.stream_id, [(b":status", b"200")])
+                server.send_data(event.stream_id, HELLO, end_stream=True)
+                answered += 1
+        conn.send(server.data_to_send())
+
+
+@pytest.mark.anyio
+async def test_a_long_idle_connection_that_answers_a_ping_is_reused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http2, "PING_AFTER_IDLE", 0.0)
+    with H2Server(respond_ok()) as server:
+        async with h2c_pool() as pool:
+            for _ in range(2):
+                assert (await pool.request("GET", server.url + "/")).content == HELLO
+    assert len(server.connections) == 1
+    pings = [e for e in server.connections[0].events if isinstance(e, h2.events.PingReceived)]
+    assert [ping.ping_data for ping in pings] == [b"liveness"]
+
+
+@pytest.mark.anyio
+async def test_a_long_idle_connection_that_ignores_a_ping_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http2, "PING_AFTER_IDLE", 0.0)
+    monkeypatch.setattr(http2, "PING_TIMEOUT", 0.2)
+    with RawServer(answer_once_then_go_silent) as server:
+        async with h2c_pool() as pool:
+            for _ in range(2):
+                response = await pool.request("POST", server.url + "/", content=b"not idempotent")
+                assert response.content == HELLO
+            assert len(pool.connections) == 1
+    assert len(server.connections) == 2

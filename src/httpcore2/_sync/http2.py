@@ -48,6 +48,11 @@ CONNECTION_WINDOW = 2**24
 MAX_STREAM_ID = 2**31 - 1
 # A server that sets no limit of concurrent streams gets at most this many from us.
 MAX_CONCURRENT_STREAMS = 1000
+# A connection idle for this long must answer a PING before it carries a request again,
+# within PING_TIMEOUT (or the request's read timeout, if shorter).
+PING_AFTER_IDLE = 30.0
+PING_TIMEOUT = 2.0
+_PING_DATA = b"liveness"
 READ_SIZE = 64 * 1024
 # An upload queues at most this much at a time before handing it to the network.
 SEND_BATCH = 256 * 1024
@@ -100,6 +105,11 @@ class _H2Connection(h2.connection.H2Connection):
         event.last_stream_id = frame.last_stream_id
         event.additional_data = frame.additional_data or None
         return [], [event]
+
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether frames are queued, without taking them."""
+        return bool(self._data_to_send)
 
 
 class _Stream:
@@ -156,6 +166,7 @@ class SyncHTTP2Connection:
         self._requests = 0
         # Requests (by id) that failed with the connection before any answer arrived.
         self._unanswered: set[int] = set()
+        self._ping: _Stream | None = None  # waits for the answer to a liveness check
 
     # The pool's view of the connection.
 
@@ -237,6 +248,12 @@ class SyncHTTP2Connection:
         """Send a request on a new stream and return the response once its head arrived."""
         timeouts = _timeouts(request)
         stream = None
+        if (
+            self._requests
+            and not self._streams
+            and time.monotonic() - self._idle_since >= PING_AFTER_IDLE
+        ):
+            self._check_alive(request, timeouts)
         try:
             stream, body = self._open_stream(request)
             self._flush(timeouts["write"])
@@ -263,6 +280,31 @@ class SyncHTTP2Connection:
             extensions=extensions,
             request=request,
         )
+
+    def _check_alive(self, request: Request, timeouts: dict[str, float | None]) -> None:
+        """PING a long idle connection: one that does not answer takes no more requests.
+
+        A connection can die silently (a NAT or firewall forgot it), and a request sent on it
+        would wait for its whole read timeout; this costs one round trip after a long idle
+        period instead. Requests that arrive meanwhile go ahead without waiting.
+        """
+        with self._lock:
+            if self._ping is not None or self._error is not None:
+                return
+            self._idle_since = time.monotonic()
+            ping = self._ping = _Stream(0)
+            self._h2.ping(_PING_DATA)
+        read_timeout = timeouts["read"]
+        timeout = PING_TIMEOUT if read_timeout is None else min(read_timeout, PING_TIMEOUT)
+        try:
+            self._flush(timeouts["write"])
+            self._wait(ping, lambda: ping.ended, timeout, ReadTimeout)
+        except HTTPError as exc:
+            with self._lock:
+                self._fail(RemoteProtocolError("The idle HTTP/2 connection did not answer a PING."))
+            raise ConnectionNotAvailable(str(self._error), request=request) from exc
+        finally:
+            self._ping = None
 
     def _open_stream(self, request: Request) -> tuple[_Stream, RequestStream | None]:
         headers = _request_headers(request)
@@ -336,7 +378,7 @@ class SyncHTTP2Connection:
     def _flush(self, timeout: float | None) -> None:
         """Send what h2 has queued, unless another task is sending already (then it will)."""
         with self._lock:
-            if self._writing:
+            if self._writing or not self._h2.has_data_to_send:
                 return
             self._writing = True
         try:
@@ -345,7 +387,7 @@ class SyncHTTP2Connection:
                     data = self._h2.data_to_send()
                     if not data:
                         self._writing = False
-                        return
+                        break
                 self._stream.write(data, timeout)
         except BaseException as exc:
             # Part of a frame may have gone out: nothing more can be sent on this connection.
@@ -499,7 +541,10 @@ class SyncHTTP2Connection:
             self._wake_all()
         elif event_type is h2.events.ConnectionTerminated:
             self._goaway(event)  # type: ignore[arg-type]
-        # PING (h2 answers it), SETTINGS acknowledgements, PRIORITY and unknown frames need
+        elif event_type is h2.events.PingAckReceived and self._ping is not None:
+            self._ping.ended = True
+            self._wake(0)
+        # PINGs (h2 answers them), SETTINGS acknowledgements, PRIORITY and unknown frames need
         # nothing from us.
 
     def _goaway(self, event: h2.events.ConnectionTerminated) -> None:
