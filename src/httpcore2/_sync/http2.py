@@ -35,7 +35,7 @@ from .._exceptions import (
 )
 from .._models import Headers, Request, Response
 from .._synchronization import ThreadLock, SyncWaiter
-from .http11 import MAX_INFORMATIONAL
+from .http11 import MAX_INFORMATIONAL, idle_expired
 from .network import SyncNetworkStream
 
 __all__ = ["SyncHTTP2Connection"]
@@ -208,10 +208,7 @@ class SyncHTTP2Connection:
             return False
         if not self.is_available():
             return True
-        expiry = self._keepalive_expiry
-        if expiry is not None and now - self._idle_since >= expiry:
-            return True
-        return self._stream.is_readable()
+        return idle_expired(self._stream, self._idle_since, self._keepalive_expiry, now)
 
     @property
     def idle_since(self) -> float:
