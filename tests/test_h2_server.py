@@ -29,6 +29,7 @@ from tests.servers.h2 import (
     goaway_with_streams_in_flight,
     hold_until_reset,
     max_concurrent_streams,
+    reject_upload,
     reset_stream,
     respond_ok,
     send_push_promise,
@@ -421,3 +422,20 @@ def test_plain_function_as_script() -> None:
 
     assert client.streams[stream_id].status == b"418"
     assert client.streams[stream_id].body == b""
+
+
+def test_reject_upload_answers_before_the_body_is_complete() -> None:
+    with H2Server(reject_upload(after=20_000)) as server, connect(server) as client:
+        large = client.request("/large", body=b"x" * 50_000)
+        small = client.request("/small", body=b"y" * 10_000)
+        client.read_until(client.ended(large, small))
+
+    assert (client.streams[large].status, bytes(client.streams[large].body)) == (
+        b"413",
+        b"too large",
+    )
+    assert (client.streams[small].status, bytes(client.streams[small].body)) == (b"200", HELLO)
+    conn = server.connections[0]
+    # Answered once, at the first DATA frame that took the body past 20,000 bytes.
+    assert conn.responses == 2
+    assert [request.answered for request in conn.requests.values()] == [True, True]

@@ -53,6 +53,7 @@ __all__ = [
     "goaway_with_streams_in_flight",
     "hold_until_reset",
     "max_concurrent_streams",
+    "reject_upload",
     "reset_stream",
     "respond_ok",
     "send_push_promise",
@@ -73,6 +74,7 @@ class H2Request:
     trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
     complete: bool = False  # the client ended the stream
     reset: bool = False  # the client reset the stream
+    answered: bool = False  # the server sent the response head
 
     def header(self, name: bytes) -> bytes | None:
         return next((value for key, value in self.headers if key == name), None)
@@ -109,11 +111,14 @@ OnRequest = Callable[["H2ServerConnection", H2Request], None]
 
 @dataclass(frozen=True)
 class Script:
-    """How to answer: `on_request(conn, request)` for each complete request, and extra
-    `settings` (`SettingCodes` -> value) for the server's first SETTINGS frame."""
+    """How to answer: `on_request(conn, request)` for each complete request, extra
+    `settings` (`SettingCodes` -> value) for the server's first SETTINGS frame, and
+    `on_data(conn, request)` after each DATA frame of a request body still arriving (to answer
+    before the upload is complete)."""
 
     on_request: OnRequest
     settings: Mapping[SettingCodes, int] = field(default_factory=dict)
+    on_data: OnRequest | None = None
 
 
 class H2ServerConnection:
@@ -168,6 +173,8 @@ class H2ServerConnection:
         if content_length:
             head.append((b"content-length", str(len(body)).encode()))
         self.responses += 1
+        if stream_id in self.requests:
+            self.requests[stream_id].answered = True
         trailers = trailers or None
         ends = not body and trailers is None
         self.h2.send_headers(stream_id, head, end_stream=ends)
@@ -256,9 +263,12 @@ class H2ServerConnection:
         if isinstance(event, h2.events.RequestReceived):
             self.requests[event.stream_id] = H2Request(event.stream_id, list(event.headers or []))
         elif isinstance(event, h2.events.DataReceived):
-            self.requests[event.stream_id].body += event.data
+            request = self.requests[event.stream_id]
+            request.body += event.data
             # Credit the window at once: this server never applies back-pressure itself.
             self.h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            if self.script.on_data is not None and not request.complete:
+                self.script.on_data(self, request)
         elif isinstance(event, h2.events.TrailersReceived):
             self.requests[event.stream_id].trailers = list(event.headers or [])
         elif isinstance(event, h2.events.StreamEnded):
@@ -527,6 +537,21 @@ def send_push_promise(path: bytes = b"/pushed", body: bytes = HELLO) -> Script:
 # A PING frame with 7 bytes of payload where PING must carry 8: a frame-size error, complete on
 # the wire, so that a client that waits for whole frames still sees it.
 MALFORMED_PING = b"\x00\x00\x07\x06\x00\x00\x00\x00\x00" + bytes(7)
+
+
+def reject_upload(after: int, status: int = 413, body: bytes = b"too large") -> Script:
+    """Answer `status` with `body` (ending the stream) as soon as `after` bytes of a request
+    body arrived, without waiting for the rest; requests whose body ends first get 200."""
+
+    def on_data(conn: H2ServerConnection, request: H2Request) -> None:
+        if len(request.body) >= after and not request.answered:
+            conn.respond(request.stream_id, status, body)
+
+    def on_request(conn: H2ServerConnection, request: H2Request) -> None:
+        if not request.answered:
+            conn.respond(request.stream_id)
+
+    return Script(on_request, on_data=on_data)
 
 
 def bad_frame(data: bytes = MALFORMED_PING) -> Script:

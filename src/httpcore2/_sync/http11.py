@@ -26,16 +26,6 @@ MAX_COALESCED_BODY = 64 * 1024
 MAX_INFORMATIONAL = 20
 
 
-def idle_expired(
-    stream: SyncNetworkStream, idle_since: float, keepalive_expiry: float | None, now: float
-) -> bool:
-    """Whether an idle connection is past its keep-alive expiry, or was sent something while
-    idle (the end of the connection, most likely): either way it must not be reused."""
-    if keepalive_expiry is not None and now - idle_since >= keepalive_expiry:
-        return True
-    return stream.is_readable()
-
-
 class _State(enum.Enum):
     IDLE = "idle"
     ACTIVE = "active"
@@ -83,7 +73,10 @@ class SyncHTTP11Connection:
         """Whether an idle connection is past its keep-alive expiry, or dead (EOF or data)."""
         if self._state is not _State.IDLE:
             return False
-        return idle_expired(self._stream, self._idle_since, self._keepalive_expiry, now)
+        expiry = self._keepalive_expiry
+        if expiry is not None and now - self._idle_since >= expiry:
+            return True
+        return self._stream.is_readable()
 
     @property
     def idle_since(self) -> float:

@@ -35,7 +35,7 @@ from .._exceptions import (
 )
 from .._models import Headers, Request, Response
 from .._synchronization import ThreadLock, SyncWaiter
-from .http11 import MAX_INFORMATIONAL, idle_expired
+from .http11 import MAX_INFORMATIONAL
 from .network import SyncNetworkStream
 
 __all__ = ["SyncHTTP2Connection"]
@@ -52,11 +52,16 @@ MAX_CONCURRENT_STREAMS = 1000
 # within PING_TIMEOUT (or the request's read timeout, if shorter).
 PING_AFTER_IDLE = 30.0
 PING_TIMEOUT = 2.0
+# What arrived on an idle connection is read before it carries a request; data that is not
+# there after all (the socket was readable for TLS's own records) is waited for this long.
+IDLE_READ_TIMEOUT = 0.1
 _PING_DATA = b"liveness"
 READ_SIZE = 64 * 1024
 # An upload queues at most this much at a time before handing it to the network.
 SEND_BATCH = 256 * 1024
 _DEFAULT_WINDOW = 65535
+_FRAME_HEADER_SIZE = 9
+_SETTINGS_FRAME_TYPE = 0x04
 
 # Connection-specific headers have no place in HTTP/2 (RFC 9113, 8.2.2); Host becomes
 # `:authority`.
@@ -202,13 +207,17 @@ class SyncHTTP2Connection:
         return self._closed
 
     def has_expired(self, now: float) -> bool:
-        """Whether an idle connection is past its keep-alive expiry, unusable, or was sent
-        something (a GOAWAY or the end of the connection, most likely)."""
+        """Whether an idle connection is past its keep-alive expiry, or unusable.
+
+        What the server sent while the connection was idle is read before the next request
+        (see `_catch_up`), since late frames for closed streams are no reason to drop it.
+        """
         if self._streams:
             return False
         if not self.is_available():
             return True
-        return idle_expired(self._stream, self._idle_since, self._keepalive_expiry, now)
+        expiry = self._keepalive_expiry
+        return expiry is not None and now - self._idle_since >= expiry
 
     @property
     def idle_since(self) -> float:
@@ -236,6 +245,17 @@ class SyncHTTP2Connection:
             self._h2.initiate_connection()
             self._h2.increment_flow_control_window(CONNECTION_WINDOW - _DEFAULT_WINDOW)
         self._flush(timeouts["write"])
+        # The server's preface must start with a SETTINGS frame (RFC 9113, 3.4); anything
+        # else, an HTTP/1.1 answer say, would read as the head of a huge frame and hang.
+        data = b""
+        while len(data) < _FRAME_HEADER_SIZE:
+            chunk = self._read(timeouts["read"])
+            data += chunk
+        if data[3] != _SETTINGS_FRAME_TYPE:
+            error = RemoteProtocolError(f"The server does not speak HTTP/2: it sent {data[:32]!r}")
+            with self._lock:
+                raise self._fail(error)
+        self._process(data, timeouts["read"])
         while not self._settings_received:
             self._receive(timeouts["read"])
 
@@ -245,12 +265,11 @@ class SyncHTTP2Connection:
         """Send a request on a new stream and return the response once its head arrived."""
         timeouts = _timeouts(request)
         stream = None
-        if (
-            self._requests
-            and not self._streams
-            and time.monotonic() - self._idle_since >= PING_AFTER_IDLE
-        ):
-            self._check_alive(request, timeouts)
+        if not self._streams:
+            if self._stream.is_readable():
+                self._catch_up(request)
+            elif self._requests and time.monotonic() - self._idle_since >= PING_AFTER_IDLE:
+                self._check_alive(request, timeouts)
         try:
             stream, body = self._open_stream(request)
             self._flush(timeouts["write"])
@@ -277,6 +296,24 @@ class SyncHTTP2Connection:
             extensions=extensions,
             request=request,
         )
+
+    def _catch_up(self, request: Request) -> None:
+        """Read what arrived while the connection was idle (late frames for streams we
+        closed, a GOAWAY, the end of the connection) before a request goes out on it."""
+        with self._lock:
+            if self._reading:
+                return
+            self._reading = True
+        try:
+            while self.is_available() and self._stream.is_readable():
+                self._receive(IDLE_READ_TIMEOUT)
+        except HTTPError:
+            pass  # a timeout: there was nothing for us; a failure: see below
+        finally:
+            self._stop_reading()
+        if not self.is_available():
+            message = "The idle HTTP/2 connection was closed by the server."
+            raise ConnectionNotAvailable(message, request=request)
 
     def _check_alive(self, request: Request, timeouts: dict[str, float | None]) -> None:
         """PING a long idle connection: one that does not answer takes no more requests.
@@ -465,11 +502,7 @@ class SyncHTTP2Connection:
                         raise
                     raise timeout_error(str(exc)) from exc
                 finally:
-                    with self._lock:
-                        self._reading = False
-                        # Someone else waiting must take over the reading.
-                        if self._waiters:
-                            self._wake(next(iter(self._waiters)))
+                    self._stop_reading()
             else:
                 waiter.wait(remaining)
                 if waiter.value is None:
@@ -479,8 +512,18 @@ class SyncHTTP2Connection:
                         if not ready():
                             raise timeout_error(f"Stream {stream.id} timed out after {timeout} s")
 
+    def _stop_reading(self) -> None:
+        with self._lock:
+            self._reading = False
+            # Someone else waiting must take over the reading.
+            if self._waiters:
+                self._wake(next(iter(self._waiters)))
+
     def _receive(self, timeout: float | None) -> None:
         """Read once from the network and hand the events to their streams."""
+        self._process(self._read(timeout), timeout)
+
+    def _read(self, timeout: float | None) -> bytes:
         try:
             data = self._stream.read(READ_SIZE, timeout)
         except ReadTimeout:
@@ -489,10 +532,14 @@ class SyncHTTP2Connection:
             with self._lock:
                 self._fail(exc)
             raise
+        if not data:
+            with self._lock:
+                raise self._fail(RemoteProtocolError(self._disconnected_message()))
+        return data
+
+    def _process(self, data: bytes, timeout: float | None) -> None:
+        """Feed received bytes to h2, hand the events to their streams, send any answers."""
         with self._lock:
-            if not data:
-                error = self._fail(RemoteProtocolError(self._disconnected_message()))
-                raise error
             try:
                 events = self._h2.receive_data(data)
             except h2.exceptions.ProtocolError as exc:
