@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
-import h2.events
 import pytest
 from h2.errors import ErrorCodes
 
@@ -21,7 +20,6 @@ from tests.servers.app import HELLO, pattern_bytes
 from tests.servers.asgi_server import Server
 from tests.servers.h2 import (
     H2Server,
-    H2ServerConnection,
     close_mid_body,
     goaway_after,
     goaway_with_streams_in_flight,
@@ -51,25 +49,6 @@ async def wait_until(condition: Callable[[], bool]) -> None:
     with anyio.fail_after(5):
         while not condition():
             await anyio.sleep(0.005)
-
-
-def paths(conn: H2ServerConnection) -> list[bytes | None]:
-    return [request.path for request in list(conn.requests.values())]
-
-
-def stream_id(conn: H2ServerConnection, path: bytes) -> int:
-    """The stream of the one request for `path`."""
-    (found,) = [request.stream_id for request in conn.requests.values() if request.path == path]
-    return found
-
-
-def resets(conn: H2ServerConnection) -> list[tuple[int, int | None]]:
-    """(stream id, error code) of each RST_STREAM the client sent."""
-    return [
-        (event.stream_id, event.error_code)
-        for event in conn.events
-        if isinstance(event, h2.events.StreamReset)
-    ]
 
 
 @pytest.mark.parametrize("tls", [True, False], ids=["tls", "h2c"])
@@ -151,7 +130,7 @@ async def test_goaway_retries_the_streams_in_flight_above_its_last_stream_id() -
     assert sorted(first.requests) == [1, 3, 5, 7, 9, 11, 13, 15]
     assert (first.responses, first.goaway_last_stream_id) == (2, 3)
     unanswered = {request.path for request in first.requests.values() if request.stream_id > 3}
-    assert sorted(paths(second)) == sorted(unanswered)  # each sent again, once
+    assert sorted(second.paths()) == sorted(unanswered)  # each sent again, once
     assert second.responses == 6
 
 
@@ -193,7 +172,7 @@ async def test_rst_stream_fails_one_request_among_many() -> None:
     assert outcomes == {index: 200 for index in range(21) if index != 10}
     (conn,) = server.connections
     assert isinstance(error, httpcore2.RemoteProtocolError)
-    assert re.search(rf"\b{stream_id(conn, b'/reset')}\b", str(error)), error
+    assert re.search(rf"\b{conn.stream_id(b'/reset')}\b", str(error)), error
     assert "INTERNAL_ERROR" in str(error)
 
 
@@ -243,7 +222,7 @@ async def test_a_read_timeout_resets_only_its_stream() -> None:
                 tasks.start_soon(other)
             await wait_until(lambda: bool(server.connections))
             conn = server.connections[0]
-            await wait_until(lambda: paths(conn).count(b"/other") == 5)
+            await wait_until(lambda: conn.paths().count(b"/other") == 5)
             with pytest.raises(httpcore2.ReadTimeout):
                 await pool.request(
                     "GET", server.url + "/hold", extensions={"timeout": {"read": 0.2}}
@@ -252,7 +231,7 @@ async def test_a_read_timeout_resets_only_its_stream() -> None:
             statuses.append((await pool.request("GET", server.url + "/after")).status)
     assert statuses.count(200) == 6
     assert len(server.connections) == 1
-    assert resets(conn) == [(stream_id(conn, b"/hold"), ErrorCodes.CANCEL)]
+    assert conn.resets() == [(conn.stream_id(b"/hold"), ErrorCodes.CANCEL)]
 
 
 async def test_cancelling_one_task_resets_only_its_stream() -> None:
@@ -276,14 +255,14 @@ async def test_cancelling_one_task_resets_only_its_stream() -> None:
             tasks.start_soon(victim)
             await wait_until(lambda: bool(server.connections))
             conn = server.connections[0]
-            await wait_until(lambda: len(paths(conn)) == 6)
+            await wait_until(lambda: len(conn.paths()) == 6)
             scope.cancel()
             await cancelled.wait()
             statuses.append((await pool.request("GET", server.url + "/after")).status)
         assert scope.cancelled_caught
     assert statuses == [200] * 6
     assert len(server.connections) == 1
-    assert resets(conn) == [(stream_id(conn, b"/hold"), ErrorCodes.CANCEL)]
+    assert conn.resets() == [(conn.stream_id(b"/hold"), ErrorCodes.CANCEL)]
 
 
 async def test_a_connection_that_dies_fails_every_stream_in_flight() -> None:
@@ -319,7 +298,7 @@ async def test_a_cancellation_while_batching_a_write_still_sends_the_batch() -> 
 
             tasks.start_soon(other)
             await wait_until(
-                lambda: bool(server.connections) and len(paths(server.connections[0])) == 1
+                lambda: bool(server.connections) and len(server.connections[0].paths()) == 1
             )
             victim = asyncio.get_running_loop().create_task(
                 pool.request("GET", server.url + "/hold")
@@ -332,4 +311,4 @@ async def test_a_cancellation_while_batching_a_write_still_sends_the_batch() -> 
         conn = server.connections[0]
     assert statuses == [200, 200]
     assert len(server.connections) == 1
-    assert resets(conn) == [(stream_id(conn, b"/hold"), ErrorCodes.CANCEL)]
+    assert conn.resets() == [(conn.stream_id(b"/hold"), ErrorCodes.CANCEL)]

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import h2.events
 import pytest
 from h2.errors import ErrorCodes
 
@@ -21,7 +20,6 @@ from tests.servers.app import HELLO, pattern_bytes
 from tests.servers.asgi_server import Server
 from tests.servers.h2 import (
     H2Server,
-    H2ServerConnection,
     close_mid_body,
     goaway_after,
     goaway_with_streams_in_flight,
@@ -50,25 +48,6 @@ def wait_until(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the server never got there"
         time.sleep(0.005)
-
-
-def paths(conn: H2ServerConnection) -> list[bytes | None]:
-    return [request.path for request in list(conn.requests.values())]
-
-
-def stream_id(conn: H2ServerConnection, path: bytes) -> int:
-    """The stream of the one request for `path`."""
-    (found,) = [request.stream_id for request in conn.requests.values() if request.path == path]
-    return found
-
-
-def resets(conn: H2ServerConnection) -> list[tuple[int, int | None]]:
-    """(stream id, error code) of each RST_STREAM the client sent."""
-    return [
-        (event.stream_id, event.error_code)
-        for event in conn.events
-        if isinstance(event, h2.events.StreamReset)
-    ]
 
 
 def test_500_requests_from_50_threads_share_one_connection(tls_server: Server) -> None:
@@ -128,7 +107,7 @@ def test_goaway_retries_the_streams_in_flight_above_its_last_stream_id() -> None
     assert sorted(first.requests) == [1, 3, 5, 7, 9, 11, 13, 15]
     assert (first.responses, first.goaway_last_stream_id) == (2, 3)
     unanswered = {request.path for request in first.requests.values() if request.stream_id > 3}
-    assert sorted(paths(second)) == sorted(unanswered)  # each sent again, once
+    assert sorted(second.paths()) == sorted(unanswered)  # each sent again, once
     assert second.responses == 6
 
 
@@ -160,7 +139,7 @@ def test_rst_stream_fails_one_request_among_many() -> None:
     assert outcomes == [200] * 20
     (conn,) = server.connections
     assert isinstance(error, httpcore2.RemoteProtocolError)
-    assert re.search(rf"\b{stream_id(conn, b'/reset')}\b", str(error)), error
+    assert re.search(rf"\b{conn.stream_id(b'/reset')}\b", str(error)), error
     assert "INTERNAL_ERROR" in str(error)
 
 
@@ -187,14 +166,14 @@ def test_a_read_timeout_resets_only_its_stream() -> None:
             ]
             wait_until(lambda: bool(server.connections))
             conn = server.connections[0]
-            wait_until(lambda: paths(conn).count(b"/other") == 5)
+            wait_until(lambda: conn.paths().count(b"/other") == 5)
             with pytest.raises(httpcore2.ReadTimeout):
                 pool.request("GET", server.url + "/hold", extensions={"timeout": {"read": 0.2}})
             # The reset goes out with the connection's next write at the latest: this one's.
             assert pool.request("GET", server.url + "/after").status == 200
             assert [other.result(timeout=10) for other in others] == [200] * 5
     assert len(server.connections) == 1
-    assert resets(conn) == [(stream_id(conn, b"/hold"), ErrorCodes.CANCEL)]
+    assert conn.resets() == [(conn.stream_id(b"/hold"), ErrorCodes.CANCEL)]
 
 
 def test_a_connection_that_dies_fails_every_stream_in_flight() -> None:

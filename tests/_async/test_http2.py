@@ -34,6 +34,7 @@ from tests.servers.h2 import (
     close_abruptly_after,
     close_mid_body,
     goaway_after,
+    on_first_connection,
     reset_stream,
     respond_ok,
     send_push_promise,
@@ -482,15 +483,7 @@ async def test_a_connection_dropped_mid_body(reset: bool) -> None:
 
 @pytest.mark.anyio
 async def test_a_bad_frame_is_a_protocol_error_and_closes_the_connection() -> None:
-    bad = bad_frame()
-
-    def script(conn: H2ServerConnection, request: H2Request) -> None:
-        if conn.raw.index == 0:
-            bad.on_request(conn, request)
-        else:
-            conn.respond(request.stream_id)
-
-    with H2Server(script) as server:
+    with H2Server(on_first_connection(bad_frame())) as server:
         async with h2c_pool() as pool:
             with pytest.raises(httpcore2.RemoteProtocolError):
                 await pool.request("GET", server.url + "/")
@@ -501,15 +494,7 @@ async def test_a_bad_frame_is_a_protocol_error_and_closes_the_connection() -> No
 
 @pytest.mark.anyio
 async def test_server_push_is_refused() -> None:
-    push = send_push_promise()
-
-    def script(conn: H2ServerConnection, request: H2Request) -> None:
-        if conn.raw.index == 0:
-            push.on_request(conn, request)
-        else:
-            conn.respond(request.stream_id)
-
-    with H2Server(script) as server:
+    with H2Server(on_first_connection(send_push_promise())) as server:
         async with h2c_pool() as pool:
             with pytest.raises(httpcore2.RemoteProtocolError):
                 await pool.request("GET", server.url + "/")

@@ -53,6 +53,7 @@ __all__ = [
     "goaway_with_streams_in_flight",
     "hold_until_reset",
     "max_concurrent_streams",
+    "on_first_connection",
     "reject_upload",
     "reset_stream",
     "respond_ok",
@@ -154,6 +155,23 @@ class H2ServerConnection:
         return f"<H2ServerConnection #{self.raw.index} requests={len(self.requests)}>"
 
     # Actions for scripts.
+
+    def paths(self) -> list[bytes | None]:
+        """The path of each request, in stream order."""
+        return [request.path for request in list(self.requests.values())]
+
+    def stream_id(self, path: bytes) -> int:
+        """The stream of the one request for `path`."""
+        (found,) = [request.stream_id for request in self.requests.values() if request.path == path]
+        return found
+
+    def resets(self) -> list[tuple[int, int | None]]:
+        """(stream id, error code) of each RST_STREAM the client sent."""
+        return [
+            (event.stream_id, event.error_code)
+            for event in self.events
+            if isinstance(event, h2.events.StreamReset)
+        ]
 
     def respond(
         self,
@@ -375,6 +393,19 @@ class H2Server(Lifecycle):
 def respond_ok(body: bytes = HELLO) -> Script:
     """Answer every request with 200, `content-length` and `body`."""
     return Script(lambda conn, request: conn.respond(request.stream_id, body=body))
+
+
+def on_first_connection(script: Script) -> Script:
+    """`script` on the first connection; later connections answer every request with 200,
+    so that a test can show that the client recovered with a new connection."""
+
+    def on_request(conn: H2ServerConnection, request: H2Request) -> None:
+        if conn.raw.index == 0:
+            script.on_request(conn, request)
+        else:
+            conn.respond(request.stream_id)
+
+    return Script(on_request, script.settings, script.on_data)
 
 
 def goaway_after(n: int, *, last_stream_id: int | None = None) -> Script:

@@ -454,10 +454,9 @@ class HTTP2Connection:
             event = await self._next_event(stream, timeout)
             if type(event) is h2.events.ResponseReceived:
                 return _response_head(event.headers)
-            if type(event) is not h2.events.InformationalResponseReceived:
-                raise RemoteProtocolError(
-                    f"The server ended stream {stream.id} without sending a response."
-                )
+            # h2 lets nothing else come before a response head: DATA, or the end of the
+            # stream, there is a protocol error of the whole connection.
+            assert type(event) is h2.events.InformationalResponseReceived, event
         raise RemoteProtocolError(
             f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
         )
@@ -500,7 +499,7 @@ class HTTP2Connection:
                 if ready():
                     return
                 if self._error is not None:
-                    raise self._stream_error(stream)
+                    raise self._connection_error()
                 reader = not self._reading
                 if reader:
                     self._reading = True
@@ -618,16 +617,15 @@ class HTTP2Connection:
                 stream.events.append(StreamRefused(message))
         self._wake_all()
 
-    def _stream_error(self, stream: _Stream) -> HTTPError:
-        """The error for a stream on a failed connection."""
+    def _connection_error(self) -> HTTPError:
+        """The error for a stream on the failed connection: a copy of the connection's.
+
+        (A stream above a GOAWAY's last stream id never gets here: its refusal is among
+        its events already.)
+        """
         error = self._error
         assert error is not None
-        if self._last_stream_id is not None and stream.id > self._last_stream_id:
-            result: HTTPError = StreamRefused(
-                f"The server did not process stream {stream.id} (GOAWAY)."
-            )
-        else:
-            result = type(error)(str(error))
+        result = type(error)(str(error))
         result.__cause__ = error
         return result
 
@@ -651,8 +649,7 @@ class HTTP2Connection:
     def _stream_finished(self, stream: _Stream) -> None:
         """Forget a stream; if it is still open, reset it (sent with the next write)."""
         with self._lock:
-            if self._streams.pop(stream.id, None) is None:
-                return
+            del self._streams[stream.id]  # callers finish a stream once
             self._waiters.pop(stream.id, None)
             if not self._streams:
                 self._idle_since = time.monotonic()
