@@ -195,9 +195,10 @@ async def test_a_server_that_allows_no_streams_gets_none() -> None:
                 await pool.request(
                     "GET", server.url + "/", extensions={"timeout": {"pool": 0.2, "read": 5.0}}
                 )
-    # Nothing was sent beyond the limit, so the server had nothing to complain about.
-    assert [conn.requests for conn in server.connections] == [{}] * len(server.connections)
-    assert [conn.protocol_error for conn in server.connections] == [None] * len(server.connections)
+    # Nothing was sent beyond the limit, so the server had nothing to complain about, and
+    # the request waited for a stream on the one connection rather than open others.
+    (conn,) = server.connections
+    assert (conn.requests, conn.protocol_error) == ({}, None)
 
 
 @pytest.mark.anyio
@@ -276,9 +277,11 @@ async def test_an_early_answer_stops_the_upload() -> None:
             response = await pool.request("POST", server.url + "/", content=b"x" * (10 * MIB))
             assert (response.status, response.content) == (413, b"too large")
             assert (await pool.request("GET", server.url + "/")).content == HELLO
-    upload = server.connections[0].requests[1]
+    (conn,) = server.connections  # the next request went on the same connection
+    upload = conn.requests[1]
     assert 100_000 <= len(upload.body) < MIB
     assert not upload.complete
+    assert upload.reset  # the client gave up the rest of its body
 
 
 @pytest.mark.anyio

@@ -188,9 +188,10 @@ def test_a_server_that_allows_no_streams_gets_none() -> None:
                 pool.request(
                     "GET", server.url + "/", extensions={"timeout": {"pool": 0.2, "read": 5.0}}
                 )
-    # Nothing was sent beyond the limit, so the server had nothing to complain about.
-    assert [conn.requests for conn in server.connections] == [{}] * len(server.connections)
-    assert [conn.protocol_error for conn in server.connections] == [None] * len(server.connections)
+    # Nothing was sent beyond the limit, so the server had nothing to complain about, and
+    # the request waited for a stream on the one connection rather than open others.
+    (conn,) = server.connections
+    assert (conn.requests, conn.protocol_error) == ({}, None)
 
 
 def test_a_request_h2_cannot_express_is_refused_locally() -> None:
@@ -264,9 +265,11 @@ def test_an_early_answer_stops_the_upload() -> None:
             response = pool.request("POST", server.url + "/", content=b"x" * (10 * MIB))
             assert (response.status, response.content) == (413, b"too large")
             assert (pool.request("GET", server.url + "/")).content == HELLO
-    upload = server.connections[0].requests[1]
+    (conn,) = server.connections  # the next request went on the same connection
+    upload = conn.requests[1]
     assert 100_000 <= len(upload.body) < MIB
     assert not upload.complete
+    assert upload.reset  # the client gave up the rest of its body
 
 
 def test_a_window_that_never_opens_is_a_write_timeout() -> None:
