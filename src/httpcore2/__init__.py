@@ -18,7 +18,9 @@ from ._async.connection_pool import ConnectionPool
 from ._async.http2 import HTTP2Connection
 from ._async.http11 import HTTP11Connection
 from ._async.mock import MockBackend, MockStream
+from ._async.mock_transport import MockTransport
 from ._async.network import NetworkBackend, NetworkStream
+from ._async.retry import RetryAdapter
 from ._auth import BasicAuth
 from ._backends.auto import AutoBackend
 from ._backends.sync import SyncBackend
@@ -54,6 +56,8 @@ from ._exceptions import (
     WriteTimeout,
 )
 from ._models import Headers, Request, Response
+from ._retry import Retry, RetryAttempt
+from ._router import Route, Router
 from ._sync.adapters import (
     SyncAuthAdapter,
     SyncCookieAdapter,
@@ -66,13 +70,14 @@ from ._sync.connection_pool import SyncConnectionPool
 from ._sync.http2 import SyncHTTP2Connection
 from ._sync.http11 import SyncHTTP11Connection
 from ._sync.mock import SyncMockBackend, SyncMockStream
+from ._sync.mock_transport import SyncMockTransport
 from ._sync.network import SyncNetworkBackend, SyncNetworkStream
+from ._sync.retry import SyncRetryAdapter
 from ._urls import URL, Origin, QueryParams
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "URL",
     "AuthAdapter",
     "AutoBackend",
     "BasicAuth",
@@ -96,6 +101,7 @@ __all__ = [
     "LocalProtocolError",
     "MockBackend",
     "MockStream",
+    "MockTransport",
     "NetworkBackend",
     "NetworkError",
     "NetworkStream",
@@ -113,6 +119,11 @@ __all__ = [
     "RequestNotRead",
     "Response",
     "ResponseNotRead",
+    "Retry",
+    "RetryAdapter",
+    "RetryAttempt",
+    "Route",
+    "Router",
     "StreamClosed",
     "StreamConsumed",
     "StreamError",
@@ -127,13 +138,16 @@ __all__ = [
     "SyncHTTPConnection",
     "SyncMockBackend",
     "SyncMockStream",
+    "SyncMockTransport",
     "SyncNetworkBackend",
     "SyncNetworkStream",
     "SyncRedirectAdapter",
+    "SyncRetryAdapter",
     "Timeout",
     "TimeoutException",
     "TooManyRedirects",
     "TransportError",
+    "URL",
     "UnsupportedProtocol",
     "WriteError",
     "WriteTimeout",

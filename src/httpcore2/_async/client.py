@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect  # unasync: remove
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
@@ -13,10 +14,13 @@ from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, TimeoutTypes
 from .._content import RequestContent, encode_request
 from .._cookies import Cookies, CookieTypes
 from .._decoders import accept_encoding
+from .._logging import log_response, logger
 from .._models import Extensions, Headers, HeaderTypes, Request, Response, parse_url
+from .._retry import Retry
 from .._urls import URL, QueryParams, QueryParamTypes
 from .adapters import AuthAdapter, CookieAdapter, EnvironmentAdapter, RedirectAdapter, Transport
 from .connection_pool import ConnectionPool
+from .retry import RetryAdapter
 
 __all__ = ["Client"]
 
@@ -49,7 +53,8 @@ class Client:
 
     Its stack is a `RedirectAdapter` over an `EnvironmentAdapter` over a `CookieAdapter`
     over an `AuthAdapter` over a `ConnectionPool`; `transport=` puts any transport in the
-    pool's place. The same code runs on asyncio and on trio.
+    pool's place. `retries=` (a `Retry`, or an int: that many connection retries) adds a
+    `RetryAdapter` right above it. The same code runs on asyncio and on trio.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class Client:
         transport: Transport | None = None,
         trust_env: bool = True,
         event_hooks: Mapping[str, list[EventHook]] | None = None,
+        retries: Retry | int | None = None,
     ) -> None:
         if proxy is not None:
             raise ValueError("Proxies are not supported yet: leave proxy=None.")
@@ -97,6 +103,12 @@ class Client:
                 http2=http2,
                 pool_limits=pool_limits,
             )
+        if retries is not None:
+            # Right above the pool: each redirect hop and each auth round trip is retried
+            # on its own, with the headers its own layers gave it.
+            if isinstance(retries, int):
+                retries = Retry(retries, read=0, status=0)
+            transport = RetryAdapter(transport, retry=retries)
         self._cookie_adapter = CookieAdapter(AuthAdapter(transport, auth=auth), cookies=cookies)
         self._transport = RedirectAdapter(
             EnvironmentAdapter(self._cookie_adapter, trust_env=trust_env),
@@ -244,6 +256,8 @@ class Client:
         started = time.perf_counter()
         response = await self._transport.handle_request(request)
         response._started_at = started
+        if logger.isEnabledFor(logging.INFO):
+            log_response(response, time.perf_counter() - started)
         try:
             for hook in self._response_hooks:
                 await _call(hook, response)

@@ -8,6 +8,7 @@ import time
 
 from .._backends.auto import AutoBackend
 from .._exceptions import ConnectError, ConnectTimeout, HTTPError
+from .._logging import log_closed, log_connected, log_tls
 from .._models import Request, Response
 from .http2 import HTTP2Connection
 from .http11 import HTTP11Connection
@@ -134,6 +135,7 @@ class HTTPConnection:
                 if delay is None:
                     raise
                 await self._backend.sleep(delay)
+        log_connected(self, request)
         if trace is not None:
             trace("connection.connect_tcp.complete", {"stream": stream})
         if raw.scheme == b"https":
@@ -142,6 +144,7 @@ class HTTPConnection:
             if trace is not None:
                 trace("connection.start_tls.started", {"server_hostname": hostname})
             stream = await stream.start_tls(self._ssl_context, hostname, timeout)
+            log_tls(self, stream)
             if trace is not None:
                 trace("connection.start_tls.complete", {"stream": stream})
         return stream
@@ -199,6 +202,7 @@ class HTTPConnection:
     async def aclose(self) -> None:
         """Close the connection."""
         if self._connection is not None:
+            log_closed(self)
             await self._connection.aclose()
         else:
             self._connect_failed = True

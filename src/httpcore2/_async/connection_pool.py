@@ -20,6 +20,7 @@ from .._exceptions import (
     StreamRefused,
     UnsupportedProtocol,
 )
+from .._logging import log_reused
 from .._models import Extensions, HeaderTypes, Request, Response
 from .._synchronization import NoLock, Waiter
 from .._urls import URL
@@ -174,6 +175,8 @@ class ConnectionPool:
         refusals = 0
         while True:
             connection, reused = await self._acquire(key, timeouts["pool"], request)
+            if reused:
+                log_reused(connection, request)
             try:
                 if not connection.is_connected:
                     await connection.connect(request)

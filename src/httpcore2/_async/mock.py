@@ -67,6 +67,9 @@ class _MockSSLObject:
     def selected_alpn_protocol(self) -> str | None:
         return self._alpn_protocol
 
+    def version(self) -> str:
+        return "TLSv1.3"
+
 
 class MockBackend(NetworkBackend):
     """Hands out one `MockStream` per connection, each replaying the same scripted reads.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterator, Callable, Mapping
 from typing import Any
@@ -13,7 +14,9 @@ from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, TimeoutTypes
 from .._content import RequestContent, encode_request
 from .._cookies import Cookies, CookieTypes
 from .._decoders import accept_encoding
+from .._logging import log_response, logger
 from .._models import Extensions, Headers, HeaderTypes, Request, Response, parse_url
+from .._retry import Retry
 from .._urls import URL, QueryParams, QueryParamTypes
 from .adapters import (
     SyncAuthAdapter,
@@ -23,6 +26,7 @@ from .adapters import (
     SyncTransport,
 )
 from .connection_pool import SyncConnectionPool
+from .retry import SyncRetryAdapter
 
 __all__ = ["SyncClient"]
 
@@ -55,7 +59,8 @@ class SyncClient:
 
     Its stack is a `SyncRedirectAdapter` over an `SyncEnvironmentAdapter` over a `SyncCookieAdapter`
     over an `SyncAuthAdapter` over a `SyncConnectionPool`; `transport=` puts any transport in the
-    pool's place. The same code runs on asyncio and on trio.
+    pool's place. `retries=` (a `Retry`, or an int: that many connection retries) adds a
+    `SyncRetryAdapter` right above it. The same code runs on asyncio and on trio.
     """
 
     def __init__(
@@ -79,6 +84,7 @@ class SyncClient:
         transport: SyncTransport | None = None,
         trust_env: bool = True,
         event_hooks: Mapping[str, list[EventHook]] | None = None,
+        retries: Retry | int | None = None,
     ) -> None:
         if proxy is not None:
             raise ValueError("Proxies are not supported yet: leave proxy=None.")
@@ -103,6 +109,12 @@ class SyncClient:
                 http2=http2,
                 pool_limits=pool_limits,
             )
+        if retries is not None:
+            # Right above the pool: each redirect hop and each auth round trip is retried
+            # on its own, with the headers its own layers gave it.
+            if isinstance(retries, int):
+                retries = Retry(retries, read=0, status=0)
+            transport = SyncRetryAdapter(transport, retry=retries)
         self._cookie_adapter = SyncCookieAdapter(
             SyncAuthAdapter(transport, auth=auth), cookies=cookies
         )
@@ -252,6 +264,8 @@ class SyncClient:
         started = time.perf_counter()
         response = self._transport.handle_request(request)
         response._started_at = started
+        if logger.isEnabledFor(logging.INFO):
+            log_response(response, time.perf_counter() - started)
         try:
             for hook in self._response_hooks:
                 _call(hook, response)

@@ -9,6 +9,7 @@ import time
 
 from .._backends.sync import SyncBackend
 from .._exceptions import ConnectError, ConnectTimeout, HTTPError
+from .._logging import log_closed, log_connected, log_tls
 from .._models import Request, Response
 from .http2 import SyncHTTP2Connection
 from .http11 import SyncHTTP11Connection
@@ -137,6 +138,7 @@ class SyncHTTPConnection:
                 if delay is None:
                     raise
                 self._backend.sleep(delay)
+        log_connected(self, request)
         if trace is not None:
             trace("connection.connect_tcp.complete", {"stream": stream})
         if raw.scheme == b"https":
@@ -145,6 +147,7 @@ class SyncHTTPConnection:
             if trace is not None:
                 trace("connection.start_tls.started", {"server_hostname": hostname})
             stream = stream.start_tls(self._ssl_context, hostname, timeout)
+            log_tls(self, stream)
             if trace is not None:
                 trace("connection.start_tls.complete", {"stream": stream})
         return stream
@@ -202,6 +205,7 @@ class SyncHTTPConnection:
     def close(self) -> None:
         """Close the connection."""
         if self._connection is not None:
+            log_closed(self)
             self._connection.close()
         else:
             self._connect_failed = True

@@ -21,6 +21,7 @@ from .._exceptions import (
     StreamRefused,
     UnsupportedProtocol,
 )
+from .._logging import log_reused
 from .._models import Extensions, HeaderTypes, Request, Response
 from .._synchronization import ThreadLock, SyncWaiter
 from .._urls import URL
@@ -175,6 +176,8 @@ class SyncConnectionPool:
         refusals = 0
         while True:
             connection, reused = self._acquire(key, timeouts["pool"], request)
+            if reused:
+                log_reused(connection, request)
             try:
                 if not connection.is_connected:
                     connection.connect(request)

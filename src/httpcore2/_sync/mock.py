@@ -68,6 +68,9 @@ class _MockSSLObject:
     def selected_alpn_protocol(self) -> str | None:
         return self._alpn_protocol
 
+    def version(self) -> str:
+        return "TLSv1.3"
+
 
 class SyncMockBackend(SyncNetworkBackend):
     """Hands out one `SyncMockStream` per connection, each replaying the same scripted reads.
