@@ -25,11 +25,11 @@ class SyncMockTransport:
 
     On the async side the handler may be a plain or an `async` function; on the sync side
     (`SyncMockTransport`) a plain one. It sees the request with its body read
-    (`request.content`), as a server would; a body that cannot be sent twice fails the
-    second time, as it would on the wire. The response it returns may stream its body
-    (`content=` an iterator), and is read, streamed and closed like a server's. An
-    exception it raises reaches the caller (with `request` set, for httpcore2's own), so
-    `raise ConnectError("...")` plays a network failure. `Router` is a ready-made handler.
+    (`request.content`), as a server would; a body that cannot be sent twice (an iterator)
+    raises `StreamConsumed` the second time, as it would on the wire. The response it
+    returns may stream its body (`content=` an iterator), and is read, streamed and closed
+    like a server's. An exception it raises reaches the caller (with `request` set, for
+    httpcore2's own), so `raise ConnectError("...")` plays a network failure. `Router` is a ready-made handler.
     """
 
     def __init__(self, handler: SyncMockHandler) -> None:
@@ -38,7 +38,12 @@ class SyncMockTransport:
     def handle_request(self, request: Request) -> Response:
         """Read the request body, then answer with the handler's response."""
         try:
-            request.read()
+            # Read from the stream each time, as the wire would: a body that cannot be
+            # replayed fails when it is sent twice. The handler finds it in `request.content`.
+            stream = request.stream
+            chunks = list(stream)
+            if request._content is None:
+                request._content = b"".join(chunks)
             response = self.handler(request)
         except HTTPError as exc:
             exc.request = request
