@@ -82,4 +82,5 @@ def log_reused(connection: object, request: Request) -> None:
 
 def log_closed(connection: object) -> None:
     """The client closes a connection (expired, evicted, failed, or the pool closing)."""
-    logger.debug("Connection %#x: closed", id(connection))
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("Connection %#x: closed", id(connection))
