@@ -11,6 +11,7 @@ import dataclasses
 import datetime
 import email.utils
 import random
+import ssl
 from collections.abc import Collection
 from typing import Literal
 
@@ -67,7 +68,8 @@ class Retry:
 
     - `total`: retries in all; `connect`, `read` and `status` limit each kind on its own
       (`None`: only `total` limits it). A connect failure (`ConnectError`,
-      `ConnectTimeout`) is retried whatever the method, since nothing was sent; a failure
+      `ConnectTimeout`, but not a certificate that failed verification) is retried whatever
+      the method, since nothing was sent; a failure
       after connecting and before the response arrived (`ReadError`, `ReadTimeout`,
       `WriteError`, `WriteTimeout`, a server that closed the connection without answering)
       and a response whose status is in `status_forcelist` only for `allowed_methods`
@@ -111,9 +113,13 @@ class Retry:
         """`"connect"` or `"read"` for an error that may be retried, else `None`.
 
         Errors that say something about the request or this client (an invalid request,
-        an unsupported scheme, a pool with no free connection) are never retried.
+        an unsupported scheme, a pool with no free connection, a certificate that failed
+        verification) are never retried.
         """
         if isinstance(error, _CONNECT_ERRORS):
+            # A certificate that failed verification will fail the same way next time.
+            if isinstance(error.__cause__, ssl.SSLCertVerificationError):
+                return None
             return "connect"
         if isinstance(error, _READ_ERRORS):
             return "read"

@@ -74,6 +74,18 @@ async def test_credentials_and_cookies_never_reach_the_logs(
         await client.post(url + "/echo", content=b"body")
         await client.get(url + "/status/503")
     assert len(messages(caplog, logging.INFO)) == 3  # two responses and a retry
+    failures = [httpcore2.ConnectError("refused")]
+
+    def handler(request: httpcore2.Request) -> httpcore2.Response:
+        if failures:
+            raise failures.pop()
+        return httpcore2.Response(200)
+
+    async with httpcore2.Client(
+        transport=httpcore2.MockTransport(handler), retries=1, auth=("user", "s3cr3t-auth")
+    ) as client:
+        await client.get(url + "/again")
+    assert messages(caplog, logging.INFO)[-2].endswith("/again in 0.00 s after ConnectError")
     text = caplog.text
     basic = base64.b64encode(b"user:s3cr3t-auth").decode()
     for secret in [*SECRETS, basic, "Authorization", "Cookie"]:

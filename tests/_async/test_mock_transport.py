@@ -44,20 +44,21 @@ async def test_an_async_handler_is_awaited() -> None:
 
 @pytest.mark.anyio
 async def test_request_bodies_are_read_as_a_server_would() -> None:
-    transport = httpcore2.MockTransport(echo)
-    request = httpcore2.Request("POST", "https://example.org/", content=iter([b"a", b"b"]))
-    response = await transport.handle_request(request)
-    assert await response.aread() == b"POST ab"
-    # An iterator is sent once; a second send fails, as it does on a real connection.
-    with pytest.raises(httpcore2.StreamConsumed):
-        await transport.handle_request(request)
-    # A seekable file is rewound and sent again.
-    request = httpcore2.Request("POST", "https://example.org/", content=io.BytesIO(b"file"))
-    for _ in range(2):
+    async with httpcore2.MockTransport(echo) as transport:
+        url = "https://example.org/"
+        request = httpcore2.Request("POST", url, content=iter([b"a", b"b"]))
         response = await transport.handle_request(request)
-        assert await response.aread() == b"POST file"
+        assert await response.aread() == b"POST ab"
+        # An iterator is sent once; a second send fails, as it does on a real connection.
+        with pytest.raises(httpcore2.StreamConsumed):
+            await transport.handle_request(request)
+        # A seekable file is rewound and sent again.
+        request = httpcore2.Request("POST", url, content=io.BytesIO(b"file"))
+        for _ in range(2):
+            response = await transport.handle_request(request)
+            assert await response.aread() == b"POST file"
     async with httpcore2.Client(transport=transport) as client:
-        response = await client.post("https://example.org/", json={"a": 1})
+        response = await client.post(url, json={"a": 1})
         assert response.content == b'POST {"a":1}'
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 import httpcore2
+from tests.servers.asgi_server import Server
 from tests.servers.raw import OK, RawConnection, RawServerFactory, build_response
 
 QUICK = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
@@ -280,11 +281,18 @@ async def test_methods_not_allowed_and_bodies_not_replayable_are_sent_once(
 
 
 @pytest.mark.anyio
-async def test_errors_that_are_not_worth_retrying_are_raised_at_once() -> None:
-    async with httpcore2.RetryAdapter(httpcore2.ConnectionPool()) as adapter:
+async def test_errors_that_are_not_worth_retrying_are_raised_at_once(
+    wrong_host_tls_server: Server,
+) -> None:
+    pool = httpcore2.ConnectionPool(verify=str(wrong_host_tls_server.ca_file))
+    async with httpcore2.RetryAdapter(pool) as adapter:
         delays = fake_sleep(adapter)
         with pytest.raises(httpcore2.UnsupportedProtocol):
             await adapter.handle_request(httpcore2.Request("GET", "ftp://127.0.0.1/"))
+        with pytest.raises(httpcore2.ConnectError, match="certificate verify failed"):
+            await adapter.handle_request(
+                httpcore2.Request("GET", wrong_host_tls_server.url + "/", extensions=QUICK)
+            )
         assert delays == []
 
 

@@ -26,20 +26,21 @@ def test_the_client_gets_what_the_handler_returns() -> None:
 
 
 def test_request_bodies_are_read_as_a_server_would() -> None:
-    transport = httpcore2.SyncMockTransport(echo)
-    request = httpcore2.Request("POST", "https://example.org/", content=iter([b"a", b"b"]))
-    response = transport.handle_request(request)
-    assert response.read() == b"POST ab"
-    # An iterator is sent once; a second send fails, as it does on a real connection.
-    with pytest.raises(httpcore2.StreamConsumed):
-        transport.handle_request(request)
-    # A seekable file is rewound and sent again.
-    request = httpcore2.Request("POST", "https://example.org/", content=io.BytesIO(b"file"))
-    for _ in range(2):
+    with httpcore2.SyncMockTransport(echo) as transport:
+        url = "https://example.org/"
+        request = httpcore2.Request("POST", url, content=iter([b"a", b"b"]))
         response = transport.handle_request(request)
-        assert response.read() == b"POST file"
+        assert response.read() == b"POST ab"
+        # An iterator is sent once; a second send fails, as it does on a real connection.
+        with pytest.raises(httpcore2.StreamConsumed):
+            transport.handle_request(request)
+        # A seekable file is rewound and sent again.
+        request = httpcore2.Request("POST", url, content=io.BytesIO(b"file"))
+        for _ in range(2):
+            response = transport.handle_request(request)
+            assert response.read() == b"POST file"
     with httpcore2.SyncClient(transport=transport) as client:
-        response = client.post("https://example.org/", json={"a": 1})
+        response = client.post(url, json={"a": 1})
         assert response.content == b'POST {"a":1}'
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import httpcore2
+from tests.servers.asgi_server import Server
 from tests.servers.raw import OK, RawConnection, RawServerFactory, build_response
 
 QUICK = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
@@ -266,11 +267,18 @@ def test_methods_not_allowed_and_bodies_not_replayable_are_sent_once(
         assert in_use(adapter.inner) == []
 
 
-def test_errors_that_are_not_worth_retrying_are_raised_at_once() -> None:
-    with httpcore2.SyncRetryAdapter(httpcore2.SyncConnectionPool()) as adapter:
+def test_errors_that_are_not_worth_retrying_are_raised_at_once(
+    wrong_host_tls_server: Server,
+) -> None:
+    pool = httpcore2.SyncConnectionPool(verify=str(wrong_host_tls_server.ca_file))
+    with httpcore2.SyncRetryAdapter(pool) as adapter:
         delays = fake_sleep(adapter)
         with pytest.raises(httpcore2.UnsupportedProtocol):
             adapter.handle_request(httpcore2.Request("GET", "ftp://127.0.0.1/"))
+        with pytest.raises(httpcore2.ConnectError, match="certificate verify failed"):
+            adapter.handle_request(
+                httpcore2.Request("GET", wrong_host_tls_server.url + "/", extensions=QUICK)
+            )
         assert delays == []
 
 

@@ -28,7 +28,8 @@ class MockTransport:
     raises `StreamConsumed` the second time, as it would on the wire. The response it
     returns may stream its body (`content=` an iterator), and is read, streamed and closed
     like a server's. An exception it raises reaches the caller (with `request` set, for
-    httpcore2's own), so `raise ConnectError("...")` plays a network failure. `Router` is a ready-made handler.
+    httpcore2's own), so `raise ConnectError("...")` plays a network failure. `Router` is
+    a ready-made handler.
     """
 
     def __init__(self, handler: MockHandler) -> None:
