@@ -69,11 +69,10 @@ class Retry:
     - `total`: retries in all; `connect`, `read` and `status` limit each kind on its own
       (`None`: only `total` limits it). A connect failure (`ConnectError`,
       `ConnectTimeout`, but not a certificate that failed verification) is retried whatever
-      the method, since nothing was sent; a failure
-      after connecting and before the response arrived (`ReadError`, `ReadTimeout`,
-      `WriteError`, `WriteTimeout`, a server that closed the connection without answering)
-      and a response whose status is in `status_forcelist` only for `allowed_methods`
-      (the idempotent methods by default).
+      the method, since nothing was sent. A failure after connecting and before the
+      response arrived (`ReadError`, `ReadTimeout`, `WriteError`, `WriteTimeout`, a server
+      that closed the connection without answering), and a response whose status is in
+      `status_forcelist`, only for `allowed_methods` (the idempotent methods by default).
     - Waiting: before the n-th retry, `backoff_factor * 2 ** (n - 1)` seconds plus a random
       `0..jitter`, at most `backoff_max`. With `respect_retry_after`, a retried response's
       `Retry-After` (seconds, or an HTTP date) replaces the backoff, also capped by

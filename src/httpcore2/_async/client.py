@@ -104,8 +104,8 @@ class Client:
                 pool_limits=pool_limits,
             )
         if retries is not None:
-            # Right above the pool: each redirect hop and each auth round trip is retried
-            # on its own, with the headers its own layers gave it.
+            # Right above the pool: each redirect hop is retried on its own, with the
+            # headers (credentials, cookies) the layers above gave it.
             if isinstance(retries, int):
                 retries = Retry(retries, read=0, status=0)
             transport = RetryAdapter(transport, retry=retries)
