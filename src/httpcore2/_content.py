@@ -338,8 +338,12 @@ class MultipartStream:
         for name, value in _form_fields(data or {}).multi_items():
             head = delimiter + _disposition(name, None) + b"\r\n\r\n"
             segments.append(head + value.encode("utf-8", "surrogateescape") + b"\r\n")
-        for name, file in files.items() if isinstance(files, Mapping) else files or ():
-            head, body = _file_part(str(name), file)
+        for pair in files.items() if isinstance(files, Mapping) else files or ():
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise TypeError(
+                    f"files= given as a list takes (name, file) pairs, not {type(pair).__name__}"
+                )
+            head, body = _file_part(str(pair[0]), pair[1])
             segments += [delimiter + head + b"\r\n\r\n", body, b"\r\n"]
         segments.append(b"--" + boundary.encode("ascii") + b"--\r\n")
 
@@ -514,6 +518,11 @@ def encode_request(
             "bytes, text, a file or an iterator with content=."
         )
     if files is not None:
+        if not isinstance(files, (Mapping, list, tuple)):
+            raise TypeError(
+                "files= takes a dict of field names to files, or a list of (name, file) pairs, "
+                f"not {type(files).__name__}"
+            )
         stream = MultipartStream(data, files, boundary=boundary)
         headers = {"Content-Type": stream.content_type}
         if stream.content_length is not None:

@@ -70,7 +70,7 @@ class HTTPError(Exception):
     try:
         response = httpcore2.request("GET", "https://www.example.com/")
     except httpcore2.HTTPError as exc:
-        print(f"{exc.request.url} failed: {exc}")
+        print(f"{exc.request!r} failed: {exc}")  # the URL's password shows as [secure]
     ```
     """
 

@@ -49,11 +49,15 @@ from ._urls import URL
 
 __all__ = ["Extensions", "HeaderTypes", "Headers", "Request", "Response"]
 
+# Names and values are str or bytes. The values (and the pairs) are typed Any because mypy
+# infers a dict mixing str and bytes values as dict[str, Sequence[object]], and a list mixing
+# (str, str) and (bytes, bytes) pairs as pairs of Sequence[object]; each name and value is
+# checked at run time anyway.
 HeaderTypes = Union[
     "Headers",
-    Mapping[str, Union[str, bytes]],
-    Mapping[bytes, Union[str, bytes]],
-    Sequence[tuple[Union[str, bytes], Union[str, bytes]]],
+    Mapping[str, Any],
+    Mapping[bytes, Any],
+    Sequence[tuple[Any, Any]],
     None,
 ]
 Extensions = MutableMapping[str, Any]
@@ -62,8 +66,10 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Every control character but HTAB is forbidden in a field value (RFC 9110 §5.5).
 _FORBIDDEN_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
-# Values shown as `[secure]` by `repr()` and `str()`: credentials must not reach logs.
-_SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie", b"set-cookie"})
+# The credentials a request carries, shown as `[secure]` by `repr()` and `str()` so that
+# they do not reach logs and tracebacks. (`Set-Cookie` is shown: a response's cookies are
+# what one prints headers to see.)
+_SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 

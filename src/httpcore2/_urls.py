@@ -901,7 +901,9 @@ class QueryParams(Mapping[str, str]):
 
 QueryParamTypes: TypeAlias = (
     QueryParams
-    | Mapping[str, PrimitiveData | Sequence[PrimitiveData]]
+    # Values: PrimitiveData or a sequence of it, checked at run time. object, because mypy
+    # infers a dict that mixes str and list values as dict[str, object].
+    | Mapping[str, object]
     | Sequence[tuple[str, PrimitiveData]]
     | str
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect  # unasync: remove
-import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -107,7 +106,7 @@ class Client:
         if transport is None:
             transport = ConnectionPool(
                 ssl_context=ssl_context,
-                verify=verify if isinstance(verify, bool) else os.fspath(verify),
+                verify=verify,
                 cert=cert,
                 http1=http1,
                 http2=http2,

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import ssl
 import time
 from collections.abc import Iterator, Callable, Mapping
@@ -113,7 +112,7 @@ class SyncClient:
         if transport is None:
             transport = SyncConnectionPool(
                 ssl_context=ssl_context,
-                verify=verify if isinstance(verify, bool) else os.fspath(verify),
+                verify=verify,
                 cert=cert,
                 http1=http1,
                 http2=http2,
