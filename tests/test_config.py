@@ -85,9 +85,9 @@ def test_timeout_rejects_non_numbers_with_type_error(
 
 
 def test_timeout_coerce_checks_mapping_values_by_phase() -> None:
-    with pytest.raises(ValueError, match="^Timeout read=0 must be"):
+    with pytest.raises(ValueError, match=r"^Timeout read=0 must be"):
         Timeout.coerce({"read": 0})
-    with pytest.raises(TypeError, match="^Timeout timeout=True"):
+    with pytest.raises(TypeError, match=r"^Timeout timeout=True"):
         Timeout.coerce(True)
 
 
@@ -121,7 +121,7 @@ def test_coerce_rejects_unknown_keys_and_bad_values() -> None:
         Timeout.coerce({"read": 1.0, "total": 2.0, "bogus": 3.0})
     with pytest.raises(ValueError, match="read"):
         Timeout.coerce({"read": -1.0})
-    with pytest.raises(ValueError, match="timeout=-1.0"):
+    with pytest.raises(ValueError, match=r"timeout=-1.0"):
         Timeout.coerce(-1.0)
 
 

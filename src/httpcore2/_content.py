@@ -178,7 +178,14 @@ class AsyncIteratorStream:
         if self._iterator is None:
             self._iterator = self._iterable.__aiter__()
             async for chunk in self._iterator:
-                self._first = _check_chunk(chunk, self._iterable)
+                try:
+                    self._first = _check_chunk(chunk, self._iterable)
+                except TypeError:
+                    # Finalized now, on this event loop, not by the garbage collector.
+                    aclose = getattr(self._iterator, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                    raise
                 break
 
     async def __aiter__(self) -> AsyncGenerator[bytes, None]:
