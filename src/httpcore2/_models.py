@@ -134,15 +134,12 @@ class Headers:
             self._items = list(headers._items)
         elif isinstance(headers, Mapping):
             self._items = [_validated(k, v) for k, v in headers.items()]
-        elif isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
-            raise TypeError(
-                "headers= takes a dict or a list of (name, value) pairs, not "
-                f"{type(headers).__name__}"
-            )
         else:
             try:
                 self._items = [_validated(k, v) for k, v in headers]
             except (TypeError, ValueError):
+                # Checked only now, to keep the common case fast: a message that names
+                # the argument rather than an unpacking error.
                 _check_pairs(headers)
                 raise
 
@@ -271,8 +268,12 @@ class Headers:
         return f"Headers({self._masked()!r})"
 
 
-def _check_pairs(headers: Iterable[Any]) -> None:
-    """Raise a clear `TypeError` if an item of a header list is not a `(name, value)` pair."""
+def _check_pairs(headers: object) -> None:
+    """Raise a clear `TypeError` if `headers` is not a list of `(name, value)` pairs."""
+    if isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
+        raise TypeError(
+            f"headers= takes a dict or a list of (name, value) pairs, not {type(headers).__name__}"
+        ) from None
     for item in headers:
         if not isinstance(item, (tuple, list)) or len(item) != 2:
             raise TypeError(

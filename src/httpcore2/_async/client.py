@@ -12,7 +12,7 @@ from typing import Any
 from .._arguments import check_auth, check_bool, check_client_arguments, check_cookies
 from .._auth import AuthTypes
 from .._config import DEFAULT_TIMEOUT, CertTypes, PoolLimits, Timeout, TimeoutTypes, VerifyTypes
-from .._content import RequestContent, aprime_body, encode_request
+from .._content import AsyncIteratorStream, RequestContent, aprime_body, encode_request
 from .._cookies import Cookies, CookieTypes
 from .._decoders import accept_encoding
 from .._exceptions import InvalidURL
@@ -259,8 +259,9 @@ class Client:
         if auth is not None:
             check_auth(auth)
             extensions["auth"] = auth
-        # A body that fails at its first chunk must fail before the request head is sent.
-        await aprime_body(request.stream)
+        if type(request.stream) is AsyncIteratorStream:
+            # Its first chunk is taken now: a body of the wrong type fails before the head is sent.
+            await aprime_body(request.stream)
         for hook in self._request_hooks:
             await _call(hook, request)
         started = time.perf_counter()
