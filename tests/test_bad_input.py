@@ -76,7 +76,7 @@ def text_chunks() -> Iterator[Any]:
     ("content", "message"),
     [
         ({"a": 1}, r"^content= takes .* not dict: did you mean json= or data=\?$"),
-        ([b"ok", "text"], "^Request content given as a list must hold bytes, not str;"),
+        ([b"ok", "text"], "^Request content given as a list must hold bytes, not str: encode text"),
         ((b"ok", 1), r"given as a tuple must hold bytes, not int \(did you mean json=\?\)"),
         (text_chunks(), "^Request body iterators must yield bytes, not str: encode text"),
         (5, "^Request content must be bytes, str, a binary file or an iterator of bytes"),

@@ -40,8 +40,8 @@ __all__ = [
     "RequestData",
     "RequestFiles",
     "SyncByteStream",
-    "encode_request",
     "aprime_body",
+    "encode_request",
     "encode_request_body",
     "prime_body",
 ]
@@ -293,15 +293,13 @@ def _check_chunk(chunk: Any, body: object = None) -> bytes:
     if isinstance(chunk, (bytes, bytearray, memoryview)):
         return bytes(chunk)
     kind = type(chunk).__name__
+    hint = ": encode text to bytes first" if isinstance(chunk, str) else ""
     if isinstance(body, (list, tuple)):
-        hint = " (did you mean json=?)" if not isinstance(chunk, str) else ""
+        hint = hint or " (did you mean json=?)"
         raise TypeError(
-            f"Request content given as a {type(body).__name__} must hold bytes, not {kind}"
-            f"{hint}; encode text to bytes first."
+            f"Request content given as a {type(body).__name__} must hold bytes, not {kind}{hint}"
         )
-    raise TypeError(
-        f"Request body iterators must yield bytes, not {kind}: encode text to bytes first."
-    )
+    raise TypeError(f"Request body iterators must yield bytes, not {kind}{hint}")
 
 
 class MultipartStream:
