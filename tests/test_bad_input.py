@@ -311,7 +311,7 @@ def not_followed() -> httpcore2.Request:
 @pytest.mark.anyio
 async def test_p11_next_on_an_async_response_raises_a_clear_error() -> None:
     response = await httpcore2.RedirectAdapter(Redirecting()).handle_request(not_followed())
-    with pytest.raises(RuntimeError, match=r"^This response comes from an async client: use await"):
+    with pytest.raises(RuntimeError, match=r"^This response comes from an async transport: use aw"):
         response.next()
     assert (await response.anext()).status == 302
 
@@ -319,7 +319,7 @@ async def test_p11_next_on_an_async_response_raises_a_clear_error() -> None:
 @pytest.mark.anyio
 async def test_p11_anext_on_a_sync_response_raises_a_clear_error() -> None:
     response = httpcore2.SyncRedirectAdapter(SyncRedirecting()).handle_request(not_followed())
-    with pytest.raises(RuntimeError, match=r"^This response comes from a sync client: use respon"):
+    with pytest.raises(RuntimeError, match=r"^This response comes from a sync transport: use resp"):
         await response.anext()
     assert response.next().status == 302
 

@@ -529,10 +529,11 @@ class Response:
         if inspect.iscoroutinefunction(self._next) != is_async:
             if is_async:
                 raise RuntimeError(
-                    "This response comes from a sync client: use response.next(), not anext()."
+                    "This response comes from a sync transport: use response.next(), not anext()."
                 )
             raise RuntimeError(
-                "This response comes from an async client: use await response.anext(), not next()."
+                "This response comes from an async transport: use await response.anext(), "
+                "not next()."
             )
         return self._next
 
