@@ -123,6 +123,7 @@ async def test_p3_an_async_body_is_checked_at_its_first_chunk_before_sending() -
     assert [chunk async for chunk in stream] == [b"a", b"b"]
     empty = encode_request_body(AsyncEmpty())[0]
     assert [chunk async for chunk in empty] == []
+    await aprime_body(encode_request_body(b"bytes need no priming")[0])
     bad = encode_request_body(AsyncTextChunks())[0]
     with pytest.raises(TypeError, match="yield bytes, not str"):
         await aprime_body(bad)
