@@ -76,6 +76,7 @@ METHODS = [
     ("aiter_text", "iter_text"),
     ("aiter_lines", "iter_lines"),
     ("anext", "next"),
+    ("aprime_body", "prime_body"),
 ]
 
 # Classes whose async version has the plain name: `X` -> `SyncX`.

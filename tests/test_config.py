@@ -37,31 +37,58 @@ def test_timeout_overrides_single_phases() -> None:
         "write": None,
         "pool": 1.0,
     }
-    assert Timeout(1, connect=None, read=2, write=0).as_dict() == {
+    assert Timeout(1, connect=None, read=2, write=0.5).as_dict() == {
         "connect": None,
         "read": 2,
-        "write": 0,
+        "write": 0.5,
         "pool": 1,
     }
 
 
 @pytest.mark.parametrize(
-    ("args", "kwargs", "name"),
+    ("args", "kwargs", "named"),
     [
-        ((-1,), {}, "connect"),
-        ((), {"read": -0.5}, "read"),
-        ((), {"write": "1"}, "write"),
-        ((), {"pool": [1]}, "pool"),
-        (("5",), {}, "connect"),
+        # Each value is reported under the name it was given as (issue 15, point 13).
+        ((-1,), {}, "timeout=-1"),
+        ((-1,), {"connect": 2.0}, "timeout=-1"),
+        ((5.0,), {"read": -0.5}, "read=-0.5"),
+        # Zero is refused in every world: a blocking socket would take it for "do not
+        # block" and fail with a network error on the sync side only (issue 15, point 2).
+        ((0,), {}, "timeout=0"),
+        ((5.0,), {"read": 0}, "read=0"),
+        ((None,), {"pool": 0.0}, "pool=0.0"),
+        ((float("nan"),), {}, "timeout=nan"),
     ],
 )
-def test_timeout_rejects_negative_and_non_numbers(
-    args: tuple[object, ...], kwargs: dict[str, object], name: str
+def test_timeout_rejects_zero_and_negative_values_naming_the_field(
+    args: tuple[object, ...], kwargs: dict[str, object], named: str
 ) -> None:
-    with pytest.raises(
-        ValueError, match=rf"Timeout {name}=.* must be a non-negative number or None"
-    ):
+    with pytest.raises(ValueError, match=rf"^Timeout {named} must be a positive number of seconds"):
         Timeout(*args, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "named"),
+    [
+        ((True,), {}, "timeout=True"),
+        ((), {"write": "1"}, "write='1'"),
+        ((), {"pool": [1]}, r"pool=\[1\]"),
+        (("5",), {}, "timeout='5'"),
+        ((5.0,), {"connect": False}, "connect=False"),
+    ],
+)
+def test_timeout_rejects_non_numbers_with_type_error(
+    args: tuple[object, ...], kwargs: dict[str, object], named: str
+) -> None:
+    with pytest.raises(TypeError, match=rf"^Timeout {named}: a timeout is a number of seconds"):
+        Timeout(*args, **kwargs)  # type: ignore[arg-type]
+
+
+def test_timeout_coerce_checks_mapping_values_by_phase() -> None:
+    with pytest.raises(ValueError, match=r"^Timeout read=0 must be"):
+        Timeout.coerce({"read": 0})
+    with pytest.raises(TypeError, match=r"^Timeout timeout=True"):
+        Timeout.coerce(True)
 
 
 def test_coerce_returns_a_timeout_unchanged() -> None:
@@ -94,7 +121,7 @@ def test_coerce_rejects_unknown_keys_and_bad_values() -> None:
         Timeout.coerce({"read": 1.0, "total": 2.0, "bogus": 3.0})
     with pytest.raises(ValueError, match="read"):
         Timeout.coerce({"read": -1.0})
-    with pytest.raises(ValueError, match="connect"):
+    with pytest.raises(ValueError, match=r"timeout=-1.0"):
         Timeout.coerce(-1.0)
 
 
@@ -102,7 +129,7 @@ def test_timeout_equality_and_hash() -> None:
     assert Timeout(5.0) == Timeout()
     assert Timeout(5) == Timeout(5.0)
     assert Timeout(5.0) != Timeout(5.0, read=1.0)
-    assert Timeout(None) != Timeout(0)
+    assert Timeout(None) != Timeout(0.5)
     assert Timeout(5.0) != 5.0
     assert Timeout(5.0) != {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}
     assert hash(Timeout(2.0, pool=1.0)) == hash(Timeout(2.0, pool=1.0))

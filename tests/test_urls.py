@@ -146,7 +146,8 @@ EDGE = "leading or trailing"
 NO_HOST = "no host"
 BACKSLASH = "backslash"
 HOST_CHAR = "invalid character in the host"
-PORT = "the port must be a number"
+PORT = "the port is not a number"
+PORT_RANGE = "is out of range: 0 to 65535"
 IPV4 = "invalid IPv4 address"
 IPV6 = "IPv6"
 IDNA = "not a valid domain name (IDNA)"
@@ -190,8 +191,8 @@ HOSTILE_URLS = [
     ("http://a..b/", "empty label"),
     ("http://example.com:8x/", PORT),
     ("http://example.com:-1/", PORT),
-    ("http://example.com:65536/", PORT),
-    ("http://example.com:99999999999999999999/", PORT),
+    ("http://example.com:65536/", "port '65536' " + PORT_RANGE),
+    ("http://example.com:99999999999999999999/", "port '999999999999' " + PORT_RANGE),
     ("http://example.com:\u0661/", PORT),
     ("http://1.2.3.4.5/", IPV4),
     ("http://1.2.3.256/", IPV4),

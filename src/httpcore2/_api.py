@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from ._content import RequestContent
-from ._models import Extensions, HeaderTypes, Response
+from ._content import RequestContent, prime_body
+from ._models import Extensions, HeaderTypes, Request, Response
 from ._sync.connection_pool import SyncConnectionPool
 from ._urls import URL
 
@@ -33,8 +33,11 @@ def request(
     seconds; 5 s each by default), `sni_hostname` and `trace`. No redirects, cookies or
     auth: use `SyncClient` for those.
     """
+    built = _build(method, url, headers, content, extensions)
     with SyncConnectionPool() as pool:
-        return pool.request(method, url, headers=headers, content=content, extensions=extensions)
+        response = pool.handle_request(built)
+        response.read()
+        return response
 
 
 @contextlib.contextmanager
@@ -57,8 +60,20 @@ def stream(
     Read the body with `response.read()` or `response.iter_stream()`; it is closed when
     the block ends.
     """
+    built = _build(method, url, headers, content, extensions)
     with SyncConnectionPool() as pool:
-        with pool.stream(
-            method, url, headers=headers, content=content, extensions=extensions
-        ) as response:
+        with pool.handle_request(built) as response:
             yield response
+
+
+def _build(
+    method: str | bytes,
+    url: URL | str | bytes,
+    headers: HeaderTypes,
+    content: RequestContent | None,
+    extensions: Extensions | None,
+) -> Request:
+    # Every check, the body's included, before a connection is opened.
+    request = Request(method, url, headers=headers, content=content, extensions=extensions)
+    prime_body(request.stream)
+    return request

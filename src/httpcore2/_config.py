@@ -46,14 +46,14 @@ class Timeout:
         write: float | None = _UNSET,
         pool: float | None = _UNSET,
     ) -> None:
-        self.connect: float | None = timeout if connect is _UNSET else connect
-        self.read: float | None = timeout if read is _UNSET else read
-        self.write: float | None = timeout if write is _UNSET else write
-        self.pool: float | None = timeout if pool is _UNSET else pool
-        for name in self.__slots__:
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, float)) or not value >= 0):
-                raise ValueError(f"Timeout {name}={value!r} must be a non-negative number or None")
+        # Each value is checked under the name it was given as: Timeout(-1) is about `timeout`.
+        _check_seconds("timeout", timeout)
+        self.connect: float | None = (
+            timeout if connect is _UNSET else _check_seconds("connect", connect)
+        )
+        self.read: float | None = timeout if read is _UNSET else _check_seconds("read", read)
+        self.write: float | None = timeout if write is _UNSET else _check_seconds("write", write)
+        self.pool: float | None = timeout if pool is _UNSET else _check_seconds("pool", pool)
 
     @classmethod
     def coerce(cls, value: TimeoutTypes) -> Timeout:
@@ -91,6 +91,23 @@ class Timeout:
             f"Timeout(connect={self.connect!r}, read={self.read!r}, "
             f"write={self.write!r}, pool={self.pool!r})"
         )
+
+
+def _check_seconds(name: str, value: float | None) -> float | None:
+    # Zero is refused rather than given a meaning: a blocking socket takes 0 for "do not
+    # block", which would fail with a network error on the sync side only.
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"Timeout {name}={value!r}: a timeout is a number of seconds (int or float), "
+            "or None for no timeout"
+        )
+    if not value > 0:
+        raise ValueError(
+            f"Timeout {name}={value!r} must be a positive number of seconds, or None for no timeout"
+        )
+    return value
 
 
 DEFAULT_TIMEOUT = Timeout(5.0)

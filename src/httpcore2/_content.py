@@ -40,8 +40,10 @@ __all__ = [
     "RequestData",
     "RequestFiles",
     "SyncByteStream",
+    "aprime_body",
     "encode_request",
     "encode_request_body",
+    "prime_body",
 ]
 
 CHUNK_SIZE = 64 * 1024
@@ -108,21 +110,29 @@ class ByteStream:
 class IteratorStream:
     """A body from a sync iterable of bytes; iterable once.
 
-    An async transport iterates it too, calling `next()` from the event loop, so the
-    iterator must not block for long.
+    The first chunk is taken when the stream is made, so that a body of the wrong type
+    fails before anything is sent: a list is checked whole, an iterator up to its first
+    chunk. An async transport iterates it too, calling `next()` from the event loop, so
+    the iterator must not block for long.
     """
 
-    __slots__ = ("_consumed", "_iterable")
+    __slots__ = ("_consumed", "_first", "_iterator")
 
     replayable = False
 
     def __init__(self, iterable: Iterable[bytes]) -> None:
-        self._iterable = iterable
+        if isinstance(iterable, (list, tuple)):
+            for item in iterable:
+                _check_chunk(item, iterable)
+        self._iterator = iter(iterable)
+        self._first = _check_chunk(next(self._iterator, b""), iterable)
         self._consumed = False
 
     def __iter__(self) -> Generator[bytes, None, None]:
         self._start()
-        for chunk in self._iterable:
+        if self._first:
+            yield self._first
+        for chunk in self._iterator:
             yield _check_chunk(chunk)
 
     async def __aiter__(self) -> AsyncGenerator[bytes, None]:
@@ -145,21 +155,38 @@ class IteratorStream:
 
 
 class AsyncIteratorStream:
-    """A body from an async iterable of bytes; iterable once, by async transports only."""
+    """A body from an async iterable of bytes; iterable once, by async transports only.
 
-    __slots__ = ("_consumed", "_iterable")
+    `aprime_body()` takes its first chunk before the request is sent (the async `Client`
+    does it), so that a body of the wrong type fails before anything is sent.
+    """
+
+    __slots__ = ("_consumed", "_first", "_iterable", "_iterator")
 
     replayable = False
 
     def __init__(self, iterable: AsyncIterable[bytes]) -> None:
         self._iterable = iterable
+        self._iterator: AsyncIterator[bytes] | None = None
+        self._first = b""
         self._consumed = False
 
     def __iter__(self) -> Generator[bytes, None, None]:
-        raise TypeError(
-            "This request body is an async iterator: send it with an async transport "
-            "(Client, ConnectionPool), not a sync one."
-        )
+        raise TypeError(_ASYNC_BODY_IN_SYNC_WORLD)
+
+    async def _prime(self) -> None:
+        if self._iterator is None:
+            self._iterator = self._iterable.__aiter__()
+            async for chunk in self._iterator:
+                try:
+                    self._first = _check_chunk(chunk, self._iterable)
+                except TypeError:
+                    # Finalized now, on this event loop, not by the garbage collector.
+                    aclose = getattr(self._iterator, "aclose", None)
+                    if aclose is not None:
+                        await aclose()
+                    raise
+                break
 
     async def __aiter__(self) -> AsyncGenerator[bytes, None]:
         if self._consumed:
@@ -168,7 +195,11 @@ class AsyncIteratorStream:
                 "be replayed; pass bytes, or call await request.aread() first."
             )
         self._consumed = True
-        async for chunk in self._iterable:
+        await self._prime()
+        assert self._iterator is not None
+        if self._first:
+            yield self._first
+        async for chunk in self._iterator:
             yield _check_chunk(chunk)
 
     def close(self) -> None:
@@ -176,6 +207,26 @@ class AsyncIteratorStream:
 
     async def aclose(self) -> None:
         pass
+
+
+_ASYNC_BODY_IN_SYNC_WORLD = (
+    "This request body is an async iterator: send it with an async transport "
+    "(Client, ConnectionPool), not a sync one."
+)
+
+
+async def aprime_body(stream: RequestStream) -> None:
+    """Take the first chunk of an async iterator body now, before the request head is sent,
+    so that a body of the wrong type fails while nothing is on the wire yet."""
+    if type(stream) is AsyncIteratorStream:
+        await stream._prime()
+
+
+def prime_body(stream: RequestStream) -> None:
+    """The sync side of `aprime_body()`: an async iterator body cannot be sent here, which
+    is said before anything is sent. (Sync iterators take their first chunk when made.)"""
+    if type(stream) is AsyncIteratorStream:
+        raise TypeError(_ASYNC_BODY_IN_SYNC_WORLD)
 
 
 class FileStream:
@@ -238,10 +289,17 @@ def _tell(file: IO[bytes]) -> int | None:
         return None
 
 
-def _check_chunk(chunk: Any) -> bytes:
+def _check_chunk(chunk: Any, body: object = None) -> bytes:
     if isinstance(chunk, (bytes, bytearray, memoryview)):
         return bytes(chunk)
-    raise TypeError(f"Request body iterators must yield bytes, not {type(chunk).__name__}.")
+    kind = type(chunk).__name__
+    hint = ": encode text to bytes first" if isinstance(chunk, str) else ""
+    if isinstance(body, (list, tuple)):
+        hint = hint or " (did you mean json=?)"
+        raise TypeError(
+            f"Request content given as a {type(body).__name__} must hold bytes, not {kind}{hint}"
+        )
+    raise TypeError(f"Request body iterators must yield bytes, not {kind}{hint}")
 
 
 class MultipartStream:
@@ -285,8 +343,12 @@ class MultipartStream:
         for name, value in _form_fields(data or {}).multi_items():
             head = delimiter + _disposition(name, None) + b"\r\n\r\n"
             segments.append(head + value.encode("utf-8", "surrogateescape") + b"\r\n")
-        for name, file in files.items() if isinstance(files, Mapping) else files or ():
-            head, body = _file_part(str(name), file)
+        for pair in files.items() if isinstance(files, Mapping) else files or ():
+            if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                raise TypeError(
+                    f"files= given as a list takes (name, file) pairs, not {type(pair).__name__}"
+                )
+            head, body = _file_part(str(pair[0]), pair[1])
             segments += [delimiter + head + b"\r\n\r\n", body, b"\r\n"]
         segments.append(b"--" + boundary.encode("ascii") + b"--\r\n")
 
@@ -461,6 +523,11 @@ def encode_request(
             "bytes, text, a file or an iterator with content=."
         )
     if files is not None:
+        if not isinstance(files, (Mapping, list, tuple)):
+            raise TypeError(
+                "files= takes a dict of field names to files, or a list of (name, file) pairs, "
+                f"not {type(files).__name__}"
+            )
         stream = MultipartStream(data, files, boundary=boundary)
         headers = {"Content-Type": stream.content_type}
         if stream.content_length is not None:
@@ -493,6 +560,11 @@ def encode_request_body(content: RequestContent | None) -> tuple[RequestStream, 
         return ByteStream(data), data
     if isinstance(content, MultipartStream):
         return content, None
+    if isinstance(content, Mapping):
+        raise TypeError(
+            f"content= takes bytes, str, a binary file or an iterator of bytes, not "
+            f"{type(content).__name__}: did you mean json= or data=?"
+        )
     if hasattr(content, "read"):
         return FileStream(content), None  # type: ignore[arg-type]
     if isinstance(content, AsyncIterable):

@@ -23,6 +23,8 @@ original as `__cause__`.
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
@@ -68,7 +70,7 @@ class HTTPError(Exception):
     try:
         response = httpcore2.request("GET", "https://www.example.com/")
     except httpcore2.HTTPError as exc:
-        print(f"{exc.request.url} failed: {exc}")
+        print(f"{exc.request!r} failed: {exc}")  # the URL's password shows as [secure]
     ```
     """
 
@@ -240,3 +242,25 @@ def _lookup(mapping: ExceptionMapping, exc_type: type[BaseException]) -> type[HT
         if klass in mapping:
             return mapping[klass]
     return None
+
+
+def connect_target(host: str, port: int) -> str:
+    """`host:port` as a connection error names it (`[::1]:443` for IPv6)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def connect_error(target: str, exc: OSError) -> ConnectError:
+    """The `ConnectError` for a failed connect: the target and the reason, in the same words
+    on every backend (each words the same failure its own way)."""
+    error: BaseException = exc
+    # anyio raises "All connection attempts failed" from the error of the first attempt.
+    while getattr(error, "errno", None) is None and isinstance(error.__cause__, OSError):
+        error = error.__cause__
+    if isinstance(error, socket.gaierror):
+        reason = f"the host name could not be resolved ({error.strerror})"
+    elif isinstance(error, OSError) and error.errno is not None and error.errno > 0:
+        # os.strerror(): asyncio puts its own words ("Connect call failed") in strerror.
+        reason = os.strerror(error.errno)
+    else:
+        reason = str(error) or type(error).__name__
+    return ConnectError(f"Could not connect to {target}: {reason}")

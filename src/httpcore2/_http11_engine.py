@@ -11,6 +11,7 @@ Events: a `ResponseHead` (informational ones too, status < 200), body data as `b
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple, Protocol, Union
 
 import h11
@@ -128,7 +129,7 @@ class H11Engine:
         try:
             event = self._h11.next_event()
         except h11.RemoteProtocolError as exc:
-            raise RemoteProtocolError(str(exc)) from exc
+            raise RemoteProtocolError(_in_our_words(exc)) from exc
         event_type = type(event)
         if event_type is h11.Data:
             return bytes(event.data)  # type: ignore[union-attr]
@@ -172,3 +173,25 @@ class H11Engine:
 def _has_ambiguous_framing(headers: list[tuple[bytes, bytes]]) -> bool:
     names = {name.lower() for name, _ in headers}
     return b"transfer-encoding" in names and b"content-length" in names
+
+
+# h11's messages quote the offending line as `bytearray(b'...')`.
+_H11_QUOTED = re.compile(r"^(illegal [a-z ]+): bytearray\((b.*)\)$", re.DOTALL)
+_SHOWN_BYTES = 80
+
+
+def _in_our_words(exc: h11.RemoteProtocolError) -> str:
+    """h11's message for a malformed response, reworded to say what was wrong and where."""
+    text = str(exc)
+    if text == "Receive buffer too long":
+        return (
+            f"The response head is larger than the limit of {MAX_HEAD_SIZE // 1024} KiB "
+            "(status line and headers): the server sent too much, or not HTTP/1.1."
+        )
+    quoted = _H11_QUOTED.match(text)
+    if quoted is not None:
+        what, line = quoted.groups()
+        if len(line) > _SHOWN_BYTES:
+            line = line[:_SHOWN_BYTES] + "..."
+        return f"The server sent an {what.replace('illegal', 'invalid', 1)}: {line}"
+    return f"The server sent an invalid HTTP/1.1 response: {text}"

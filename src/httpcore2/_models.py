@@ -6,6 +6,7 @@ import codecs
 import datetime
 import functools
 import http
+import inspect
 import json
 import re
 import time
@@ -48,11 +49,15 @@ from ._urls import URL
 
 __all__ = ["Extensions", "HeaderTypes", "Headers", "Request", "Response"]
 
+# Names and values are str or bytes. The values (and the pairs) are typed Any because mypy
+# infers a dict mixing str and bytes values as dict[str, Sequence[object]], and a list mixing
+# (str, str) and (bytes, bytes) pairs as pairs of Sequence[object]; each name and value is
+# checked at run time anyway.
 HeaderTypes = Union[
     "Headers",
-    Mapping[str, Union[str, bytes]],
-    Mapping[bytes, Union[str, bytes]],
-    Sequence[tuple[Union[str, bytes], Union[str, bytes]]],
+    Mapping[str, Any],
+    Mapping[bytes, Any],
+    Sequence[tuple[Any, Any]],
     None,
 ]
 Extensions = MutableMapping[str, Any]
@@ -61,6 +66,10 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Every control character but HTAB is forbidden in a field value (RFC 9110 §5.5).
 _FORBIDDEN_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+# The credentials a request carries, shown as `[secure]` by `repr()` and `str()` so that
+# they do not reach logs and tracebacks. (`Set-Cookie` is shown: a response's cookies are
+# what one prints headers to see.)
+_SECRET_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
 
@@ -126,7 +135,13 @@ class Headers:
         elif isinstance(headers, Mapping):
             self._items = [_validated(k, v) for k, v in headers.items()]
         else:
-            self._items = [_validated(k, v) for k, v in headers]
+            try:
+                self._items = [_validated(k, v) for k, v in headers]
+            except (TypeError, ValueError):
+                # Checked only now, to keep the common case fast: a message that names
+                # the argument rather than an unpacking error.
+                _check_pairs(headers)
+                raise
 
     @classmethod
     def from_wire(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
@@ -242,11 +257,28 @@ class Headers:
 
     __hash__ = None  # type: ignore[assignment]
 
+    def _masked(self) -> list[tuple[bytes, bytes]]:
+        return [(k, b"[secure]" if key in _SECRET_HEADERS else v) for k, key, v in self._items]
+
     def __str__(self) -> str:
-        return str(self.raw)
+        # The list of pairs, with credentials (Authorization, Cookie...) shown as [secure].
+        return str(self._masked())
 
     def __repr__(self) -> str:
-        return f"Headers({self.raw!r})"
+        return f"Headers({self._masked()!r})"
+
+
+def _check_pairs(headers: object) -> None:
+    """Raise a clear `TypeError` if `headers` is not a list of `(name, value)` pairs."""
+    if isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
+        raise TypeError(
+            f"headers= takes a dict or a list of (name, value) pairs, not {type(headers).__name__}"
+        ) from None
+    for item in headers:
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise TypeError(
+                f"headers= given as a list takes (name, value) pairs, not {type(item).__name__}"
+            ) from None
 
 
 class Request:
@@ -276,13 +308,28 @@ class Request:
     ) -> None:
         if isinstance(method, bytes):
             method = method.decode("ascii", errors="replace")
+        elif not isinstance(method, str):
+            raise TypeError(
+                f"The method must be a str such as 'GET' or 'POST', not {type(method).__name__}"
+            )
         if _TOKEN.fullmatch(method.encode("utf-8")) is None:
             raise ValueError(f"Invalid HTTP method {method!r}: it must be an RFC 9110 token.")
         self.method = method.upper()
-        self.url = url if isinstance(url, URL) else parse_url(url)
+        if isinstance(url, URL):
+            self.url = url
+        else:
+            # URL() says what it takes; the cache would fail first on an unhashable value.
+            self.url = parse_url(url) if isinstance(url, (str, bytes)) else URL(url)
         # Always a copy: the defaults added below must not leak into the caller's headers.
         self.headers = Headers(headers)
-        self.extensions: Extensions = {} if extensions is None else extensions
+        if extensions is None:
+            extensions = {}
+        elif type(extensions) is not dict and not isinstance(extensions, MutableMapping):
+            raise TypeError(
+                f"extensions= takes a dict (such as {{'timeout': 10.0}}), not "
+                f"{type(extensions).__name__}"
+            )
+        self.extensions: Extensions = extensions
         self.stream, self._content = encode_request_body(content)
         self._set_default_headers(content is not None)
 
@@ -324,7 +371,7 @@ class Request:
         return self._content
 
     def __repr__(self) -> str:
-        return f"<Request [{self.method!r}]>"
+        return f"<Request({self.method!r}, {self.url._masked()!r})>"
 
 
 class Response:
@@ -463,19 +510,30 @@ class Response:
 
     def next(self) -> Response:
         """Send the next request of a redirect chain that was not followed."""
-        response: Response = self._next_hop()(self)
+        response: Response = self._next_hop(is_async=False)(self)
         return response
 
     async def anext(self) -> Response:
         """Send the next request of a redirect chain that was not followed."""
-        response: Response = await self._next_hop()(self)
+        response: Response = await self._next_hop(is_async=True)(self)
         return response
 
-    def _next_hop(self) -> Any:
+    def _next_hop(self, *, is_async: bool) -> Any:
         if self._next is None:
             raise RuntimeError(
                 "There is no next request: only a redirect returned with "
                 "follow_redirects=False has one."
+            )
+        # Checked before the call: a coroutine called from sync code would never run, and
+        # would hold the connection until the garbage collector found it.
+        if inspect.iscoroutinefunction(self._next) != is_async:
+            if is_async:
+                raise RuntimeError(
+                    "This response comes from a sync transport: use response.next(), not anext()."
+                )
+            raise RuntimeError(
+                "This response comes from an async transport: use await response.anext(), "
+                "not next()."
             )
         return self._next
 
@@ -492,7 +550,7 @@ class Response:
         status = f"{self.status} {self.reason_phrase}".rstrip()
         request = self.request
         raise HTTPStatusError(
-            f"{kind} '{status}' for url '{request.url}'", request=request, response=self
+            f"{kind} '{status}' for url '{request.url._masked()}'", request=request, response=self
         )
 
     @property
@@ -544,8 +602,22 @@ class Response:
         return self._text
 
     def json(self, **kwargs: Any) -> Any:
-        """The body parsed as JSON; `kwargs` go to `json.loads()`."""
-        return json.loads(self.text, **kwargs)
+        """The body parsed as JSON; `kwargs` go to `json.loads()`.
+
+        A body that is not JSON raises `json.JSONDecodeError`, whose message also gives the
+        status, the content type and the URL of the response.
+        """
+        try:
+            return json.loads(self.text, **kwargs)
+        except json.JSONDecodeError as exc:
+            content_type = self.headers.get("content-type", "no Content-Type")
+            where = "" if self._request is None else f" from {self._request.url._masked()}"
+            raise json.JSONDecodeError(
+                f"{exc.msg} (the body of a {self.status} response{where}, {content_type}, "
+                "is not JSON)",
+                exc.doc,
+                exc.pos,
+            ) from exc
 
     @property
     def is_closed(self) -> bool:

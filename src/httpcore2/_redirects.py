@@ -11,11 +11,24 @@ if location is not None:
 
 from __future__ import annotations
 
-from ._exceptions import InvalidURL, RemoteProtocolError, StreamConsumed, UnsupportedProtocol
+import re
+
+from ._exceptions import (
+    InvalidURL,
+    RemoteProtocolError,
+    StreamConsumed,
+    TooManyRedirects,
+    UnsupportedProtocol,
+)
 from ._models import Headers, Request, Response
 from ._urls import _SCHEME_PREFIX, URL
 
-__all__ = ["REDIRECT_STATUSES", "build_redirect_request", "redirect_location"]
+__all__ = [
+    "REDIRECT_STATUSES",
+    "build_redirect_request",
+    "redirect_location",
+    "too_many_redirects",
+]
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 
@@ -24,6 +37,10 @@ _FOLLOWED_SCHEMES = frozenset({"http", "https"})
 _CREDENTIAL_HEADERS = frozenset({b"authorization", b"proxy-authorization", b"cookie"})
 # The body headers go with the body when a redirect turns the request into a GET (S10).
 _BODY_HEADERS = frozenset({b"content-length", b"content-type", b"transfer-encoding"})
+# `//user:password@` in a Location that is not a valid URL, to mask before quoting it.
+_PASSWORD_IN_LOCATION = re.compile(r"(//[^/?#@:]*:)[^/?#@]*@")
+# The hops a TooManyRedirects message lists at most (the first ones and the last ones).
+_HOPS_SHOWN = 6
 
 
 def redirect_location(response: Response) -> URL | None:
@@ -62,9 +79,10 @@ def redirect_location(response: Response) -> URL | None:
     try:
         url = request.url.join(location)
     except InvalidURL as exc:
+        shown = _PASSWORD_IN_LOCATION.sub(r"\1[secure]@", location)
         raise RemoteProtocolError(
             f"The server sent a {response.status} redirect with an invalid Location header "
-            f"{location!r}: {exc}",
+            f"{shown!r}: {exc}",
             request=request,
         ) from exc
     if not url.fragment and request.url.fragment:
@@ -126,3 +144,20 @@ def _leaves_origin(old: URL, new: URL) -> bool:
     # is how sites move to TLS; the credentials go over a safer channel to the same server.
     upgrade = old.scheme == "http" and new.scheme == "https" and (old.port, new.port) == (80, 443)
     return not (upgrade and old.raw_host == new.raw_host)
+
+
+def too_many_redirects(
+    request: Request, history: list[Response], max_redirects: int
+) -> TooManyRedirects:
+    """The error for a chain longer than `max_redirects`: where it started, the hops it went
+    through (passwords masked), and what to do about it."""
+    urls = [hop.request.url._masked() for hop in history] + [request.url._masked()]
+    if len(urls) > _HOPS_SHOWN:
+        half = _HOPS_SHOWN // 2
+        urls = [*urls[:half], f"... {len(urls) - _HOPS_SHOWN} more ...", *urls[-half:]]
+    return TooManyRedirects(
+        f"Exceeded max_redirects={max_redirects}: {' -> '.join(urls)} redirects again. "
+        "Raise max_redirects=, or pass follow_redirects=False to get the redirect "
+        "response back and follow it yourself (response.next()).",
+        request=request,
+    )

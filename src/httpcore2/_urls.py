@@ -146,17 +146,17 @@ def _remove_dot_segments(path: str) -> str:
 
 
 def _parse_port(text: str) -> int:
-    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 5:
-        raise InvalidURL("Invalid URL: the port must be a number from 0 to 65535")
-    port = int(text)
-    if port > 65535:
-        raise InvalidURL("Invalid URL: the port must be a number from 0 to 65535")
-    return port
+    if not (text.isascii() and text.isdigit()):
+        # Not echoed: in `http://user:password/` the password is where a port would be.
+        raise InvalidURL("Invalid URL: the port is not a number (a port is 0 to 65535)")
+    if len(text.lstrip("0")) > 5 or int(text) > 65535:
+        raise InvalidURL(f"Invalid URL: port {text[:12]!r} is out of range: 0 to 65535")
+    return int(text)
 
 
 def _check_port(port: int) -> int:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise InvalidURL("Invalid URL: the port must be a number from 0 to 65535")
+        raise InvalidURL(f"Invalid URL: port {port!r} is not a number from 0 to 65535")
     return port
 
 
@@ -240,7 +240,7 @@ def _to_alabel(label: str) -> str:
         # Label lengths were checked before any of this work (see _normalise_host).
         if not label:
             raise InvalidURL("Invalid URL: empty label in the host")
-        raise InvalidURL("Invalid URL: invalid character in the host")
+        raise InvalidURL(f"Invalid URL: invalid character in the host label {label!r}")
     if label.startswith("xn--"):
         _to_ulabel(label)
     return label
@@ -712,10 +712,15 @@ class URL:
         return text
 
     def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._masked()!r})"
+
+    def _masked(self) -> str:
+        # `str(self)` with the password shown as `[secure]`: the form every message, repr
+        # and log line shows.
         userinfo = self._userinfo
-        if ":" in userinfo:
-            userinfo = userinfo.partition(":")[0] + ":[secure]"
-        return f"{type(self).__name__}({self._serialise(userinfo)!r})"
+        if ":" not in userinfo:
+            return str(self)
+        return self._serialise(userinfo.partition(":")[0] + ":[secure]")
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, str):
@@ -839,12 +844,23 @@ class QueryParams(Mapping[str, str]):
                     items.append((unquote_plus(key), unquote_plus(value)))
         elif isinstance(params, Mapping):
             for name, data in params.items():
-                if isinstance(data, Sequence) and not isinstance(data, str):
-                    items.extend((str(name), _primitive(item)) for item in data)
+                if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+                    items.extend((str(name), _primitive(name, item)) for item in data)
                 else:
-                    items.append((str(name), _primitive(data)))
+                    items.append((str(name), _primitive(name, data)))
+        elif isinstance(params, Sequence) and not isinstance(params, bytes):
+            for pair in params:
+                if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+                    raise TypeError(
+                        "Query parameters given as a list need (name, value) pairs, not "
+                        f"{type(pair).__name__}"
+                    )
+                items.append((str(pair[0]), _primitive(pair[0], pair[1])))
         elif params is not None:
-            items = [(str(key), _primitive(value)) for key, value in params]
+            raise TypeError(
+                "Query parameters are a dict, a list of (name, value) pairs, a query string "
+                f"or QueryParams, not {type(params).__name__}"
+            )
         self._items = tuple(items)
         self._dict = {}
         for key, value in items:
@@ -885,19 +901,27 @@ class QueryParams(Mapping[str, str]):
 
 QueryParamTypes: TypeAlias = (
     QueryParams
-    | Mapping[str, PrimitiveData | Sequence[PrimitiveData]]
+    # Values: PrimitiveData or a sequence of it, checked at run time. object, because mypy
+    # infers a dict that mixes str and list values as dict[str, object].
+    | Mapping[str, object]
     | Sequence[tuple[str, PrimitiveData]]
     | str
 )
 
 
-def _primitive(value: PrimitiveData) -> str:
+def _primitive(name: object, value: object) -> str:
     if value is True:
         return "true"
     if value is False:
         return "false"
     if value is None:
         return ""
+    if not isinstance(value, (str, int, float)):
+        # Sending the repr of an object is never what was meant.
+        raise TypeError(
+            f"The value of {name!r} is a {type(value).__name__}: values are str, int, float, "
+            "bool or None, or a list of them"
+        )
     return str(value)
 
 

@@ -333,7 +333,8 @@ def test_mock_stream_splits_reads_and_reports_tls() -> None:
 
 def test_body_iterator_yielding_text_is_refused_and_closes_the_connection() -> None:
     connection = httpcore2.SyncHTTP11Connection(httpcore2.SyncMockStream([OK]))
-    request = make_request("POST", content=iter(["not bytes"]))
+    # The first chunk is checked when the request is built; a later one only when sent.
+    request = make_request("POST", content=iter([b"first", "not bytes"]))
     with pytest.raises(TypeError, match="must yield bytes, not str"):
         connection.handle_request(request)
     assert connection.is_closed()

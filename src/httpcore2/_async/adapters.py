@@ -13,9 +13,8 @@ from typing import Any, Protocol
 
 from .._auth import AuthTypes, auth_header
 from .._cookies import Cookies, CookieTypes, add_cookie_header, extract_cookies
-from .._exceptions import TooManyRedirects
 from .._models import Request, Response
-from .._redirects import build_redirect_request, redirect_location
+from .._redirects import build_redirect_request, redirect_location, too_many_redirects
 from .._urls import URL
 
 __all__ = [
@@ -92,7 +91,7 @@ class RedirectAdapter(_Adapter):
                 break
             if len(history) >= self.max_redirects:
                 await response.aclose()
-                raise TooManyRedirects(f"Exceeded {self.max_redirects} redirects.", request=request)
+                raise too_many_redirects(request, history, self.max_redirects)
             request = _next_hop(request, response, location)
             await _discard_body(response)
             history.append(response)

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, create_ssl_context
+from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, VerifyTypes, create_ssl_context
 from .._content import RequestContent
 from .._exceptions import (
     ConnectionNotAvailable,
@@ -78,7 +78,7 @@ class ConnectionPool:
         self,
         *,
         ssl_context: ssl.SSLContext | None = None,
-        verify: bool | str = True,
+        verify: VerifyTypes = True,
         cert: str | tuple[str, str] | tuple[str, str, str] | None = None,
         http1: bool = True,
         http2: bool = False,

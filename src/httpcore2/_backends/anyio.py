@@ -18,6 +18,8 @@ from .._exceptions import (
     ReadTimeout,
     WriteError,
     WriteTimeout,
+    connect_error,
+    connect_target,
 )
 from .sync import UnixConnect, socket_is_readable
 
@@ -70,10 +72,12 @@ class AnyIOStream(NetworkStream):
                 )
         except TimeoutError as exc:
             await self.aclose()
-            raise ConnectTimeout(f"TLS handshake did not complete within {timeout} s") from exc
+            raise ConnectTimeout(
+                f"TLS handshake with {server_hostname} did not complete within {timeout} s"
+            ) from exc
         except (anyio.BrokenResourceError, anyio.EndOfStream, OSError) as exc:
             await self.aclose()
-            raise ConnectError(str(exc) or type(exc).__name__) from exc
+            raise ConnectError(f"TLS handshake with {server_hostname} failed: {exc}") from exc
         except BaseException:
             await self.aclose()
             raise
@@ -107,9 +111,10 @@ class AnyIOBackend(NetworkBackend):
             with anyio.fail_after(timeout):
                 stream = await anyio.connect_tcp(host, port, local_host=local_address)
         except TimeoutError as exc:
-            raise ConnectTimeout(f"Could not connect within {timeout} s") from exc
+            target = connect_target(host, port)
+            raise ConnectTimeout(f"Could not connect to {target} within {timeout} s") from exc
         except OSError as exc:
-            raise ConnectError(str(exc) or type(exc).__name__) from exc
+            raise connect_error(connect_target(host, port), exc) from exc
         return AnyIOStream(stream)
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None) -> NetworkStream:

@@ -21,6 +21,8 @@ from .._exceptions import (
     ReadTimeout,
     WriteError,
     WriteTimeout,
+    connect_error,
+    connect_target,
 )
 from .sync import UnixConnect
 
@@ -206,10 +208,12 @@ class AsyncioStream(NetworkStream):
             transport = cast(asyncio.Transport, await asyncio.wait_for(upgrade, timeout))
         except asyncio.TimeoutError as exc:
             self._transport.abort()
-            raise ConnectTimeout(f"TLS handshake did not complete within {timeout} s") from exc
+            raise ConnectTimeout(
+                f"TLS handshake with {server_hostname} did not complete within {timeout} s"
+            ) from exc
         except OSError as exc:
             self._transport.abort()
-            raise ConnectError(str(exc) or type(exc).__name__) from exc
+            raise ConnectError(f"TLS handshake with {server_hostname} failed: {exc}") from exc
         except BaseException:
             self._transport.abort()
             raise
@@ -246,7 +250,7 @@ class AsyncioBackend(NetworkBackend):
         protocol = _StreamProtocol(loop)
         local = None if local_address is None else (local_address, 0)
         connect = loop.create_connection(lambda: protocol, host, port, local_addr=local)
-        return await self._connect(connect, protocol, timeout)
+        return await self._connect(connect, protocol, timeout, connect_target(host, port))
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None) -> NetworkStream:
         attempt = UnixConnect(path, timeout)
@@ -259,17 +263,17 @@ class AsyncioBackend(NetworkBackend):
         loop = asyncio.get_running_loop()
         protocol = _StreamProtocol(loop)
         connect = loop.create_unix_connection(lambda: protocol, sock=attempt.sock)
-        return await self._connect(connect, protocol, timeout)
+        return await self._connect(connect, protocol, timeout, path)
 
     async def _connect(
-        self, connect: Any, protocol: _StreamProtocol, timeout: float | None
+        self, connect: Any, protocol: _StreamProtocol, timeout: float | None, target: str
     ) -> NetworkStream:
         try:
             transport, _ = await asyncio.wait_for(connect, timeout)
         except asyncio.TimeoutError as exc:
-            raise ConnectTimeout(f"Could not connect within {timeout} s") from exc
+            raise ConnectTimeout(f"Could not connect to {target} within {timeout} s") from exc
         except OSError as exc:
-            raise ConnectError(str(exc) or type(exc).__name__) from exc
+            raise connect_error(target, exc) from exc
         return AsyncioStream(transport, protocol)
 
     async def sleep(self, seconds: float) -> None:

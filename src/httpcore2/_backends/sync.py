@@ -15,6 +15,8 @@ from .._exceptions import (
     ReadTimeout,
     WriteError,
     WriteTimeout,
+    connect_error,
+    connect_target,
 )
 from .._sync.network import SyncNetworkBackend, SyncNetworkStream
 
@@ -57,11 +59,13 @@ class UnixConnect:
         except BlockingIOError:
             if self._deadline is not None and time.monotonic() >= self._deadline:
                 self.sock.close()
-                raise ConnectTimeout(f"Could not connect within {self._timeout} s") from None
+                raise ConnectTimeout(
+                    f"Could not connect to {self._path} within {self._timeout} s"
+                ) from None
             return False
         except OSError as exc:
             self.sock.close()
-            raise ConnectError(str(exc) or type(exc).__name__) from exc
+            raise connect_error(self._path, exc) from exc
         return True
 
 
@@ -114,10 +118,12 @@ class SyncSocketStream(SyncNetworkStream):
             tls = ssl_context.wrap_socket(self._sock, server_hostname=server_hostname)
         except TimeoutError as exc:
             self._sock.close()
-            raise ConnectTimeout(f"TLS handshake did not complete within {timeout} s") from exc
+            raise ConnectTimeout(
+                f"TLS handshake with {server_hostname} did not complete within {timeout} s"
+            ) from exc
         except OSError as exc:
             self._sock.close()
-            raise ConnectError(str(exc) or type(exc).__name__) from exc
+            raise ConnectError(f"TLS handshake with {server_hostname} failed: {exc}") from exc
         except BaseException:
             self._sock.close()
             raise
@@ -154,9 +160,10 @@ class SyncBackend(SyncNetworkBackend):
         try:
             sock = socket.create_connection((host, port), timeout, source_address=source)
         except TimeoutError as exc:
-            raise ConnectTimeout(f"Could not connect within {timeout} s") from exc
+            target = connect_target(host, port)
+            raise ConnectTimeout(f"Could not connect to {target} within {timeout} s") from exc
         except OSError as exc:
-            raise ConnectError(str(exc) or type(exc).__name__) from exc
+            raise connect_error(connect_target(host, port), exc) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         stream = SyncSocketStream(sock)
         stream._timeout = timeout

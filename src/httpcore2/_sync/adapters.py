@@ -14,9 +14,8 @@ from typing import Any, Protocol
 
 from .._auth import AuthTypes, auth_header
 from .._cookies import Cookies, CookieTypes, add_cookie_header, extract_cookies
-from .._exceptions import TooManyRedirects
 from .._models import Request, Response
-from .._redirects import build_redirect_request, redirect_location
+from .._redirects import build_redirect_request, redirect_location, too_many_redirects
 from .._urls import URL
 
 __all__ = [
@@ -93,7 +92,7 @@ class SyncRedirectAdapter(_Adapter):
                 break
             if len(history) >= self.max_redirects:
                 response.close()
-                raise TooManyRedirects(f"Exceeded {self.max_redirects} redirects.", request=request)
+                raise too_many_redirects(request, history, self.max_redirects)
             request = _next_hop(request, response, location)
             _discard_body(response)
             history.append(response)

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Iterator, Callable, Mapping
 from typing import Any
 
+from .._arguments import check_auth, check_bool, check_client_arguments, check_cookies
 from .._auth import AuthTypes
-from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, TimeoutTypes
-from .._content import RequestContent, encode_request
+from .._config import DEFAULT_TIMEOUT, CertTypes, PoolLimits, Timeout, TimeoutTypes, VerifyTypes
+from .._content import AsyncIteratorStream, RequestContent, prime_body, encode_request
 from .._cookies import Cookies, CookieTypes
 from .._decoders import accept_encoding
+from .._exceptions import InvalidURL
 from .._logging import log_response, logger
 from .._models import Extensions, Headers, HeaderTypes, Request, Response, parse_url
 from .._retry import Retry
@@ -70,9 +73,9 @@ class SyncClient:
         params: QueryParamTypes | None = None,
         headers: HeaderTypes = None,
         cookies: CookieTypes | None = None,
-        verify: bool | str = True,
-        cert: str | tuple[str, str] | tuple[str, str, str] | None = None,
-        ssl_context: Any = None,
+        verify: VerifyTypes = True,
+        cert: CertTypes | None = None,
+        ssl_context: ssl.SSLContext | None = None,
         http1: bool = True,
         http2: bool = False,
         proxy: Any = None,
@@ -88,6 +91,18 @@ class SyncClient:
     ) -> None:
         if proxy is not None:
             raise ValueError("Proxies are not supported yet: leave proxy=None.")
+        check_client_arguments(
+            auth=auth,
+            cookies=cookies,
+            verify=verify,
+            cert=cert,
+            ssl_context=ssl_context,
+            pool_limits=pool_limits,
+            max_redirects=max_redirects,
+            follow_redirects=follow_redirects,
+            transport=transport,
+            close_method="close",
+        )
         hooks = dict(event_hooks or {})
         unknown = set(hooks) - {"request", "response"}
         if unknown:
@@ -176,6 +191,7 @@ class SyncClient:
         Cookies given here are sent as a `Cookie` header on this request (and dropped if
         a redirect leaves its origin); the client's own cookies are added per hop.
         """
+        check_cookies(cookies)
         merged = Headers(self._headers)
         body_headers, body = encode_request(content=content, data=data, files=files, json=json)
         if body_headers:
@@ -191,7 +207,7 @@ class SyncClient:
             self._merge_url(url, params),
             headers=merged,
             content=body,
-            extensions=dict(extensions) if extensions else {},
+            extensions=_copy_extensions(extensions),
         )
 
     def prepare_request(self, request: Request) -> Request:
@@ -226,8 +242,9 @@ class SyncClient:
         merged = url if isinstance(url, URL) else parse_url(url, allow_relative=True)
         if merged.is_relative_url:
             if self._base_url is None:
-                raise ValueError(
-                    f"{str(merged)!r} is a relative URL and the client has no base_url"
+                raise InvalidURL(
+                    f"Invalid URL {str(merged)!r}: a relative URL needs a client with "
+                    "base_url=, or give an absolute URL such as 'https://example.org/path'"
                 )
             merged = self._base_url.join(str(merged).lstrip("/"))
         if self._params:
@@ -254,11 +271,17 @@ class SyncClient:
         if timeout is not _UNSET or "timeout" not in extensions:
             chosen = self._timeout if timeout is _UNSET else Timeout.coerce(timeout)
             extensions["timeout"] = chosen.as_dict()
-        extensions["follow_redirects"] = (
-            self._follow_redirects if follow_redirects is None else follow_redirects
-        )
+        if follow_redirects is None:
+            follow_redirects = self._follow_redirects
+        else:
+            check_bool("follow_redirects", follow_redirects)
+        extensions["follow_redirects"] = follow_redirects
         if auth is not None:
+            check_auth(auth)
             extensions["auth"] = auth
+        if type(request.stream) is AsyncIteratorStream:
+            # Its first chunk is taken now: a body of the wrong type fails before the head is sent.
+            prime_body(request.stream)
         for hook in self._request_hooks:
             _call(hook, request)
         started = time.perf_counter()
@@ -400,6 +423,22 @@ class SyncClient:
 
     def __exit__(self, *args: object) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        base_url = "" if self._base_url is None else f"base_url={self._base_url._masked()!r}, "
+        state = "closed" if self._closed else "open"
+        return f"<{type(self).__name__} [{base_url}timeout={self._timeout!r}, {state}]>"
+
+
+def _copy_extensions(extensions: Extensions | None) -> Extensions:
+    if not extensions:
+        return {}
+    if not isinstance(extensions, Mapping):
+        raise TypeError(
+            f"extensions= takes a dict (such as {{'timeout': 10.0}}), not "
+            f"{type(extensions).__name__}"
+        )
+    return dict(extensions)
 
 
 def _as_base_url(base_url: URL | str) -> URL | None:
