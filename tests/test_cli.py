@@ -14,6 +14,7 @@ import os
 import pty
 import re
 import select
+import shlex
 import signal
 import struct
 import subprocess
@@ -37,6 +38,7 @@ from httpcore2._cli import (
     EXIT_TIMEOUT,
     EXIT_USAGE,
     _describe,
+    build_parser,
     main,
 )
 from tests.servers.app import JSON_DOCUMENT, pattern_bytes
@@ -656,3 +658,28 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(
     target = tmp_path / "a.bin"
     status, _, err = run(capsys, server.url + "/stream/1000?chunked=0", "--download", str(target))
     assert (status, err) == (EXIT_OK, f"saved 1,000 bytes to {target}\n")
+
+
+# The documentation.
+
+
+def documented_commands() -> list[str]:
+    """Every `$ httpcore2 ...` command line shown in README.md and docs/."""
+    root = Path(__file__).resolve().parent.parent
+    pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    return [
+        line.strip()[2:]
+        for page in pages
+        for line in page.read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith("$ httpcore2 ")
+    ]
+
+
+def test_the_documented_command_lines_parse() -> None:
+    commands = documented_commands()
+    assert len(commands) >= 8
+    parser = build_parser()
+    for command in commands:
+        words = shlex.split(command)
+        assert words[0] == "httpcore2"
+        parser.parse_args(words[1:])  # raises UsageError if the docs drifted
