@@ -35,11 +35,13 @@ from tests.servers.certs import TLSFiles, cert_authority
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-MAX_SKIPPED = 6
+MAX_SKIPPED = 3
 
 _FENCE = re.compile(r"^(`{3,})python\s*$")
 _NO_RUN = re.compile(r"^<!--\s*no-run:\s*(\S.*?)\s*-->$")
 _SHOWN_OUTPUT = re.compile(r"^\s*print\(.*\)\s+#\s?(.*)$")
+_PRINT = re.compile(r"^\s*print\(.*\)\s*$")
+_COMMENT = re.compile(r"^\s*#\s?(.*)$")
 
 
 @dataclass
@@ -96,9 +98,10 @@ def demo_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
 def rewrite(server: Server, demo_files: TLSFiles) -> Iterator[dict[str, str]]:
     with Server(tls=demo_files) as secure:
         yield {
-            "http://127.0.0.1:8000": server.url,
-            "https://localhost:8443": f"https://localhost:{secure.port}",
-            "https://127.0.0.1:8443": f"https://127.0.0.1:{secure.port}",
+            "127.0.0.1:8000": f"127.0.0.1:{server.port}",
+            "localhost:8443": f"localhost:{secure.port}",
+            "127.0.0.1:8443": f"127.0.0.1:{secure.port}",
+            "('127.0.0.1', 8443)": f"('127.0.0.1', {secure.port})",
             ".venv-demo/tls/": f"{demo_files.ca_file.parent}/",
         }
 
@@ -108,7 +111,7 @@ class _Printed:
 
     def __init__(self, filename: str) -> None:
         self.filename = filename
-        self.by_line: dict[int, list[str]] = {}
+        self.outputs: list[tuple[int, str]] = []  # (line number, text), in order
 
     def __call__(self, *args: Any, sep: str | None = " ", end: str | None = "\n", **_: Any) -> None:
         text = (" " if sep is None else sep).join(str(arg) for arg in args)
@@ -116,7 +119,7 @@ class _Printed:
         while frame is not None and frame.f_code.co_filename != self.filename:
             frame = frame.f_back
         if frame is not None:  # else a function from an earlier block printed
-            self.by_line.setdefault(frame.f_lineno, []).append(text)
+            self.outputs.append((frame.f_lineno, text))
         sys.stdout.write(text + ("\n" if end is None else end))
 
 
@@ -147,17 +150,53 @@ def _run_code(block: Block, source: str, namespace: dict[str, Any]) -> None:
         asyncio.run(eval(code, namespace))
     else:
         exec(code, namespace)
-    for offset, line in enumerate(source.splitlines()):
-        shown = _SHOWN_OUTPUT.match(line)
-        if shown is None:
-            continue
-        lineno = block.line + offset
-        outputs = printed.by_line.get(lineno)
-        assert outputs, f"{block.page.name}:{lineno} printed nothing; the page shows output"
-        for output in outputs:
-            assert _matches(shown.group(1), output), (
-                f"{block.page.name}:{lineno} printed {output!r}; the page shows {shown.group(1)!r}"
+    for lines, expected, each in _shown_outputs(block.line, source):
+        where = f"{block.page.name}:{lines[0]}"
+        outputs = [text for lineno, text in printed.outputs if lineno in lines]
+        assert outputs, f"{where} printed nothing; the page shows {expected!r}"
+        for output in outputs if each else ["\n".join(outputs)]:
+            assert _matches(expected, output), (
+                f"{where} printed {output!r}; the page shows {expected!r}"
             )
+
+
+def _shown_outputs(first_line: int, source: str) -> Iterator[tuple[list[int], str, bool]]:
+    """`(line numbers, expected output, each)` of the `print()` calls that show their output.
+
+    - After the call on its line (`print(x)  # 42`): each output of that line must match
+      (`each` is true).
+    - On the comment lines right below one or more `print()` lines (`print(x)`, `print(y)`,
+      then `# 42`, `# 43`): what those lines printed, in order, one line each.
+    - On comment lines that end the block: what every other `print()` of the block printed.
+    """
+    lines = source.splitlines()
+    claimed: set[int] = set()
+    group: list[int] = []
+    for offset, line in enumerate(lines):
+        lineno = first_line + offset
+        same_line = _SHOWN_OUTPUT.match(line)
+        if same_line is not None:
+            claimed.add(lineno)
+            yield [lineno], same_line.group(1), True
+        elif _PRINT.match(line):
+            group.append(lineno)
+            continue
+        elif _COMMENT.match(line) and not (offset and _COMMENT.match(lines[offset - 1])):
+            below = []
+            for comment in map(_COMMENT.match, lines[offset:]):
+                if comment is None:
+                    break
+                below.append(comment.group(1))
+            if offset + len(below) == len(lines):  # the end of the block
+                group = [
+                    first_line + index
+                    for index, code in enumerate(lines)
+                    if "print(" in code and first_line + index not in claimed
+                ]
+            if group:
+                claimed.update(group)
+                yield group, "\n".join(below), False
+        group = []
 
 
 RUNNABLE = [page for page in PAGES if any(not block.skip_reason for block in blocks(page))]
