@@ -326,6 +326,21 @@ def test_too_many_redirects_is_a_network_error(
     )
 
 
+def test_an_upload_that_a_redirect_cannot_replay_is_a_network_error(server: Server) -> None:
+    # Standard input is a pipe: it streams once, and a 307 asks for the body again.
+    url = server.url + "/redirect-to?url=/anything&status_code=307"
+    result = subprocess.run(
+        [sys.executable, "-m", "httpcore2", url, "-f", "upload=@/dev/stdin"],
+        input=b"data",
+        capture_output=True,
+        timeout=PROCESS_TIMEOUT,
+        check=False,
+    )
+    assert (result.returncode, result.stdout) == (EXIT_NETWORK, b"")
+    assert result.stderr.startswith(b"httpcore2: error: StreamConsumed: The request body is")
+    assert result.stderr.count(b"\n") == 1
+
+
 def test_connection_refused_is_a_network_error(
     capsys: pytest.CaptureFixture[str], unused_port: int
 ) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from ._cli_output import Output, Trace
-from ._exceptions import HTTPError, TimeoutException, TooManyRedirects
-from ._models import Response
+from ._exceptions import HTTPError, StreamError, TimeoutException, TooManyRedirects
+from ._models import Request, Response
 from ._sync.client import SyncClient
 
 __all__ = ["main"]
@@ -190,7 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TimeoutException as exc:
         output.error(_describe(exc))
         return EXIT_TIMEOUT
-    except HTTPError as exc:
+    except (HTTPError, StreamError) as exc:
         output.error(_describe(exc))
         return EXIT_NETWORK
     except KeyboardInterrupt:
@@ -205,13 +205,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
 
 
-def _describe(exc: HTTPError) -> str:
-    message = str(exc) or "no details"
+def _describe(exc: HTTPError | StreamError) -> str:
+    """`Name: message (METHOD URL)`; without the request when the error carries none."""
+    text = f"{type(exc).__name__}: {str(exc) or 'no details'}"
     try:
-        request = exc.request
+        request = exc.request if isinstance(exc, HTTPError) else None
     except RuntimeError:
-        return f"{type(exc).__name__}: {message}"
-    return f"{type(exc).__name__}: {message} ({request.method} {request.url})"
+        request = None
+    return text if request is None else f"{text} ({request.method} {request.url})"
 
 
 def _run(args: argparse.Namespace, output: Output) -> int:
@@ -240,20 +241,8 @@ def _exchange(args: argparse.Namespace, output: Output, request_args: dict[str, 
             )
         except ValueError as exc:  # a bad URL or header, said before anything is sent
             raise UsageError(str(exc)) from exc
-        trace.start_hop()
-        response = client.send(request, stream=True)
+        response = _send(client, request, args.follow, trace)
         try:
-            trace.end_hop(response)
-            redirects = 0
-            while args.follow and response.is_redirect:
-                if redirects == MAX_REDIRECTS:
-                    raise TooManyRedirects(
-                        f"Exceeded {MAX_REDIRECTS} redirects.", request=response.request
-                    )
-                redirects += 1
-                trace.start_hop(response)
-                response = response.next()
-                trace.end_hop(response)
             if not args.body_only:
                 output.head(response)
             if download is not None and not response.is_error:
@@ -268,6 +257,24 @@ def _exchange(args: argparse.Namespace, output: Output, request_args: dict[str, 
         output.error(f"the server answered {response.status} {response.reason_phrase}{not_saved}")
         return EXIT_STATUS
     return EXIT_OK
+
+
+def _send(client: SyncClient, request: Request, follow: bool, trace: Trace) -> Response:
+    """Send `request` with its body unread, following redirects one hop at a time, so that
+    `-v` can show each hop as it happens."""
+    trace.start_hop()
+    response = client.send(request, stream=True)
+    trace.end_hop(response)
+    redirects = 0
+    while follow and response.is_redirect:
+        if redirects == MAX_REDIRECTS:
+            response.close()
+            raise TooManyRedirects(f"Exceeded {MAX_REDIRECTS} redirects.", request=response.request)
+        redirects += 1
+        trace.start_hop(response)
+        response = response.next()  # closes the redirect response
+        trace.end_hop(response)
+    return response
 
 
 def _request_arguments(args: argparse.Namespace, files: contextlib.ExitStack) -> dict[str, Any]:
