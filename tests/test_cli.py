@@ -162,7 +162,7 @@ def test_help_documents_the_options_and_exit_statuses(capsys: pytest.CaptureFixt
     for option in ["--download", "--overwrite", "--keep-partial", "--raise", "--verbose"]:
         assert option in text
     codes = [EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_NETWORK, EXIT_TIMEOUT, EXIT_STATUS]
-    for code in [*codes, EXIT_INTERRUPTED]:
+    for code in [*codes, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE]:
         assert re.search(rf"^  {code} ", text, re.MULTILINE), code
 
 

@@ -45,6 +45,7 @@ exit status:
   {EXIT_TIMEOUT}    a timeout: connect, read, write or pool
   {EXIT_STATUS}    the server answered 4xx or 5xx (with --raise or --download)
   {EXIT_INTERRUPTED}  interrupted (Ctrl-C); a partial download is removed unless --keep-partial
+  {EXIT_BROKEN_PIPE}  the program reading the output went away (silently)
 
 examples:
   httpcore2 https://example.org/
