@@ -98,6 +98,7 @@ SYNC_PREFIXED = [
     "MockBackend",
     "MockStream",
     "Waiter",
+    "TraceStep",
 ]
 
 # Any other class rename.

@@ -9,6 +9,7 @@ import time
 from .._backends.auto import AutoBackend
 from .._exceptions import ConnectError, ConnectTimeout, HTTPError
 from .._models import Request, Response
+from .._trace import TraceStep
 from .http2 import HTTP2Connection
 from .http11 import HTTP11Connection
 from .network import NetworkBackend, NetworkStream
@@ -113,8 +114,27 @@ class HTTPConnection:
         raw = request.url.raw
         timeout = request.extensions["timeout"]["connect"]
         trace = request.extensions.get("trace")
-        if trace is not None:
-            trace("connection.connect_tcp.started", {"host": raw.host, "port": raw.port})
+        if trace is None:
+            stream = await self._connect_tcp(request, timeout)
+        else:
+            info = {"host": raw.host, "port": raw.port}
+            async with TraceStep(trace, "connection.connect_tcp", info) as step:
+                stream = await self._connect_tcp(request, timeout)
+                step.complete_info = {"stream": stream}
+        if raw.scheme == b"https":
+            assert self._ssl_context is not None
+            hostname = server_hostname(request)
+            if trace is None:
+                stream = await stream.start_tls(self._ssl_context, hostname, timeout)
+            else:
+                info = {"server_hostname": hostname}
+                async with TraceStep(trace, "connection.start_tls", info) as step:
+                    stream = await stream.start_tls(self._ssl_context, hostname, timeout)
+                    step.complete_info = {"stream": stream}
+        return stream
+
+    async def _connect_tcp(self, request: Request, timeout: float | None) -> NetworkStream:
+        raw = request.url.raw
         delays = (RETRY_BACKOFF * 2**attempt for attempt in range(self._retries))
         while True:
             try:
@@ -134,16 +154,6 @@ class HTTPConnection:
                 if delay is None:
                     raise
                 await self._backend.sleep(delay)
-        if trace is not None:
-            trace("connection.connect_tcp.complete", {"stream": stream})
-        if raw.scheme == b"https":
-            assert self._ssl_context is not None
-            hostname = server_hostname(request)
-            if trace is not None:
-                trace("connection.start_tls.started", {"server_hostname": hostname})
-            stream = await stream.start_tls(self._ssl_context, hostname, timeout)
-            if trace is not None:
-                trace("connection.start_tls.complete", {"stream": stream})
         return stream
 
     # The pool's view of the connection.

@@ -14,6 +14,7 @@ from .._content import ByteStream, RequestStream
 from .._exceptions import HTTPError, RemoteProtocolError, WriteError
 from .._http11_engine import END_OF_BODY, NEED_DATA, H11Engine, ResponseEvent, ResponseHead
 from .._models import Headers, Request, Response
+from .._trace import Trace, TraceStep
 from .network import NetworkStream
 
 __all__ = ["HTTP11Connection"]
@@ -97,9 +98,21 @@ class HTTP11Connection:
         self._requests += 1
         self.response_started = False
         timeouts = _timeouts(request)
+        trace = request.extensions.get("trace")
         try:
-            await self._send_request(request, timeouts["write"])
-            head = await self._receive_response_head(timeouts["read"])
+            await self._send_request(request, timeouts["write"], trace)
+            if trace is None:
+                head = await self._receive_response_head(timeouts["read"])
+            else:
+                info = {"request": request}
+                async with TraceStep(trace, "http11.receive_response_headers", info) as step:
+                    head = await self._receive_response_head(timeouts["read"])
+                    step.complete_info = {
+                        "http_version": b"HTTP/" + head.http_version,
+                        "status": head.status,
+                        "reason_phrase": head.reason,
+                        "headers": head.headers,
+                    }
         except BaseException as exc:
             await self.aclose()
             if isinstance(exc, HTTPError):
@@ -113,28 +126,43 @@ class HTTP11Connection:
         return Response(
             head.status,
             headers=Headers.from_wire(head.headers),
-            content=HTTP11ResponseStream(self, request),
+            content=HTTP11ResponseStream(self, request, trace),
             extensions=extensions,
             request=request,
         )
 
-    async def _send_request(self, request: Request, timeout: float | None) -> None:
+    async def _send_request(
+        self, request: Request, timeout: float | None, trace: Trace | None
+    ) -> None:
         try:
-            body = request.stream
-            if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
-                # The whole request in one write: one system call for a typical request.
-                data = self._engine.request_head(request)
-                if body.content:
-                    data += self._engine.body_chunk(body.content)
-                await self._stream.write(data + self._engine.end_of_body(), timeout)
-            else:
-                await self._stream.write(self._engine.request_head(request), timeout)
-                await self._send_body(body, timeout)
+            if trace is None:
+                if not await self._send_request_head(request, timeout):
+                    await self._send_body(request.stream, timeout)
+                return
+            info = {"request": request}
+            async with TraceStep(trace, "http11.send_request_headers", info):
+                body_sent = await self._send_request_head(request, timeout)
+            async with TraceStep(trace, "http11.send_request_body", info):
+                if not body_sent:
+                    await self._send_body(request.stream, timeout)
         except WriteError:
             # The server may have answered early (413, 401...) and closed its read side:
             # stop sending and read what it said; if there is no response, the read fails.
             if not self._stream.is_readable():
                 raise
+
+    async def _send_request_head(self, request: Request, timeout: float | None) -> bool:
+        """Send the request head; True if the body went out with it."""
+        body = request.stream
+        if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
+            # The whole request in one write: one system call for a typical request.
+            data = self._engine.request_head(request)
+            if body.content:
+                data += self._engine.body_chunk(body.content)
+            await self._stream.write(data + self._engine.end_of_body(), timeout)
+            return True
+        await self._stream.write(self._engine.request_head(request), timeout)
+        return False
 
     async def _send_body(self, body: RequestStream, timeout: float | None) -> None:
         chunks = body.__aiter__()
@@ -203,14 +231,19 @@ class HTTP11ResponseStream:
     finalizing by the garbage collector.
     """
 
-    __slots__ = ("_closed", "_connection", "_done", "_request", "_timeout")
+    __slots__ = ("_body_step", "_closed", "_connection", "_done", "_request", "_timeout", "_trace")
 
-    def __init__(self, connection: HTTP11Connection, request: Request) -> None:
+    def __init__(
+        self, connection: HTTP11Connection, request: Request, trace: Trace | None = None
+    ) -> None:
         self._connection = connection
         self._request = request
         self._timeout = _timeouts(request)["read"]
         self._closed = False
         self._done = False
+        self._trace = trace
+        # With `trace`: the body's trace step, from the first read to the end of the body.
+        self._body_step: TraceStep | None = None
 
     def __aiter__(self) -> HTTP11ResponseStream:
         return self
@@ -218,10 +251,17 @@ class HTTP11ResponseStream:
     async def __anext__(self) -> bytes:
         if self._done:
             raise StopAsyncIteration()
+        if self._trace is not None and self._body_step is None:
+            self._body_step = TraceStep(
+                self._trace, "http11.receive_response_body", {"request": self._request}
+            )
+            await self._body_step.__aenter__()
         try:
             event = await self._connection._next_event(self._timeout)
         except BaseException as exc:
             self._done = True
+            if self._body_step is not None:
+                await self._body_step.__aexit__(type(exc), exc, exc.__traceback__)
             await self.aclose()
             if isinstance(exc, HTTPError):
                 exc.request = self._request
@@ -231,9 +271,16 @@ class HTTP11ResponseStream:
         # In a body, the engine hands out data, then the end of the body.
         assert event is END_OF_BODY, event
         self._done = True
+        if self._body_step is not None:
+            await self._body_step.__aexit__(None, None, None)
         raise StopAsyncIteration()
 
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
-            await self._connection._response_closed()
+            if self._trace is None:
+                await self._connection._response_closed()
+                return
+            info = {"request": self._request}
+            async with TraceStep(self._trace, "http11.response_closed", info):
+                await self._connection._response_closed()

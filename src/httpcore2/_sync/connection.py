@@ -10,6 +10,7 @@ import time
 from .._backends.sync import SyncBackend
 from .._exceptions import ConnectError, ConnectTimeout, HTTPError
 from .._models import Request, Response
+from .._trace import SyncTraceStep
 from .http2 import SyncHTTP2Connection
 from .http11 import SyncHTTP11Connection
 from .network import SyncNetworkBackend, SyncNetworkStream
@@ -116,8 +117,27 @@ class SyncHTTPConnection:
         raw = request.url.raw
         timeout = request.extensions["timeout"]["connect"]
         trace = request.extensions.get("trace")
-        if trace is not None:
-            trace("connection.connect_tcp.started", {"host": raw.host, "port": raw.port})
+        if trace is None:
+            stream = self._connect_tcp(request, timeout)
+        else:
+            info = {"host": raw.host, "port": raw.port}
+            with SyncTraceStep(trace, "connection.connect_tcp", info) as step:
+                stream = self._connect_tcp(request, timeout)
+                step.complete_info = {"stream": stream}
+        if raw.scheme == b"https":
+            assert self._ssl_context is not None
+            hostname = server_hostname(request)
+            if trace is None:
+                stream = stream.start_tls(self._ssl_context, hostname, timeout)
+            else:
+                info = {"server_hostname": hostname}
+                with SyncTraceStep(trace, "connection.start_tls", info) as step:
+                    stream = stream.start_tls(self._ssl_context, hostname, timeout)
+                    step.complete_info = {"stream": stream}
+        return stream
+
+    def _connect_tcp(self, request: Request, timeout: float | None) -> SyncNetworkStream:
+        raw = request.url.raw
         delays = (RETRY_BACKOFF * 2**attempt for attempt in range(self._retries))
         while True:
             try:
@@ -137,16 +157,6 @@ class SyncHTTPConnection:
                 if delay is None:
                     raise
                 self._backend.sleep(delay)
-        if trace is not None:
-            trace("connection.connect_tcp.complete", {"stream": stream})
-        if raw.scheme == b"https":
-            assert self._ssl_context is not None
-            hostname = server_hostname(request)
-            if trace is not None:
-                trace("connection.start_tls.started", {"server_hostname": hostname})
-            stream = stream.start_tls(self._ssl_context, hostname, timeout)
-            if trace is not None:
-                trace("connection.start_tls.complete", {"stream": stream})
         return stream
 
     # The pool's view of the connection.
