@@ -7,7 +7,7 @@ import ssl
 import time
 
 from .._backends.auto import AutoBackend
-from .._exceptions import ConnectError, ConnectTimeout, HTTPError
+from .._exceptions import ConnectError, ConnectTimeout, HTTPError, UnsupportedProtocol
 from .._models import Request, Response
 from .._trace import TraceStep
 from .http2 import HTTP2Connection
@@ -87,7 +87,12 @@ class HTTPConnection:
         """Open the connection for `request`'s origin and settle the protocol."""
         try:
             stream = await self._connect(request)
-            if self._speaks_http2(stream):
+            try:
+                http2 = self._speaks_http2(stream)
+            except UnsupportedProtocol:
+                await stream.aclose()
+                raise
+            if http2:
                 connection = HTTP2Connection(stream, keepalive_expiry=self._keepalive_expiry)
                 try:
                     await connection.handshake(request.extensions["timeout"])
@@ -104,11 +109,21 @@ class HTTPConnection:
             raise
 
     def _speaks_http2(self, stream: NetworkStream) -> bool:
-        if not self._http2:
-            return False
+        """The protocol the TLS handshake selected by ALPN, never the one we merely wished for:
+        a context shared with other code may offer more than this connection allows."""
         ssl_object = stream.get_extra_info("ssl_object")
         protocol = None if ssl_object is None else ssl_object.selected_alpn_protocol()
-        return protocol == "h2" or (protocol is None and not self._http1)
+        if protocol is None:
+            # Cleartext, or a server without ALPN: HTTP/1.1, or HTTP/2 by prior knowledge.
+            return not self._http1
+        if protocol == "h2" and self._http2:
+            return True
+        if protocol == "http/1.1" and self._http1:
+            return False
+        raise UnsupportedProtocol(
+            f"The server selected {protocol!r} by ALPN, which this connection does not speak"
+            f" (http1={self._http1}, http2={self._http2}): the ssl_context offers it."
+        )
 
     async def _connect(self, request: Request) -> NetworkStream:
         raw = request.url.raw

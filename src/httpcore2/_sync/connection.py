@@ -8,7 +8,7 @@ import ssl
 import time
 
 from .._backends.sync import SyncBackend
-from .._exceptions import ConnectError, ConnectTimeout, HTTPError
+from .._exceptions import ConnectError, ConnectTimeout, HTTPError, UnsupportedProtocol
 from .._models import Request, Response
 from .._trace import SyncTraceStep
 from .http2 import SyncHTTP2Connection
@@ -88,7 +88,12 @@ class SyncHTTPConnection:
         """Open the connection for `request`'s origin and settle the protocol."""
         try:
             stream = self._connect(request)
-            if self._speaks_http2(stream):
+            try:
+                http2 = self._speaks_http2(stream)
+            except UnsupportedProtocol:
+                stream.close()
+                raise
+            if http2:
                 connection = SyncHTTP2Connection(stream, keepalive_expiry=self._keepalive_expiry)
                 try:
                     connection.handshake(request.extensions["timeout"])
@@ -107,11 +112,21 @@ class SyncHTTPConnection:
             raise
 
     def _speaks_http2(self, stream: SyncNetworkStream) -> bool:
-        if not self._http2:
-            return False
+        """The protocol the TLS handshake selected by ALPN, never the one we merely wished for:
+        a context shared with other code may offer more than this connection allows."""
         ssl_object = stream.get_extra_info("ssl_object")
         protocol = None if ssl_object is None else ssl_object.selected_alpn_protocol()
-        return protocol == "h2" or (protocol is None and not self._http1)
+        if protocol is None:
+            # Cleartext, or a server without ALPN: HTTP/1.1, or HTTP/2 by prior knowledge.
+            return not self._http1
+        if protocol == "h2" and self._http2:
+            return True
+        if protocol == "http/1.1" and self._http1:
+            return False
+        raise UnsupportedProtocol(
+            f"The server selected {protocol!r} by ALPN, which this connection does not speak"
+            f" (http1={self._http1}, http2={self._http2}): the ssl_context offers it."
+        )
 
     def _connect(self, request: Request) -> SyncNetworkStream:
         raw = request.url.raw
