@@ -163,6 +163,33 @@ def tls_then_reset(conn: RawConnection) -> None:
     conn.reset()
 
 
+def tls_in_tls_echo(conn: RawConnection) -> None:
+    """TLS, then TLS again inside it (as through an https proxy); echo one message inside."""
+    duplicate = socket.socket(fileno=os.dup(conn.sock.fileno()))
+    with certs.server_ssl_context().wrap_socket(duplicate, server_side=True) as outer:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        inner = certs.server_ssl_context().wrap_bio(incoming, outgoing, server_side=True)
+
+        def attempt(operation: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+            try:
+                return True, operation(*args)
+            except ssl.SSLWantReadError:
+                return False, None
+
+        def run(operation: Callable[..., Any], *args: Any) -> Any:
+            done, result = attempt(operation, *args)
+            while not done:
+                outer.sendall(outgoing.read())
+                incoming.write(outer.recv(65536))
+                done, result = attempt(operation, *args)
+            outer.sendall(outgoing.read())
+            return result
+
+        run(inner.do_handshake)
+        run(inner.write, run(inner.read, 1024))
+        conn.wait_for_close()
+
+
 def wait_for_session_tickets(stream: NetworkStream) -> None:
     """Block until the records a TLS 1.3 server sends after the handshake are on the socket."""
     readable, _, _ = select.select([stream.get_extra_info("socket")], [], [], LONG)
@@ -669,6 +696,25 @@ async def test_tls_session_tickets_are_not_data(
             assert await read_exactly(tls, 4) == b"data"
         finally:
             await tls.aclose()
+
+
+@on(ANYIO_ON_TRIO)
+async def test_tls_in_tls(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    server = raw_server(tls_in_tls_echo)
+    async with connect(backend_class(), server.address) as stream:
+        outer = await stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        inner = await outer.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        try:
+            assert inner.get_extra_info("ssl_object") is not outer.get_extra_info("ssl_object")
+            wait_for_session_tickets(inner)  # the inner session's, inside the outer one
+            assert not inner.is_readable()
+            await inner.write(b"ping", timeout=LONG)
+            await eventually(inner.is_readable)
+            assert await read_exactly(inner, 4) == b"ping"
+        finally:
+            await inner.aclose()
 
 
 @production_backends

@@ -134,3 +134,43 @@ async def test_a_body_cut_short(raw_server: RawServerFactory) -> None:
         "http11.response_closed.complete",
     ]
     assert events[-3][1] == {"exception": info.value}
+
+
+class BodyWriteFails(httpcore2.MockStream):
+    """The server answers early and stops reading after the head: the body write fails."""
+
+    failed = False
+
+    async def write(self, data: bytes, timeout: float | None = None) -> None:
+        if self.written:
+            self.failed = True
+            raise httpcore2.WriteError("Broken pipe")
+        self.written.append(data)
+
+    def is_readable(self) -> bool:
+        return self.failed
+
+
+@pytest.mark.anyio
+async def test_a_body_the_server_did_not_want() -> None:
+    answer = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"
+    connection = httpcore2.HTTP11Connection(BodyWriteFails([answer]))
+    events: Events = []
+    request = httpcore2.Request(
+        "PUT",
+        "http://example.com/",
+        content=iter([b"x" * 1000] * 3),
+        extensions={**QUICK, "trace": plain_recorder(events)},
+    )
+    response = await connection.handle_request(request)
+    assert response.status == 413
+    assert names(events) == [
+        "http11.send_request_headers.started",
+        "http11.send_request_headers.complete",
+        "http11.send_request_body.started",
+        "http11.send_request_body.failed",
+        "http11.receive_response_headers.started",
+        "http11.receive_response_headers.complete",
+    ]
+    assert isinstance(events[3][1]["exception"], httpcore2.WriteError)
+    await response.aclose()

@@ -164,9 +164,7 @@ class AnyIOTLSStream(NetworkStream):
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         if self._read_ahead:
-            ahead = self._read_ahead[:max_bytes]
-            self._read_ahead = self._read_ahead[max_bytes:]
-            return ahead
+            return self._take_read_ahead(max_bytes)
         if self._read_error is not None:
             raise self._read_error
         while (data := self._decrypt(max_bytes)) is None:
@@ -174,6 +172,11 @@ class AnyIOTLSStream(NetworkStream):
             await self._receive(timeout)
         # Reading may have made TLS answer (a key update, post-handshake auth).
         await self._flush(timeout)
+        return data
+
+    def _take_read_ahead(self, max_bytes: int) -> bytes:
+        data = self._read_ahead[:max_bytes]
+        self._read_ahead = self._read_ahead[max_bytes:]
         return data
 
     def _decrypt(self, max_bytes: int) -> bytes | None:
@@ -231,6 +234,8 @@ class AnyIOTLSStream(NetworkStream):
 
     def _receive_nowait(self, max_bytes: int) -> bytes | None:
         """What a read would return without waiting (`b""` at EOF), or None if it would wait."""
+        if self._read_ahead:
+            return self._take_read_ahead(max_bytes)
         while (data := self._decrypt(max_bytes)) is None:
             received = self._transport._receive_nowait(_READ_SIZE)
             if received is None:
