@@ -33,6 +33,12 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
+def _too_many_informational() -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
+    )
+
+
 def _timeouts(request: Request) -> dict[str, float | None]:
     timeouts: dict[str, float | None] = request.extensions["timeout"]
     return timeouts
@@ -59,6 +65,8 @@ class SyncHTTP11Connection:
         self._idle_since = time.monotonic()
         self._requests = 0
         self.response_started = False
+        # A final response head that arrived while the request body was going out.
+        self._early_head: ResponseHead | None = None
 
     # The pool's view of the connection.
 
@@ -167,8 +175,12 @@ class SyncHTTP11Connection:
         chunks = body.__iter__()
         try:
             for chunk in chunks:
-                if self._stream.is_readable():
-                    # The server answered (or hung up) before the body was sent: stop
+                if (
+                    self._early_head is None
+                    and self._stream.is_readable()
+                    and self._body_refused(timeout)
+                ):
+                    # The server answered before the body was sent, with a refusal: stop
                     # sending and read what it said. The connection is not reused.
                     return
                 self._stream.write(self._engine.body_chunk(chunk), timeout)
@@ -179,6 +191,24 @@ class SyncHTTP11Connection:
             # A body generator left mid-way must be finalized now, not by the garbage
             # collector (which trio reports as an error).
             chunks.close()
+
+    def _body_refused(self, timeout: float | None) -> bool:
+        """Read the response that arrived while the body is going out: True if it refuses
+        the body (a final status of 300 or more), False to keep sending (an informational
+        response, or a final one the server streams while it reads, as an echo does)."""
+        for _ in range(MAX_INFORMATIONAL + 1):
+            event = self._engine.next_event()
+            while event is NEED_DATA:
+                if not self._stream.is_readable():
+                    return False  # the rest of the head is still on its way
+                self._receive_data(timeout)
+                event = self._engine.next_event()
+            # Before the body, the only events are response heads; 1xx ones are skipped.
+            assert type(event) is ResponseHead, event
+            if event.status >= 200:
+                self._early_head = event
+                return event.status >= 300
+        raise _too_many_informational()
 
     # Receiving the response.
 
@@ -199,8 +229,12 @@ class SyncHTTP11Connection:
         self._engine.receive_data(data)
 
     def _receive_response_head(self, timeout: float | None) -> ResponseHead:
-        # A reused connection never holds bytes from before (see _response_closed), so
-        # there is nothing to parse until the first read.
+        early = self._early_head
+        if early is not None:  # read while the body was going out
+            self._early_head = None
+            return early
+        # Only an early response (above) leaves bytes to parse: until the first read here
+        # there is nothing, since a reused connection never holds bytes from before.
         self._receive_data(timeout)
         for _ in range(MAX_INFORMATIONAL + 1):
             head = self._next_event(timeout)
@@ -208,9 +242,7 @@ class SyncHTTP11Connection:
             assert type(head) is ResponseHead, head
             if head.status >= 200:
                 return head
-        raise RemoteProtocolError(
-            f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
-        )
+        raise _too_many_informational()
 
     def _response_closed(self) -> None:
         if self._state is _State.ACTIVE and self._engine.start_next_exchange():
