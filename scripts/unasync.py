@@ -102,6 +102,7 @@ SYNC_PREFIXED = [
     "MockBackend",
     "MockStream",
     "Waiter",
+    "TraceStep",
 ]
 
 # Any other class rename.

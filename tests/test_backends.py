@@ -147,6 +147,55 @@ def tls_then_garbage(conn: RawConnection) -> None:
         conn.wait_for_close()
 
 
+def tls_talk_on_cue(conn: RawConnection) -> None:
+    """TLS 1.3 (session tickets follow the handshake), then `talk_on_cue` inside it."""
+    duplicate = socket.socket(fileno=os.dup(conn.sock.fileno()))
+    with certs.server_ssl_context().wrap_socket(duplicate, server_side=True) as tls:
+        while (cue := tls.recv(1024)) and cue != b"close":
+            tls.sendall(b"data")
+
+
+def tls_then_reset(conn: RawConnection) -> None:
+    """Complete a TLS handshake, read one record, then close with a RST."""
+    duplicate = socket.socket(fileno=os.dup(conn.sock.fileno()))
+    with certs.server_ssl_context().wrap_socket(duplicate, server_side=True) as tls:
+        tls.recv(1024)
+    conn.reset()
+
+
+def tls_in_tls_echo(conn: RawConnection) -> None:
+    """TLS, then TLS again inside it (as through an https proxy); echo one message inside."""
+    duplicate = socket.socket(fileno=os.dup(conn.sock.fileno()))
+    with certs.server_ssl_context().wrap_socket(duplicate, server_side=True) as outer:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        inner = certs.server_ssl_context().wrap_bio(incoming, outgoing, server_side=True)
+
+        def attempt(operation: Callable[..., Any], *args: Any) -> tuple[bool, Any]:
+            try:
+                return True, operation(*args)
+            except ssl.SSLWantReadError:
+                return False, None
+
+        def run(operation: Callable[..., Any], *args: Any) -> Any:
+            done, result = attempt(operation, *args)
+            while not done:
+                outer.sendall(outgoing.read())
+                incoming.write(outer.recv(65536))
+                done, result = attempt(operation, *args)
+            outer.sendall(outgoing.read())
+            return result
+
+        run(inner.do_handshake)
+        run(inner.write, run(inner.read, 1024))
+        conn.wait_for_close()
+
+
+def wait_for_session_tickets(stream: NetworkStream) -> None:
+    """Block until the records a TLS 1.3 server sends after the handshake are on the socket."""
+    readable, _, _ = select.select([stream.get_extra_info("socket")], [], [], LONG)
+    assert readable, "no session ticket arrived"
+
+
 # Unix sockets: the kernel completes a connect() on its own while there is room in the listener's
 # backlog, so a test accepts the connection itself afterwards, without a server thread.
 
@@ -628,6 +677,102 @@ async def test_tls_error_after_the_handshake(
             with pytest.raises(httpcore2.ReadError) as info:
                 await read_to_end(tls)
             assert isinstance(info.value.__cause__, ssl.SSLError)
+        finally:
+            await tls.aclose()
+
+
+@on(ANYIO_ON_TRIO, ANYIO_ON_ASYNCIO)
+async def test_tls_session_tickets_are_not_data(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    # The native asyncio backend never sees them: asyncio's TLS layer takes them off at once.
+    server = raw_server(tls_talk_on_cue)
+    async with connect(backend_class(), server.address) as stream:
+        tls = await stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        try:
+            wait_for_session_tickets(tls)
+            assert not tls.is_readable()
+            await tls.write(b"send")
+            assert await read_exactly(tls, 4) == b"data"
+        finally:
+            await tls.aclose()
+
+
+@on(ANYIO_ON_TRIO)
+async def test_tls_in_tls(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    server = raw_server(tls_in_tls_echo)
+    async with connect(backend_class(), server.address) as stream:
+        outer = await stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        inner = await outer.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        try:
+            assert inner.get_extra_info("ssl_object") is not outer.get_extra_info("ssl_object")
+            wait_for_session_tickets(inner)  # the inner session's, inside the outer one
+            assert not inner.is_readable()
+            await inner.write(b"ping", timeout=LONG)
+            await eventually(inner.is_readable)
+            assert await read_exactly(inner, 4) == b"ping"
+        finally:
+            await inner.aclose()
+
+
+@production_backends
+async def test_tls_is_readable_means_data_or_end_of_stream(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    server = raw_server(tls_talk_on_cue)
+    async with connect(backend_class(), server.address) as stream:
+        tls = await stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        try:
+            await tls.write(b"send")
+            assert await tls.read(2, timeout=LONG) == b"da"
+            assert tls.is_readable()  # the rest of the record is decrypted and waiting
+            assert await tls.read(1024, timeout=LONG) == b"ta"
+            assert not tls.is_readable()
+            await tls.write(b"send")
+            await eventually(tls.is_readable)
+            assert await read_exactly(tls, 4, max_bytes=3) == b"data"
+            assert not tls.is_readable()
+            await tls.write(b"close")
+            await eventually(tls.is_readable)
+            assert await tls.read(1024, timeout=LONG) == b""
+        finally:
+            await tls.aclose()
+
+
+@production_backends
+async def test_tls_error_makes_the_stream_readable(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    server = raw_server(tls_then_garbage)
+    async with connect(backend_class(), server.address) as stream:
+        tls = await stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        try:
+            await tls.write(b"hi", timeout=LONG)
+            await eventually(tls.is_readable)
+            with pytest.raises(httpcore2.ReadError):
+                await read_to_end(tls)
+            with pytest.raises(httpcore2.WriteError):
+                await tls.write(b"more", timeout=LONG)
+        finally:
+            await tls.aclose()
+
+
+@production_backends
+async def test_tls_reset_makes_the_stream_readable(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    server = raw_server(tls_then_reset)
+    async with connect(backend_class(), server.address) as stream:
+        tls = await stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        try:
+            await tls.write(b"hi", timeout=LONG)
+            await eventually(tls.is_readable)
+            try:  # how a reset reads depends on the TLS layer: an error or the end
+                assert await read_to_end(tls) == b""
+            except httpcore2.ReadError:
+                pass
         finally:
             await tls.aclose()
 

@@ -41,8 +41,11 @@ from tests.test_backends import (
     slow_reader,
     talk_on_cue,
     tls_context,
+    tls_talk_on_cue,
     tls_then_garbage,
+    tls_then_reset,
     wait_for_reset,
+    wait_for_session_tickets,
 )
 from tests.test_backends import unix_listener as unix_listener  # the fixture
 
@@ -337,6 +340,61 @@ def test_tls_error_after_the_handshake(raw_server: RawServerFactory, ca_file: Pa
             with pytest.raises(httpcore2.ReadError) as info:
                 read_to_end(tls)
             assert isinstance(info.value.__cause__, ssl.SSLError)
+        finally:
+            tls.close()
+
+
+def test_tls_is_readable_means_data_or_end_of_stream(
+    raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    server = raw_server(tls_talk_on_cue)
+    with connect(server.address) as stream:
+        tls = stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        try:
+            wait_for_session_tickets(tls)
+            assert not tls.is_readable()
+            tls.write(b"send")
+            assert tls.read(2, timeout=LONG) == b"da"
+            assert tls.is_readable()  # the rest of the record is decrypted and waiting
+            assert tls.read(1024, timeout=LONG) == b"ta"
+            assert not tls.is_readable()
+            tls.write(b"send")
+            eventually(tls.is_readable)
+            assert read_exactly(tls, 4) == b"data"
+            assert not tls.is_readable()
+            tls.write(b"close")
+            eventually(tls.is_readable)
+            assert tls.read(1024, timeout=LONG) == b""
+        finally:
+            tls.close()
+
+
+def test_tls_error_makes_the_stream_readable(raw_server: RawServerFactory, ca_file: Path) -> None:
+    server = raw_server(tls_then_garbage)
+    with connect(server.address) as stream:
+        tls = stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        try:
+            tls.write(b"hi", timeout=LONG)
+            eventually(tls.is_readable)
+            with pytest.raises(httpcore2.ReadError):
+                read_to_end(tls)
+            with pytest.raises(httpcore2.WriteError):
+                tls.write(b"more", timeout=LONG)
+        finally:
+            tls.close()
+
+
+def test_tls_reset_makes_the_stream_readable(raw_server: RawServerFactory, ca_file: Path) -> None:
+    server = raw_server(tls_then_reset)
+    with connect(server.address) as stream:
+        tls = stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        try:
+            tls.write(b"hi", timeout=LONG)
+            eventually(tls.is_readable)
+            try:  # how a reset reads depends on the TLS layer: an error or the end
+                assert read_to_end(tls) == b""
+            except httpcore2.ReadError:
+                pass
         finally:
             tls.close()
 

@@ -8,11 +8,14 @@ import ssl
 import subprocess
 from pathlib import Path
 
+import certifi
 import pytest
 import trustme
 from cryptography.hazmat.primitives import serialization
 
+import httpcore2
 from httpcore2 import PoolLimits, Timeout, create_ssl_context
+from httpcore2._config import _default_context
 from tests.servers.certs import cert_authority, server_ssl_context
 
 # --- Timeout -----------------------------------------------------------------------------
@@ -270,11 +273,23 @@ def der(leaf: trustme.LeafCert) -> bytes:
 # --- create_ssl_context ------------------------------------------------------------------
 
 
-def test_default_context_is_built_once_and_shared() -> None:
+def test_create_ssl_context_returns_a_context_of_your_own() -> None:
     context = create_ssl_context()
-    assert create_ssl_context() is context
-    assert create_ssl_context(True, None, ("http/1.1",)) is context
-    assert create_ssl_context(alpn_protocols=("h2", "http/1.1")) is not context
+    assert create_ssl_context() is not context
+    context.set_alpn_protocols(["h2"])  # changing it changes no other context
+    assert offered_alpn(create_ssl_context()) == "http/1.1"
+
+
+def test_pools_parse_the_ca_bundle_once_per_alpn_offer(monkeypatch: pytest.MonkeyPatch) -> None:
+    _default_context.cache_clear()
+    parsed: list[str] = []
+    where = certifi.where
+    monkeypatch.setattr(certifi, "where", lambda: parsed.append("bundle") or where())
+    pools = [httpcore2.ConnectionPool(http2=index % 2 == 0) for index in range(100)]
+    pools += [httpcore2.SyncConnectionPool() for _ in range(100)]
+    assert len(parsed) == 2  # ("http/1.1",) and ("h2", "http/1.1")
+    assert len({id(pool._ssl_context) for pool in pools}) == 2
+    _default_context.cache_clear()
 
 
 def test_default_context_verifies_and_requires_tls_1_2() -> None:

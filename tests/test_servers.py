@@ -35,7 +35,7 @@ from tests.servers.app import (
     pattern_bytes,
 )
 from tests.servers.asgi_server import Server
-from tests.servers.certs import client_ssl_context
+from tests.servers.certs import TLSFiles, client_ssl_context
 from tests.servers.raw import (
     CONTINUE,
     JOIN_TIMEOUT,
@@ -55,6 +55,7 @@ from tests.servers.raw import (
     respond_with,
     short_body,
 )
+from tests.servers.wsgi_server import GunicornServer
 
 GET = b"GET / HTTP/1.1\r\nHost: example\r\n\r\n"
 
@@ -849,3 +850,20 @@ async def test_anyio_backends(server: Server, anyio_backend: str) -> None:
             received += chunk
     assert received.startswith(b"HTTP/1.1 200 \r\n")
     assert received.endswith(b"\r\n\r\n" + HELLO)
+
+
+# --- gunicorn over TLS -------------------------------------------------------------------
+
+
+def test_gunicorn_answers_the_digest_of_the_body_over_tls_1_3(tls_files: TLSFiles) -> None:
+    body = b"x" * 100_000
+    with GunicornServer(tls_files) as server:
+        context = ssl.create_default_context(cafile=str(server.ca_file))
+        conn = http.client.HTTPSConnection(server.host, server.port, timeout=10, context=context)
+        with closing(conn):
+            conn.request("POST", "/", body=body)
+            assert conn.sock.version() == "TLSv1.3"
+            response = conn.getresponse()
+            answer = response.read()
+    assert response.status == 200
+    assert answer == b"%d %s" % (len(body), hashlib.sha256(body).hexdigest().encode())

@@ -181,17 +181,14 @@ def create_ssl_context(
     cert: CertTypes | None = None,
     alpn_protocols: tuple[str, ...] = ("http/1.1",),
 ) -> ssl.SSLContext:
-    """Build the TLS context a pool uses.
+    """Build a TLS context like the one a pool builds, for you to own.
 
     `verify=True` trusts certifi's bundle (never the `SSL_CERT_*` environment variables:
     that is the environment adapter's job); `verify=<path>` trusts a CA file or directory;
     `verify=False` disables certificate and hostname checks. `cert` is a client
     certificate: a PEM path, `(cert, key)` or `(cert, key, password)`. TLS 1.2 is the floor.
-    Contexts with the default trust store are built once per process and shared, since
-    parsing the CA bundle takes tens of milliseconds.
+    Every call returns a new context: change it as you like, no one else holds it.
     """
-    if verify is True and cert is None:
-        return _default_context(alpn_protocols)
     context = _new_context(verify)
     if cert is not None:
         if isinstance(cert, str):
@@ -202,11 +199,23 @@ def create_ssl_context(
     return context
 
 
+def pool_ssl_context(
+    verify: VerifyTypes, cert: CertTypes | None, alpn_protocols: tuple[str, ...]
+) -> ssl.SSLContext:
+    """The context a pool builds from its `verify` and `cert`; it is never handed to users.
+
+    Those with the default trust store are built once per process for each ALPN offer and
+    shared by the pools that make that offer, since parsing the CA bundle takes tens of
+    milliseconds. Nothing changes them once built, so sharing them is safe.
+    """
+    if verify is True and cert is None:
+        return _default_context(alpn_protocols)
+    return create_ssl_context(verify, cert, alpn_protocols)
+
+
 @functools.lru_cache(maxsize=8)
 def _default_context(alpn_protocols: tuple[str, ...]) -> ssl.SSLContext:
-    context = _new_context(True)
-    context.set_alpn_protocols(list(alpn_protocols))
-    return context
+    return create_ssl_context(True, None, alpn_protocols)
 
 
 def _new_context(verify: VerifyTypes) -> ssl.SSLContext:

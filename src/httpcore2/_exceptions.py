@@ -167,7 +167,8 @@ class ProxyError(TransportError):
 
 
 class UnsupportedProtocol(TransportError):
-    """The URL scheme is not one the transport can speak (only http and https are)."""
+    """The URL scheme is not one the transport can speak (only http and https are), or the
+    TLS handshake selected a protocol the connection may not speak."""
 
 
 class DecodingError(HTTPError):

@@ -128,8 +128,12 @@ async def test_alpn_falls_back_to_http11(http11_only_tls_server: Server) -> None
 
 
 @pytest.mark.anyio
-async def test_a_user_ssl_context_gets_the_h2_alpn(tls_server: Server) -> None:
+async def test_a_user_ssl_context_offers_what_its_owner_set(tls_server: Server) -> None:
     context = ssl.create_default_context(cafile=str(tls_server.ca_file))
+    async with httpcore2.ConnectionPool(http2=True, ssl_context=context) as pool:
+        response = await pool.request("GET", tls_server.url + "/")
+    assert response.protocol == "HTTP/1.1"  # the pool never changes a context it is given
+    context.set_alpn_protocols(["h2", "http/1.1"])
     async with httpcore2.ConnectionPool(http2=True, ssl_context=context) as pool:
         response = await pool.request("GET", tls_server.url + "/")
     assert response.protocol == "HTTP/2"

@@ -293,7 +293,7 @@ async def test_trace_reports_real_connection_steps(tls_server: Server) -> None:
             tls_server.url + "/",
             extensions={"trace": lambda name, info: seen.setdefault(name, info)},
         )
-    assert list(seen) == [
+    assert list(seen)[:4] == [
         "connection.connect_tcp.started",
         "connection.connect_tcp.complete",
         "connection.start_tls.started",

@@ -123,8 +123,12 @@ def test_alpn_falls_back_to_http11(http11_only_tls_server: Server) -> None:
     assert [first.protocol, second.protocol] == ["HTTP/1.1", "HTTP/1.1"]
 
 
-def test_a_user_ssl_context_gets_the_h2_alpn(tls_server: Server) -> None:
+def test_a_user_ssl_context_offers_what_its_owner_set(tls_server: Server) -> None:
     context = ssl.create_default_context(cafile=str(tls_server.ca_file))
+    with httpcore2.SyncConnectionPool(http2=True, ssl_context=context) as pool:
+        response = pool.request("GET", tls_server.url + "/")
+    assert response.protocol == "HTTP/1.1"  # the pool never changes a context it is given
+    context.set_alpn_protocols(["h2", "http/1.1"])
     with httpcore2.SyncConnectionPool(http2=True, ssl_context=context) as pool:
         response = pool.request("GET", tls_server.url + "/")
     assert response.protocol == "HTTP/2"

@@ -7,9 +7,10 @@ import ssl
 import time
 
 from .._backends.auto import AutoBackend
-from .._exceptions import ConnectError, ConnectTimeout, HTTPError
+from .._exceptions import ConnectError, ConnectTimeout, HTTPError, UnsupportedProtocol
 from .._logging import log_closed, log_connected, log_tls
 from .._models import Request, Response
+from .._trace import TraceStep
 from .http2 import HTTP2Connection
 from .http11 import HTTP11Connection
 from .network import NetworkBackend, NetworkStream
@@ -87,7 +88,12 @@ class HTTPConnection:
         """Open the connection for `request`'s origin and settle the protocol."""
         try:
             stream = await self._connect(request)
-            if self._speaks_http2(stream):
+            try:
+                http2 = self._speaks_http2(stream)
+            except UnsupportedProtocol:
+                await stream.aclose()
+                raise
+            if http2:
                 connection = HTTP2Connection(stream, keepalive_expiry=self._keepalive_expiry)
                 try:
                     await connection.handshake(request.extensions["timeout"])
@@ -104,18 +110,49 @@ class HTTPConnection:
             raise
 
     def _speaks_http2(self, stream: NetworkStream) -> bool:
-        if not self._http2:
-            return False
+        """The protocol the TLS handshake selected by ALPN, never the one we merely wished for:
+        a context shared with other code may offer more than this connection allows."""
         ssl_object = stream.get_extra_info("ssl_object")
         protocol = None if ssl_object is None else ssl_object.selected_alpn_protocol()
-        return protocol == "h2" or (protocol is None and not self._http1)
+        if protocol is None:
+            # Cleartext, or a server without ALPN: HTTP/1.1, or HTTP/2 by prior knowledge.
+            return not self._http1
+        if protocol == "h2" and self._http2:
+            return True
+        if protocol == "http/1.1" and self._http1:
+            return False
+        raise UnsupportedProtocol(
+            f"The server selected {protocol!r} by ALPN, which this connection does not speak"
+            f" (http1={self._http1}, http2={self._http2}): the ssl_context offers it."
+        )
 
     async def _connect(self, request: Request) -> NetworkStream:
         raw = request.url.raw
         timeout = request.extensions["timeout"]["connect"]
         trace = request.extensions.get("trace")
-        if trace is not None:
-            trace("connection.connect_tcp.started", {"host": raw.host, "port": raw.port})
+        if trace is None:
+            stream = await self._connect_tcp(request, timeout)
+        else:
+            info = {"host": raw.host, "port": raw.port}
+            async with TraceStep(trace, "connection.connect_tcp", info) as step:
+                stream = await self._connect_tcp(request, timeout)
+                step.complete_info = {"stream": stream}
+        log_connected(self, request)
+        if raw.scheme == b"https":
+            assert self._ssl_context is not None
+            hostname = server_hostname(request)
+            if trace is None:
+                stream = await stream.start_tls(self._ssl_context, hostname, timeout)
+            else:
+                info = {"server_hostname": hostname}
+                async with TraceStep(trace, "connection.start_tls", info) as step:
+                    stream = await stream.start_tls(self._ssl_context, hostname, timeout)
+                    step.complete_info = {"stream": stream}
+            log_tls(self, stream)
+        return stream
+
+    async def _connect_tcp(self, request: Request, timeout: float | None) -> NetworkStream:
+        raw = request.url.raw
         delays = (RETRY_BACKOFF * 2**attempt for attempt in range(self._retries))
         while True:
             try:
@@ -135,18 +172,6 @@ class HTTPConnection:
                 if delay is None:
                     raise
                 await self._backend.sleep(delay)
-        log_connected(self, request)
-        if trace is not None:
-            trace("connection.connect_tcp.complete", {"stream": stream})
-        if raw.scheme == b"https":
-            assert self._ssl_context is not None
-            hostname = server_hostname(request)
-            if trace is not None:
-                trace("connection.start_tls.started", {"server_hostname": hostname})
-            stream = await stream.start_tls(self._ssl_context, hostname, timeout)
-            log_tls(self, stream)
-            if trace is not None:
-                trace("connection.start_tls.complete", {"stream": stream})
         return stream
 
     # The pool's view of the connection.

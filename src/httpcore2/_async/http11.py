@@ -14,6 +14,7 @@ from .._content import ByteStream, RequestStream
 from .._exceptions import HTTPError, RemoteProtocolError, WriteError
 from .._http11_engine import END_OF_BODY, NEED_DATA, H11Engine, ResponseEvent, ResponseHead
 from .._models import Headers, Request, Response
+from .._trace import Trace, TraceStep
 from .network import NetworkStream
 
 __all__ = ["HTTP11Connection"]
@@ -29,6 +30,12 @@ class _State(enum.Enum):
     IDLE = "idle"
     ACTIVE = "active"
     CLOSED = "closed"
+
+
+def _too_many_informational() -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
+    )
 
 
 def _timeouts(request: Request) -> dict[str, float | None]:
@@ -57,6 +64,8 @@ class HTTP11Connection:
         self._idle_since = time.monotonic()
         self._requests = 0
         self.response_started = False
+        # A final response head that arrived while the request body was going out.
+        self._early_head: ResponseHead | None = None
 
     # The pool's view of the connection.
 
@@ -97,9 +106,21 @@ class HTTP11Connection:
         self._requests += 1
         self.response_started = False
         timeouts = _timeouts(request)
+        trace = request.extensions.get("trace")
         try:
-            await self._send_request(request, timeouts["write"])
-            head = await self._receive_response_head(timeouts["read"])
+            await self._send_request(request, timeouts["write"], trace)
+            if trace is None:
+                head = await self._receive_response_head(timeouts["read"])
+            else:
+                info = {"request": request}
+                async with TraceStep(trace, "http11.receive_response_headers", info) as step:
+                    head = await self._receive_response_head(timeouts["read"])
+                    step.complete_info = {
+                        "http_version": b"HTTP/" + head.http_version,
+                        "status": head.status,
+                        "reason_phrase": head.reason,
+                        "headers": head.headers,
+                    }
         except BaseException as exc:
             await self.aclose()
             if isinstance(exc, HTTPError):
@@ -113,35 +134,54 @@ class HTTP11Connection:
         return Response(
             head.status,
             headers=Headers.from_wire(head.headers),
-            content=HTTP11ResponseStream(self, request),
+            content=HTTP11ResponseStream(self, request, trace),
             extensions=extensions,
             request=request,
         )
 
-    async def _send_request(self, request: Request, timeout: float | None) -> None:
+    async def _send_request(
+        self, request: Request, timeout: float | None, trace: Trace | None
+    ) -> None:
         try:
-            body = request.stream
-            if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
-                # The whole request in one write: one system call for a typical request.
-                data = self._engine.request_head(request)
-                if body.content:
-                    data += self._engine.body_chunk(body.content)
-                await self._stream.write(data + self._engine.end_of_body(), timeout)
-            else:
-                await self._stream.write(self._engine.request_head(request), timeout)
-                await self._send_body(body, timeout)
+            if trace is None:
+                if not await self._send_request_head(request, timeout):
+                    await self._send_body(request.stream, timeout)
+                return
+            info = {"request": request}
+            async with TraceStep(trace, "http11.send_request_headers", info):
+                body_sent = await self._send_request_head(request, timeout)
+            async with TraceStep(trace, "http11.send_request_body", info):
+                if not body_sent:
+                    await self._send_body(request.stream, timeout)
         except WriteError:
             # The server may have answered early (413, 401...) and closed its read side:
             # stop sending and read what it said; if there is no response, the read fails.
             if not self._stream.is_readable():
                 raise
 
+    async def _send_request_head(self, request: Request, timeout: float | None) -> bool:
+        """Send the request head; True if the body went out with it."""
+        body = request.stream
+        if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
+            # The whole request in one write: one system call for a typical request.
+            data = self._engine.request_head(request)
+            if body.content:
+                data += self._engine.body_chunk(body.content)
+            await self._stream.write(data + self._engine.end_of_body(), timeout)
+            return True
+        await self._stream.write(self._engine.request_head(request), timeout)
+        return False
+
     async def _send_body(self, body: RequestStream, timeout: float | None) -> None:
         chunks = body.__aiter__()
         try:
             async for chunk in chunks:
-                if self._stream.is_readable():
-                    # The server answered (or hung up) before the body was sent: stop
+                if (
+                    self._early_head is None
+                    and self._stream.is_readable()
+                    and await self._body_refused(timeout)
+                ):
+                    # The server answered before the body was sent, with a refusal: stop
                     # sending and read what it said. The connection is not reused.
                     return
                 await self._stream.write(self._engine.body_chunk(chunk), timeout)
@@ -152,6 +192,24 @@ class HTTP11Connection:
             # A body generator left mid-way must be finalized now, not by the garbage
             # collector (which trio reports as an error).
             await chunks.aclose()
+
+    async def _body_refused(self, timeout: float | None) -> bool:
+        """Read the response that arrived while the body is going out: True if it refuses
+        the body (a final status of 300 or more), False to keep sending (an informational
+        response, or a final one the server streams while it reads, as an echo does)."""
+        for _ in range(MAX_INFORMATIONAL + 1):
+            event = self._engine.next_event()
+            while event is NEED_DATA:
+                if not self._stream.is_readable():
+                    return False  # the rest of the head is still on its way
+                await self._receive_data(timeout)
+                event = self._engine.next_event()
+            # Before the body, the only events are response heads; 1xx ones are skipped.
+            assert type(event) is ResponseHead, event
+            if event.status >= 200:
+                self._early_head = event
+                return event.status >= 300
+        raise _too_many_informational()
 
     # Receiving the response.
 
@@ -172,8 +230,12 @@ class HTTP11Connection:
         self._engine.receive_data(data)
 
     async def _receive_response_head(self, timeout: float | None) -> ResponseHead:
-        # A reused connection never holds bytes from before (see _response_closed), so
-        # there is nothing to parse until the first read.
+        early = self._early_head
+        if early is not None:  # read while the body was going out
+            self._early_head = None
+            return early
+        # Only an early response (above) leaves bytes to parse: until the first read here
+        # there is nothing, since a reused connection never holds bytes from before.
         await self._receive_data(timeout)
         for _ in range(MAX_INFORMATIONAL + 1):
             head = await self._next_event(timeout)
@@ -181,9 +243,7 @@ class HTTP11Connection:
             assert type(head) is ResponseHead, head
             if head.status >= 200:
                 return head
-        raise RemoteProtocolError(
-            f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
-        )
+        raise _too_many_informational()
 
     async def _response_closed(self) -> None:
         if self._state is _State.ACTIVE and self._engine.start_next_exchange():
@@ -203,14 +263,19 @@ class HTTP11ResponseStream:
     finalizing by the garbage collector.
     """
 
-    __slots__ = ("_closed", "_connection", "_done", "_request", "_timeout")
+    __slots__ = ("_body_step", "_closed", "_connection", "_done", "_request", "_timeout", "_trace")
 
-    def __init__(self, connection: HTTP11Connection, request: Request) -> None:
+    def __init__(
+        self, connection: HTTP11Connection, request: Request, trace: Trace | None = None
+    ) -> None:
         self._connection = connection
         self._request = request
         self._timeout = _timeouts(request)["read"]
         self._closed = False
         self._done = False
+        self._trace = trace
+        # With `trace`: the body's trace step, from the first read to the end of the body.
+        self._body_step: TraceStep | None = None
 
     def __aiter__(self) -> HTTP11ResponseStream:
         return self
@@ -218,10 +283,17 @@ class HTTP11ResponseStream:
     async def __anext__(self) -> bytes:
         if self._done:
             raise StopAsyncIteration()
+        if self._trace is not None and self._body_step is None:
+            self._body_step = TraceStep(
+                self._trace, "http11.receive_response_body", {"request": self._request}
+            )
+            await self._body_step.__aenter__()
         try:
             event = await self._connection._next_event(self._timeout)
         except BaseException as exc:
             self._done = True
+            if self._body_step is not None:
+                await self._body_step.__aexit__(type(exc), exc, exc.__traceback__)
             await self.aclose()
             if isinstance(exc, HTTPError):
                 exc.request = self._request
@@ -231,9 +303,16 @@ class HTTP11ResponseStream:
         # In a body, the engine hands out data, then the end of the body.
         assert event is END_OF_BODY, event
         self._done = True
+        if self._body_step is not None:
+            await self._body_step.__aexit__(None, None, None)
         raise StopAsyncIteration()
 
     async def aclose(self) -> None:
         if not self._closed:
             self._closed = True
-            await self._connection._response_closed()
+            if self._trace is None:
+                await self._connection._response_closed()
+                return
+            info = {"request": self._request}
+            async with TraceStep(self._trace, "http11.response_closed", info):
+                await self._connection._response_closed()

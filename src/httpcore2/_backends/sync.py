@@ -23,6 +23,8 @@ from .._sync.network import SyncNetworkBackend, SyncNetworkStream
 __all__ = ["SyncBackend", "SyncSocketStream", "UnixConnect", "socket_is_readable"]
 
 _UNSET: Any = object()
+# How much a liveness check decrypts ahead (see `SyncSocketStream.is_readable`).
+_READ_AHEAD = 64 * 1024
 
 
 def socket_is_readable(sock: socket.socket) -> bool:
@@ -72,11 +74,15 @@ class UnixConnect:
 class SyncSocketStream(SyncNetworkStream):
     """A blocking socket (plain or TLS)."""
 
-    __slots__ = ("_sock", "_timeout")
+    __slots__ = ("_read_ahead", "_read_error", "_sock", "_timeout")
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
         self._timeout: float | None = _UNSET
+        # What `is_readable` decrypted: data handed out by the next reads, or the error the
+        # next read raises.
+        self._read_ahead = b""
+        self._read_error: OSError | None = None
 
     def _set_timeout(self, timeout: float | None) -> None:
         # settimeout() is a system call; most requests keep the same value throughout.
@@ -85,8 +91,14 @@ class SyncSocketStream(SyncNetworkStream):
             self._timeout = timeout
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._read_ahead:
+            data = self._read_ahead[:max_bytes]
+            self._read_ahead = self._read_ahead[max_bytes:]
+            return data
         self._set_timeout(timeout)
         try:
+            if self._read_error is not None:
+                raise self._read_error
             return self._sock.recv(max_bytes)
         except TimeoutError as exc:
             raise ReadTimeout(f"No data received within {timeout} s") from exc
@@ -143,7 +155,24 @@ class SyncSocketStream(SyncNetworkStream):
         return None
 
     def is_readable(self) -> bool:
-        return socket_is_readable(self._sock)
+        sock = self._sock
+        if not isinstance(sock, ssl.SSLSocket):
+            return socket_is_readable(sock)
+        if self._read_ahead or sock.pending():
+            return True
+        if not socket_is_readable(sock):
+            return False
+        # Bytes on a TLS socket are not necessarily data: a TLS 1.3 server sends session
+        # tickets after the handshake. Decrypt what is there without waiting; what turns out
+        # to be data (or the end of the stream) is kept for the next read.
+        self._set_timeout(0.0)
+        try:
+            self._read_ahead = sock.recv(_READ_AHEAD)
+        except ssl.SSLWantReadError:
+            return False  # records without data, now consumed
+        except OSError as exc:
+            self._read_error = exc
+        return True
 
 
 class SyncBackend(SyncNetworkBackend):

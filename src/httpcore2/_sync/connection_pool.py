@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, VerifyTypes, create_ssl_context
+from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, VerifyTypes, pool_ssl_context
 from .._content import RequestContent
 from .._exceptions import (
     ConnectionNotAvailable,
@@ -91,11 +91,10 @@ class SyncConnectionPool:
     ) -> None:
         if not (http1 or http2):
             raise ValueError("At least one of http1 and http2 must be enabled.")
-        alpn = ("h2",) * http2 + ("http/1.1",) * http1
         if ssl_context is None:
-            ssl_context = create_ssl_context(verify, cert, alpn)
-        elif http2:
-            ssl_context.set_alpn_protocols(list(alpn))
+            alpn = ("h2",) * http2 + ("http/1.1",) * http1
+            ssl_context = pool_ssl_context(verify, cert, alpn)
+        # A context of the user's is used as it is, never changed: other pools may share it.
         self._ssl_context = ssl_context
         self._http1 = http1
         self._http2 = http2

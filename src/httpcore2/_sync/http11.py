@@ -15,6 +15,7 @@ from .._content import ByteStream, RequestStream
 from .._exceptions import HTTPError, RemoteProtocolError, WriteError
 from .._http11_engine import END_OF_BODY, NEED_DATA, H11Engine, ResponseEvent, ResponseHead
 from .._models import Headers, Request, Response
+from .._trace import Trace, SyncTraceStep
 from .network import SyncNetworkStream
 
 __all__ = ["SyncHTTP11Connection"]
@@ -30,6 +31,12 @@ class _State(enum.Enum):
     IDLE = "idle"
     ACTIVE = "active"
     CLOSED = "closed"
+
+
+def _too_many_informational() -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
+    )
 
 
 def _timeouts(request: Request) -> dict[str, float | None]:
@@ -58,6 +65,8 @@ class SyncHTTP11Connection:
         self._idle_since = time.monotonic()
         self._requests = 0
         self.response_started = False
+        # A final response head that arrived while the request body was going out.
+        self._early_head: ResponseHead | None = None
 
     # The pool's view of the connection.
 
@@ -98,9 +107,21 @@ class SyncHTTP11Connection:
         self._requests += 1
         self.response_started = False
         timeouts = _timeouts(request)
+        trace = request.extensions.get("trace")
         try:
-            self._send_request(request, timeouts["write"])
-            head = self._receive_response_head(timeouts["read"])
+            self._send_request(request, timeouts["write"], trace)
+            if trace is None:
+                head = self._receive_response_head(timeouts["read"])
+            else:
+                info = {"request": request}
+                with SyncTraceStep(trace, "http11.receive_response_headers", info) as step:
+                    head = self._receive_response_head(timeouts["read"])
+                    step.complete_info = {
+                        "http_version": b"HTTP/" + head.http_version,
+                        "status": head.status,
+                        "reason_phrase": head.reason,
+                        "headers": head.headers,
+                    }
         except BaseException as exc:
             self.close()
             if isinstance(exc, HTTPError):
@@ -114,35 +135,52 @@ class SyncHTTP11Connection:
         return Response(
             head.status,
             headers=Headers.from_wire(head.headers),
-            content=SyncHTTP11ResponseStream(self, request),
+            content=SyncHTTP11ResponseStream(self, request, trace),
             extensions=extensions,
             request=request,
         )
 
-    def _send_request(self, request: Request, timeout: float | None) -> None:
+    def _send_request(self, request: Request, timeout: float | None, trace: Trace | None) -> None:
         try:
-            body = request.stream
-            if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
-                # The whole request in one write: one system call for a typical request.
-                data = self._engine.request_head(request)
-                if body.content:
-                    data += self._engine.body_chunk(body.content)
-                self._stream.write(data + self._engine.end_of_body(), timeout)
-            else:
-                self._stream.write(self._engine.request_head(request), timeout)
-                self._send_body(body, timeout)
+            if trace is None:
+                if not self._send_request_head(request, timeout):
+                    self._send_body(request.stream, timeout)
+                return
+            info = {"request": request}
+            with SyncTraceStep(trace, "http11.send_request_headers", info):
+                body_sent = self._send_request_head(request, timeout)
+            with SyncTraceStep(trace, "http11.send_request_body", info):
+                if not body_sent:
+                    self._send_body(request.stream, timeout)
         except WriteError:
             # The server may have answered early (413, 401...) and closed its read side:
             # stop sending and read what it said; if there is no response, the read fails.
             if not self._stream.is_readable():
                 raise
 
+    def _send_request_head(self, request: Request, timeout: float | None) -> bool:
+        """Send the request head; True if the body went out with it."""
+        body = request.stream
+        if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
+            # The whole request in one write: one system call for a typical request.
+            data = self._engine.request_head(request)
+            if body.content:
+                data += self._engine.body_chunk(body.content)
+            self._stream.write(data + self._engine.end_of_body(), timeout)
+            return True
+        self._stream.write(self._engine.request_head(request), timeout)
+        return False
+
     def _send_body(self, body: RequestStream, timeout: float | None) -> None:
         chunks = body.__iter__()
         try:
             for chunk in chunks:
-                if self._stream.is_readable():
-                    # The server answered (or hung up) before the body was sent: stop
+                if (
+                    self._early_head is None
+                    and self._stream.is_readable()
+                    and self._body_refused(timeout)
+                ):
+                    # The server answered before the body was sent, with a refusal: stop
                     # sending and read what it said. The connection is not reused.
                     return
                 self._stream.write(self._engine.body_chunk(chunk), timeout)
@@ -153,6 +191,24 @@ class SyncHTTP11Connection:
             # A body generator left mid-way must be finalized now, not by the garbage
             # collector (which trio reports as an error).
             chunks.close()
+
+    def _body_refused(self, timeout: float | None) -> bool:
+        """Read the response that arrived while the body is going out: True if it refuses
+        the body (a final status of 300 or more), False to keep sending (an informational
+        response, or a final one the server streams while it reads, as an echo does)."""
+        for _ in range(MAX_INFORMATIONAL + 1):
+            event = self._engine.next_event()
+            while event is NEED_DATA:
+                if not self._stream.is_readable():
+                    return False  # the rest of the head is still on its way
+                self._receive_data(timeout)
+                event = self._engine.next_event()
+            # Before the body, the only events are response heads; 1xx ones are skipped.
+            assert type(event) is ResponseHead, event
+            if event.status >= 200:
+                self._early_head = event
+                return event.status >= 300
+        raise _too_many_informational()
 
     # Receiving the response.
 
@@ -173,8 +229,12 @@ class SyncHTTP11Connection:
         self._engine.receive_data(data)
 
     def _receive_response_head(self, timeout: float | None) -> ResponseHead:
-        # A reused connection never holds bytes from before (see _response_closed), so
-        # there is nothing to parse until the first read.
+        early = self._early_head
+        if early is not None:  # read while the body was going out
+            self._early_head = None
+            return early
+        # Only an early response (above) leaves bytes to parse: until the first read here
+        # there is nothing, since a reused connection never holds bytes from before.
         self._receive_data(timeout)
         for _ in range(MAX_INFORMATIONAL + 1):
             head = self._next_event(timeout)
@@ -182,9 +242,7 @@ class SyncHTTP11Connection:
             assert type(head) is ResponseHead, head
             if head.status >= 200:
                 return head
-        raise RemoteProtocolError(
-            f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
-        )
+        raise _too_many_informational()
 
     def _response_closed(self) -> None:
         if self._state is _State.ACTIVE and self._engine.start_next_exchange():
@@ -204,14 +262,19 @@ class SyncHTTP11ResponseStream:
     finalizing by the garbage collector.
     """
 
-    __slots__ = ("_closed", "_connection", "_done", "_request", "_timeout")
+    __slots__ = ("_body_step", "_closed", "_connection", "_done", "_request", "_timeout", "_trace")
 
-    def __init__(self, connection: SyncHTTP11Connection, request: Request) -> None:
+    def __init__(
+        self, connection: SyncHTTP11Connection, request: Request, trace: Trace | None = None
+    ) -> None:
         self._connection = connection
         self._request = request
         self._timeout = _timeouts(request)["read"]
         self._closed = False
         self._done = False
+        self._trace = trace
+        # With `trace`: the body's trace step, from the first read to the end of the body.
+        self._body_step: SyncTraceStep | None = None
 
     def __iter__(self) -> SyncHTTP11ResponseStream:
         return self
@@ -219,10 +282,17 @@ class SyncHTTP11ResponseStream:
     def __next__(self) -> bytes:
         if self._done:
             raise StopIteration()
+        if self._trace is not None and self._body_step is None:
+            self._body_step = SyncTraceStep(
+                self._trace, "http11.receive_response_body", {"request": self._request}
+            )
+            self._body_step.__enter__()
         try:
             event = self._connection._next_event(self._timeout)
         except BaseException as exc:
             self._done = True
+            if self._body_step is not None:
+                self._body_step.__exit__(type(exc), exc, exc.__traceback__)
             self.close()
             if isinstance(exc, HTTPError):
                 exc.request = self._request
@@ -232,9 +302,16 @@ class SyncHTTP11ResponseStream:
         # In a body, the engine hands out data, then the end of the body.
         assert event is END_OF_BODY, event
         self._done = True
+        if self._body_step is not None:
+            self._body_step.__exit__(None, None, None)
         raise StopIteration()
 
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._connection._response_closed()
+            if self._trace is None:
+                self._connection._response_closed()
+                return
+            info = {"request": self._request}
+            with SyncTraceStep(self._trace, "http11.response_closed", info):
+                self._connection._response_closed()
