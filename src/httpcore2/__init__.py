@@ -19,7 +19,7 @@ from ._async.http2 import HTTP2Connection
 from ._async.http11 import HTTP11Connection
 from ._async.mock import MockBackend, MockStream
 from ._async.network import NetworkBackend, NetworkStream
-from ._auth import BasicAuth
+from ._auth import Auth, BasicAuth, DigestAuth
 from ._backends.auto import AutoBackend
 from ._backends.sync import SyncBackend
 from ._config import PoolLimits, Timeout, create_ssl_context
@@ -73,6 +73,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "URL",
+    "Auth",
     "AuthAdapter",
     "AutoBackend",
     "BasicAuth",
@@ -85,6 +86,7 @@ __all__ = [
     "CookieConflict",
     "Cookies",
     "DecodingError",
+    "DigestAuth",
     "EnvironmentAdapter",
     "HTTP11Connection",
     "HTTP2Connection",

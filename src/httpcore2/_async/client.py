@@ -13,7 +13,15 @@ from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, TimeoutTypes
 from .._content import RequestContent, encode_request
 from .._cookies import Cookies, CookieTypes
 from .._decoders import accept_encoding
-from .._models import Extensions, Headers, HeaderTypes, Request, Response, parse_url
+from .._models import (
+    Extensions,
+    Headers,
+    HeaderTypes,
+    Request,
+    Response,
+    copy_request,
+    parse_url,
+)
 from .._urls import URL, QueryParams, QueryParamTypes
 from .adapters import AuthAdapter, CookieAdapter, EnvironmentAdapter, RedirectAdapter, Transport
 from .connection_pool import ConnectionPool
@@ -47,8 +55,8 @@ class Client:
         users = response.json()
     ```
 
-    Its stack is a `RedirectAdapter` over an `EnvironmentAdapter` over a `CookieAdapter`
-    over an `AuthAdapter` over a `ConnectionPool`; `transport=` puts any transport in the
+    Its stack is a `RedirectAdapter` over an `EnvironmentAdapter` over an `AuthAdapter`
+    over a `CookieAdapter` over a `ConnectionPool`; `transport=` puts any transport in the
     pool's place. The same code runs on asyncio and on trio.
     """
 
@@ -97,9 +105,11 @@ class Client:
                 http2=http2,
                 pool_limits=pool_limits,
             )
-        self._cookie_adapter = CookieAdapter(AuthAdapter(transport, auth=auth), cookies=cookies)
+        # Cookies below auth: every request of an auth flow (a challenge's answer, a token
+        # request) carries the jar's cookies, and the cookies its responses set are kept.
+        self._cookie_adapter = CookieAdapter(transport, cookies=cookies)
         self._transport = RedirectAdapter(
-            EnvironmentAdapter(self._cookie_adapter, trust_env=trust_env),
+            EnvironmentAdapter(AuthAdapter(self._cookie_adapter, auth=auth), trust_env=trust_env),
             max_redirects=max_redirects,
         )
         self._merged_urls: dict[str, URL] = {}
@@ -230,6 +240,8 @@ class Client:
         """Send a request through the stack; the body is read unless `stream=True`."""
         if self._closed:
             raise RuntimeError("Cannot send a request: the client has been closed.")
+        # Sent as a copy: the options below must not stick to the caller's request.
+        request = copy_request(request)
         extensions = request.extensions
         if timeout is not _UNSET or "timeout" not in extensions:
             chosen = self._timeout if timeout is _UNSET else Timeout.coerce(timeout)
