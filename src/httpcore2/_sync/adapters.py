@@ -10,10 +10,12 @@ worlds; this module only drives it.
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any, Protocol
 
 from .._auth import Auth, AuthTypes, BasicAuth, to_auth
 from .._cookies import Cookies, CookieTypes, add_cookie_header, extract_cookies
+from .._environment import Environment
 from .._exceptions import TooManyRedirects
 from .._models import Request, Response, copy_request
 from .._redirects import build_redirect_request, leaves_origin, redirect_location
@@ -140,15 +142,35 @@ def _discard_body(response: Response) -> None:
 
 
 class SyncEnvironmentAdapter(_Adapter):
-    """Applies the environment (`.netrc`, proxies, CA variables) to requests.
+    """Applies the environment to each request: the proxy and the `.netrc` credentials.
 
-    Today it passes requests through unchanged; `trust_env=False` will switch the
-    environment off once it is read.
+    ```python
+    stack = SyncEnvironmentAdapter(SyncAuthAdapter(SyncConnectionPool()))
+    ```
+
+    The variables (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, `NETRC`) and the
+    netrc file are read once, when the adapter is built. For every request, and so for
+    every hop of a redirect chain, it chooses the proxy (the request extension `proxy`,
+    read by the pool) and looks up the host in `.netrc` (the extension `netrc`, read by
+    `SyncAuthAdapter` when no other credentials apply). The CA variables are read by the
+    client when it builds its pool. With `trust_env=False` requests pass through unchanged.
     """
 
     def __init__(self, inner: SyncTransport, *, trust_env: bool = True) -> None:
         super().__init__(inner)
         self.trust_env = trust_env
+        self._environment = Environment(os.environ) if trust_env else None
+
+    def handle_request(self, request: Request) -> Response:
+        environment = self._environment
+        if environment is None:
+            return self.inner.handle_request(request)
+        request = copy_request(request)
+        extensions = request.extensions
+        # Decided anew for this hop: what an earlier hop chose must not carry over.
+        extensions["proxy"] = environment.proxy_for(request.url)
+        extensions["netrc"] = environment.credentials_for(request.url)
+        return self.inner.handle_request(request)
 
 
 class SyncCookieAdapter(_Adapter):

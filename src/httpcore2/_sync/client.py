@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator, Callable, Mapping
 from typing import Any
@@ -13,6 +14,7 @@ from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, TimeoutTypes
 from .._content import RequestContent, encode_request
 from .._cookies import Cookies, CookieTypes
 from .._decoders import accept_encoding
+from .._environment import ca_bundle
 from .._models import (
     Extensions,
     Headers,
@@ -103,6 +105,9 @@ class SyncClient:
         self._timeout = Timeout.coerce(timeout)
         self._follow_redirects = follow_redirects
         if transport is None:
+            if trust_env and verify is True and ssl_context is None:
+                # The trust store the environment names, unless one was chosen here.
+                verify = ca_bundle(os.environ) or True
             transport = SyncConnectionPool(
                 ssl_context=ssl_context,
                 verify=verify,
