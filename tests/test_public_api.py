@@ -42,6 +42,7 @@ PUBLIC_NAMES = [
     "PoolLimits",
     "PoolTimeout",
     "ProtocolError",
+    "Proxy",
     "ProxyError",
     "QueryParams",
     "ReadError",

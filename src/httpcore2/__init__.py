@@ -54,6 +54,7 @@ from ._exceptions import (
     WriteTimeout,
 )
 from ._models import Headers, Request, Response
+from ._proxies import Proxy
 from ._sync.adapters import (
     SyncAuthAdapter,
     SyncCookieAdapter,
@@ -105,6 +106,7 @@ __all__ = [
     "PoolLimits",
     "PoolTimeout",
     "ProtocolError",
+    "Proxy",
     "ProxyError",
     "QueryParams",
     "ReadError",

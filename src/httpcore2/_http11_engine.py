@@ -6,7 +6,12 @@ on h11, is the default (and today the only) engine. A faster parser can stand be
 same interface: `tests/test_http11_engine.py` holds every engine to the same byte vectors.
 
 Events: a `ResponseHead` (informational ones too, status < 200), body data as `bytes`,
-`END_OF_BODY`; and `NEED_DATA` when more bytes must be received first.
+`END_OF_BODY`; `NEED_DATA` when more bytes must be received first; `SWITCHED_PROTOCOL` after
+the head of a response that hands the connection over to another protocol (a 2xx answer to
+`CONNECT`, a `101 Switching Protocols`): what follows on the wire is no longer HTTP/1.1.
+
+The request target is the URL's path and query, or the request extension `target` when set
+(the absolute form for a forward proxy, the authority form for `CONNECT`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ __all__ = [
     "END_OF_BODY",
     "MAX_HEAD_SIZE",
     "NEED_DATA",
+    "SWITCHED_PROTOCOL",
     "H11Engine",
     "HTTP11Engine",
     "ResponseEvent",
@@ -53,6 +59,7 @@ class _Marker:
 
 NEED_DATA = _Marker("NEED_DATA")
 END_OF_BODY = _Marker("END_OF_BODY")
+SWITCHED_PROTOCOL = _Marker("SWITCHED_PROTOCOL")
 
 ResponseEvent = Union[ResponseHead, bytes, _Marker]
 
@@ -101,7 +108,7 @@ class H11Engine:
         # work: `_parsed=True` skips them. h11 still checks the framing headers.
         event = h11.Request(
             method=request.method.encode("ascii"),
-            target=request.url.raw.target,
+            target=request.extensions.get("target") or request.url.raw.target,
             headers=request.headers.raw,
             _parsed=True,
         )
@@ -146,6 +153,8 @@ class H11Engine:
             )
         if event_type is h11.EndOfMessage:
             return END_OF_BODY
+        if event is h11.PAUSED:
+            return SWITCHED_PROTOCOL
         # h11 hands out nothing else to a client before the end of the response.
         assert event is h11.NEED_DATA, event
         return NEED_DATA

@@ -24,6 +24,7 @@ from .._models import (
     copy_request,
     parse_url,
 )
+from .._proxies import Proxy
 from .._urls import URL, QueryParams, QueryParamTypes
 from .adapters import AuthAdapter, CookieAdapter, EnvironmentAdapter, RedirectAdapter, Transport
 from .connection_pool import ConnectionPool
@@ -74,7 +75,7 @@ class Client:
         ssl_context: Any = None,
         http1: bool = True,
         http2: bool = False,
-        proxy: Any = None,
+        proxy: Proxy | URL | str | None = None,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         pool_limits: PoolLimits | None = None,
         max_redirects: int = 20,
@@ -84,8 +85,8 @@ class Client:
         trust_env: bool = True,
         event_hooks: Mapping[str, list[EventHook]] | None = None,
     ) -> None:
-        if proxy is not None:
-            raise ValueError("Proxies are not supported yet: leave proxy=None.")
+        if proxy is not None and transport is not None:
+            raise ValueError("proxy= configures the client's own pool: not usable with transport=")
         hooks = dict(event_hooks or {})
         unknown = set(hooks) - {"request", "response"}
         if unknown:
@@ -109,6 +110,7 @@ class Client:
                 http1=http1,
                 http2=http2,
                 pool_limits=pool_limits,
+                proxy=proxy,
             )
         # Cookies below auth: every request of an auth flow (a challenge's answer, a token
         # request) carries the jar's cookies, and the cookies its responses set are kept.
