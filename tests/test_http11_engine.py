@@ -246,3 +246,11 @@ def test_protocol_switch(
     assert event.status == status
     assert engine.next_event() is SWITCHED_PROTOCOL
     assert not engine.start_next_exchange()
+
+
+@engines
+@pytest.mark.parametrize("target", [b"/ HTTP/1.1\r\nX: y", b"/a\tb", b"/\x7f", b""])
+def test_target_extension_is_checked(engine_class: type[HTTP11Engine], target: bytes) -> None:
+    request = httpcore2.Request("GET", "http://a/", extensions={"target": target})
+    with pytest.raises(httpcore2.LocalProtocolError):
+        engine_class().request_head(request)

@@ -16,6 +16,7 @@ The request target is the URL's path and query, or the request extension `target
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple, Protocol, Union
 
 import h11
@@ -34,6 +35,7 @@ __all__ = [
     "ResponseHead",
 ]
 
+_NOT_IN_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 # h11's default of 16 KiB rejects real-world responses with large cookies or CSP headers.
 MAX_HEAD_SIZE = 100 * 1024
 
@@ -106,9 +108,15 @@ class H11Engine:
         # header name and value (tokens; no CR, LF, NUL or other controls) and the target
         # (percent-encoded, no whitespace), so h11's own regexes would only repeat that
         # work: `_parsed=True` skips them. h11 still checks the framing headers.
+        target = request.extensions.get("target")
+        if target is None:
+            target = request.url.raw.target
+        elif not target or _NOT_IN_TARGET.search(target):
+            # Unlike the URL's, a target given as an extension has not been validated.
+            raise LocalProtocolError(f"Invalid request target {target!r}: no spaces or controls.")
         event = h11.Request(
             method=request.method.encode("ascii"),
-            target=request.extensions.get("target") or request.url.raw.target,
+            target=target,
             headers=request.headers.raw,
             _parsed=True,
         )
