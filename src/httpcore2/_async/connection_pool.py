@@ -74,6 +74,10 @@ class ConnectionPool:
     streams, up to the server's limit of concurrent streams (beyond it they wait for a
     stream). A request the server did not process (refused, or above a GOAWAY's last
     stream id) is sent again on a new connection, whatever its method, if its body can be.
+
+    With `proxy=` (a URL or a `Proxy`) every request goes through that proxy; without it,
+    the request extension `proxy` does (a `Proxy`, or `None` for a direct connection), as
+    `EnvironmentAdapter` sets it. Connections are pooled per origin and proxy.
     """
 
     def __init__(
