@@ -47,9 +47,6 @@ class _Adapter:
     def __init__(self, inner: Transport) -> None:
         self.inner = inner
 
-    async def handle_request(self, request: Request) -> Response:
-        return await self.inner.handle_request(request)
-
     async def aclose(self) -> None:
         """Close the transport underneath."""
         await self.inner.aclose()

@@ -48,9 +48,6 @@ class _Adapter:
     def __init__(self, inner: SyncTransport) -> None:
         self.inner = inner
 
-    def handle_request(self, request: Request) -> Response:
-        return self.inner.handle_request(request)
-
     def close(self) -> None:
         """Close the transport underneath."""
         self.inner.close()
