@@ -13,6 +13,7 @@ import httpcore2
 from httpcore2._http11_engine import (
     END_OF_BODY,
     NEED_DATA,
+    SWITCHED_PROTOCOL,
     H11Engine,
     HTTP11Engine,
     ResponseEvent,
@@ -200,3 +201,56 @@ def test_a_reused_engine_starts_clean(engine_class: type[HTTP11Engine]) -> None:
 
 def test_markers_name_themselves() -> None:
     assert (repr(NEED_DATA), repr(END_OF_BODY)) == ("NEED_DATA", "END_OF_BODY")
+    assert repr(SWITCHED_PROTOCOL) == "SWITCHED_PROTOCOL"
+
+
+@engines
+@pytest.mark.parametrize(
+    ("request_", "response", "status"),
+    [
+        (
+            httpcore2.Request(
+                "CONNECT",
+                "https://a:443/",
+                extensions={"target": b"a:443"},
+                headers={"Host": "a:443"},
+            ),
+            b"HTTP/1.1 200 Connection established\r\n\r\n\x16\x03",
+            200,
+        ),
+        (
+            httpcore2.Request(
+                "GET", "http://a/", headers={"Upgrade": "ws", "Connection": "Upgrade"}
+            ),
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\n\r\nframes",
+            101,
+        ),
+    ],
+)
+def test_protocol_switch(
+    engine_class: type[HTTP11Engine], request_: httpcore2.Request, response: bytes, status: int
+) -> None:
+    # The head, then the switch: what follows is not HTTP/1.1 (never parsed as a body).
+    engine = engine_class()
+    head = engine.request_head(request_) + engine.end_of_body()
+    assert (
+        head.split(b"\r\n")[0]
+        == request_.method.encode()
+        + b" "
+        + (request_.extensions.get("target") or b"/")
+        + b" HTTP/1.1"
+    )
+    engine.receive_data(response)
+    event = engine.next_event()
+    assert type(event) is ResponseHead
+    assert event.status == status
+    assert engine.next_event() is SWITCHED_PROTOCOL
+    assert not engine.start_next_exchange()
+
+
+@engines
+@pytest.mark.parametrize("target", [b"/ HTTP/1.1\r\nX: y", b"/a\tb", b"/\x7f", b""])
+def test_target_extension_is_checked(engine_class: type[HTTP11Engine], target: bytes) -> None:
+    request = httpcore2.Request("GET", "http://a/", extensions={"target": target})
+    with pytest.raises(httpcore2.LocalProtocolError):
+        engine_class().request_head(request)

@@ -10,6 +10,7 @@ import sys
 import httpcore2
 
 PUBLIC_NAMES = [
+    "Auth",
     "AuthAdapter",
     "AutoBackend",
     "BasicAuth",
@@ -22,6 +23,7 @@ PUBLIC_NAMES = [
     "CookieConflict",
     "Cookies",
     "DecodingError",
+    "DigestAuth",
     "EnvironmentAdapter",
     "HTTP11Connection",
     "HTTP2Connection",
@@ -41,6 +43,7 @@ PUBLIC_NAMES = [
     "PoolLimits",
     "PoolTimeout",
     "ProtocolError",
+    "Proxy",
     "ProxyError",
     "QueryParams",
     "ReadError",

@@ -21,7 +21,7 @@ from ._async.mock import MockBackend, MockStream
 from ._async.mock_transport import MockTransport
 from ._async.network import NetworkBackend, NetworkStream
 from ._async.retry import RetryAdapter
-from ._auth import BasicAuth
+from ._auth import Auth, BasicAuth, DigestAuth
 from ._backends.auto import AutoBackend
 from ._backends.sync import SyncBackend
 from ._config import PoolLimits, Timeout, create_ssl_context
@@ -56,6 +56,7 @@ from ._exceptions import (
     WriteTimeout,
 )
 from ._models import Headers, Request, Response
+from ._proxies import Proxy
 from ._retry import Retry, RetryAttempt
 from ._router import Route, Router
 from ._sync.adapters import (
@@ -78,6 +79,7 @@ from ._urls import URL, Origin, QueryParams
 __version__ = "0.1.0"
 
 __all__ = [
+    "Auth",
     "AuthAdapter",
     "AutoBackend",
     "BasicAuth",
@@ -90,6 +92,7 @@ __all__ = [
     "CookieConflict",
     "Cookies",
     "DecodingError",
+    "DigestAuth",
     "EnvironmentAdapter",
     "HTTP11Connection",
     "HTTP2Connection",
@@ -109,6 +112,7 @@ __all__ = [
     "PoolLimits",
     "PoolTimeout",
     "ProtocolError",
+    "Proxy",
     "ProxyError",
     "QueryParams",
     "ReadError",

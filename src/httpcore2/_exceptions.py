@@ -163,7 +163,17 @@ class ConnectionNotAvailable(StreamRefused):
 
 
 class ProxyError(TransportError):
-    """The proxy refused or failed to relay the request."""
+    """The proxy refused or failed to relay the request.
+
+    `status` is the status of the proxy's answer to `CONNECT` (407: it wants credentials),
+    or `None` when the proxy did not answer with one (a SOCKS refusal, a broken reply).
+    """
+
+    def __init__(
+        self, message: str, *, request: Request | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message, request=request)
+        self.status = status
 
 
 class UnsupportedProtocol(TransportError):

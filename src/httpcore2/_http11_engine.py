@@ -6,7 +6,12 @@ on h11, is the default (and today the only) engine. A faster parser can stand be
 same interface: `tests/test_http11_engine.py` holds every engine to the same byte vectors.
 
 Events: a `ResponseHead` (informational ones too, status < 200), body data as `bytes`,
-`END_OF_BODY`; and `NEED_DATA` when more bytes must be received first.
+`END_OF_BODY`; `NEED_DATA` when more bytes must be received first; `SWITCHED_PROTOCOL` after
+the head of a response that hands the connection over to another protocol (a 2xx answer to
+`CONNECT`, a `101 Switching Protocols`): what follows on the wire is no longer HTTP/1.1.
+
+The request target is the URL's path and query, or the request extension `target` when set
+(the absolute form for a forward proxy, the authority form for `CONNECT`).
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ __all__ = [
     "END_OF_BODY",
     "MAX_HEAD_SIZE",
     "NEED_DATA",
+    "SWITCHED_PROTOCOL",
     "H11Engine",
     "HTTP11Engine",
     "ResponseEvent",
     "ResponseHead",
 ]
 
+_NOT_IN_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 # h11's default of 16 KiB rejects real-world responses with large cookies or CSP headers.
 MAX_HEAD_SIZE = 100 * 1024
 
@@ -54,6 +61,7 @@ class _Marker:
 
 NEED_DATA = _Marker("NEED_DATA")
 END_OF_BODY = _Marker("END_OF_BODY")
+SWITCHED_PROTOCOL = _Marker("SWITCHED_PROTOCOL")
 
 ResponseEvent = Union[ResponseHead, bytes, _Marker]
 
@@ -100,9 +108,15 @@ class H11Engine:
         # header name and value (tokens; no CR, LF, NUL or other controls) and the target
         # (percent-encoded, no whitespace), so h11's own regexes would only repeat that
         # work: `_parsed=True` skips them. h11 still checks the framing headers.
+        target = request.extensions.get("target")
+        if target is None:
+            target = request.url.raw.target
+        elif not target or _NOT_IN_TARGET.search(target):
+            # Unlike the URL's, a target given as an extension has not been validated.
+            raise LocalProtocolError(f"Invalid request target {target!r}: no spaces or controls.")
         event = h11.Request(
             method=request.method.encode("ascii"),
-            target=request.url.raw.target,
+            target=target,
             headers=request.headers.raw,
             _parsed=True,
         )
@@ -147,6 +161,8 @@ class H11Engine:
             )
         if event_type is h11.EndOfMessage:
             return END_OF_BODY
+        if event is h11.PAUSED:
+            return SWITCHED_PROTOCOL
         # h11 hands out nothing else to a client before the end of the response.
         assert event is h11.NEED_DATA, event
         return NEED_DATA

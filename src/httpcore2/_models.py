@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import copy
 import datetime
 import functools
 import http
@@ -372,6 +373,15 @@ class Request:
 
     def __repr__(self) -> str:
         return f"<Request({self.method!r}, {self.url._masked()!r})>"
+
+
+def copy_request(request: Request) -> Request:
+    """A copy with headers and extensions of its own, for a layer to change freely; the
+    body is shared."""
+    copied = copy.copy(request)
+    copied.headers = request.headers.copy()
+    copied.extensions = dict(request.extensions)
+    return copied
 
 
 class Response:

@@ -21,11 +21,12 @@ from ._exceptions import (
     UnsupportedProtocol,
 )
 from ._models import Headers, Request, Response
-from ._urls import _SCHEME_PREFIX, URL
+from ._urls import _SCHEME_PREFIX, URL, Origin
 
 __all__ = [
     "REDIRECT_STATUSES",
     "build_redirect_request",
+    "leaves_origin",
     "redirect_location",
     "too_many_redirects",
 ]
@@ -117,7 +118,7 @@ def build_redirect_request(
             f"follow the {response.status} redirect; pass bytes or call request.read() / "
             "await request.aread() first."
         )
-    stripped = stripped or _leaves_origin(request.url, location)
+    stripped = stripped or leaves_origin(request.url.origin, location.origin)
     dropped = {b"host"}
     if to_get:
         dropped |= _BODY_HEADERS
@@ -136,14 +137,15 @@ def build_redirect_request(
     return next_request, stripped
 
 
-def _leaves_origin(old: URL, new: URL) -> bool:
-    """Whether credentials for `old` must not go to `new` (RELIABILITY S01-S04)."""
-    if old.origin == new.origin:
+def leaves_origin(old: Origin, new: Origin) -> bool:
+    """Whether credentials for `old` must not go to `new`: any change of scheme, host or
+    port, but for the upgrade of `http://host` to `https://host` on the default ports."""
+    if old == new:
         return False
-    # The one exception: an upgrade of the same host to https on the default ports, which
-    # is how sites move to TLS; the credentials go over a safer channel to the same server.
+    # The one exception is how sites move to TLS: the credentials go over a safer channel
+    # to the same server.
     upgrade = old.scheme == "http" and new.scheme == "https" and (old.port, new.port) == (80, 443)
-    return not (upgrade and old.raw_host == new.raw_host)
+    return not (upgrade and old.host == new.host)
 
 
 def too_many_redirects(

@@ -31,8 +31,8 @@ def redirect(location: str, body: bytes = b"") -> httpcore2.Response:
 
 
 def test_unsupported_arguments_are_refused() -> None:
-    with pytest.raises(ValueError, match="Proxies are not supported yet"):
-        httpcore2.Client(proxy="http://127.0.0.1:3128")
+    with pytest.raises(ValueError, match="not usable with transport="):
+        httpcore2.Client(proxy="http://127.0.0.1:3128", transport=ScriptedTransport())
     with pytest.raises(ValueError, match="Unknown event hooks"):
         httpcore2.Client(event_hooks={"requests": []})
     with pytest.raises(ValueError, match="max_redirects"):

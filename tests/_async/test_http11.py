@@ -426,3 +426,16 @@ async def test_iterator_body_with_its_own_content_length_is_not_chunked() -> Non
     response = await connection.handle_request(request)
     await response.aread()
     assert b"".join(stream.written).endswith(b"Content-Length: 3\r\n\r\nabc")
+
+
+@pytest.mark.anyio
+async def test_switching_protocols_ends_the_exchange() -> None:
+    # h11 pauses after a 101: the response is the answer, and the connection is not reused.
+    stream = httpcore2.MockStream([b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: ws\r\n\r\n"])
+    connection = httpcore2.HTTP11Connection(stream)
+    request = make_request(headers={"Upgrade": "ws", "Connection": "Upgrade"})
+    response = await connection.handle_request(request)
+    assert response.status == 101
+    assert response.extensions["network_stream"] is stream
+    assert await response.aread() == b""
+    assert connection.is_closed()

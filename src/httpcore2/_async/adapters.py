@@ -9,12 +9,19 @@ worlds; this module only drives it.
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any, Protocol
 
-from .._auth import AuthTypes, auth_header
+from .._auth import Auth, AuthTypes, BasicAuth, to_auth
 from .._cookies import Cookies, CookieTypes, add_cookie_header, extract_cookies
-from .._models import Request, Response
-from .._redirects import build_redirect_request, redirect_location, too_many_redirects
+from .._environment import Environment
+from .._models import Request, Response, copy_request
+from .._redirects import (
+    build_redirect_request,
+    leaves_origin,
+    redirect_location,
+    too_many_redirects,
+)
 from .._urls import URL
 
 __all__ = [
@@ -43,9 +50,6 @@ class _Adapter:
 
     def __init__(self, inner: Transport) -> None:
         self.inner = inner
-
-    async def handle_request(self, request: Request) -> Response:
-        return await self.inner.handle_request(request)
 
     async def aclose(self) -> None:
         """Close the transport underneath."""
@@ -127,6 +131,9 @@ def _next_hop(request: Request, response: Response, location: URL) -> Request:
 async def _discard_body(response: Response) -> None:
     """Drain a small body (so the connection can be reused), or close a large one."""
     drained = 0
+    if response.is_stream_consumed:
+        await response.aclose()
+        return
     async for chunk in response.aiter_raw():
         drained += len(chunk)
         if drained > MAX_REDIRECT_DRAIN:
@@ -135,15 +142,35 @@ async def _discard_body(response: Response) -> None:
 
 
 class EnvironmentAdapter(_Adapter):
-    """Applies the environment (`.netrc`, proxies, CA variables) to requests.
+    """Applies the environment to each request: the proxy and the `.netrc` credentials.
 
-    Today it passes requests through unchanged; `trust_env=False` will switch the
-    environment off once it is read.
+    ```python
+    stack = EnvironmentAdapter(AuthAdapter(ConnectionPool()))
+    ```
+
+    The variables (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, `NETRC`) and the
+    netrc file are read once, when the adapter is built. For every request, and so for
+    every hop of a redirect chain, it chooses the proxy (the request extension `proxy`,
+    read by the pool) and looks up the host in `.netrc` (the extension `netrc`, read by
+    `AuthAdapter` when no other credentials apply). The CA variables are read by the
+    client when it builds its pool. With `trust_env=False` requests pass through unchanged.
     """
 
     def __init__(self, inner: Transport, *, trust_env: bool = True) -> None:
         super().__init__(inner)
         self.trust_env = trust_env
+        self._environment = Environment(os.environ) if trust_env else None
+
+    async def handle_request(self, request: Request) -> Response:
+        environment = self._environment
+        if environment is None:
+            return await self.inner.handle_request(request)
+        request = copy_request(request)
+        extensions = request.extensions
+        # Decided anew for this hop: what an earlier hop chose must not carry over.
+        extensions["proxy"] = environment.proxy_for(request.url)
+        extensions["netrc"] = environment.credentials_for(request.url)
+        return await self.inner.handle_request(request)
 
 
 class CookieAdapter(_Adapter):
@@ -189,24 +216,61 @@ def _with_jar_cookies(cookies: Cookies, request: Request) -> Request:
 
 
 class AuthAdapter(_Adapter):
-    """Adds credentials to requests for the origin the request chain started on.
+    """Authenticates requests by running an `Auth` flow (Basic, Digest or your own).
 
     ```python
-    stack = AuthAdapter(ConnectionPool(), auth=("user", "password"))
+    stack = AuthAdapter(ConnectionPool(), auth=DigestAuth("user", "password"))
     ```
 
-    The request extension `auth` overrides the adapter's credentials for one request.
-    Hops of a redirect chain that leave the first origin get none (S01).
+    The credentials, first found wins: the request extension `auth` (per request), the
+    user and password of the request URL, the adapter's `auth`, and the `netrc` extension
+    (set by `EnvironmentAdapter`). Extension and adapter credentials belong to the origin
+    a redirect chain started on: hops elsewhere are sent without them, and no challenge
+    from another origin is answered. The caller's request is never changed: the flow works
+    on a copy.
     """
 
     def __init__(self, inner: Transport, *, auth: AuthTypes | None = None) -> None:
         super().__init__(inner)
-        self.auth = auth
+        self.auth = None if auth is None else to_auth(auth)
 
     async def handle_request(self, request: Request) -> Response:
-        auth = request.extensions.get("auth", self.auth)
-        if auth is not None:
-            origin = request.extensions.get("redirect_origin")
-            if origin is None or request.url.origin == origin:
-                request.headers["Authorization"] = auth_header(auth)
-        return await self.inner.handle_request(request)
+        auth = _credentials(request, self.auth)
+        if auth is None:
+            return await self.inner.handle_request(request)
+        request = copy_request(request)
+        if auth.requires_request_body:
+            await request.aread()
+        flow = auth.auth_flow(request)
+        request = next(flow)
+        while True:
+            response = await self.inner.handle_request(request)
+            try:
+                if auth.requires_response_body:
+                    await response.aread()
+                request = flow.send(response)
+            except StopIteration:
+                return response
+            except BaseException:
+                await response.aclose()
+                raise
+            await _discard_body(response)
+
+
+def _credentials(request: Request, default: Auth | None) -> Auth | None:
+    """The `Auth` for this request, or None (see `AuthAdapter`)."""
+    extensions = request.extensions
+    url = request.url
+    chosen = extensions.get("auth")
+    if chosen is None and url.userinfo:
+        return BasicAuth(url.username, url.password)
+    if chosen is None:
+        chosen = default
+    if chosen is not None:
+        origin = extensions.get("redirect_origin")
+        if origin is not None and leaves_origin(origin, url.origin):
+            return None
+        return to_auth(chosen)
+    # Looked up for this very host by the environment adapter.
+    netrc = extensions.get("netrc")
+    return None if netrc is None else BasicAuth(*netrc)

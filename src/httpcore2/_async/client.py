@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import inspect  # unasync: remove
 import logging
+import os
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -16,9 +17,19 @@ from .._config import DEFAULT_TIMEOUT, CertTypes, PoolLimits, Timeout, TimeoutTy
 from .._content import AsyncIteratorStream, RequestContent, aprime_body, encode_request
 from .._cookies import Cookies, CookieTypes
 from .._decoders import accept_encoding
+from .._environment import ca_bundle
 from .._exceptions import InvalidURL
 from .._logging import log_response, logger
-from .._models import Extensions, Headers, HeaderTypes, Request, Response, parse_url
+from .._models import (
+    Extensions,
+    Headers,
+    HeaderTypes,
+    Request,
+    Response,
+    copy_request,
+    parse_url,
+)
+from .._proxies import Proxy
 from .._retry import Retry
 from .._urls import URL, QueryParams, QueryParamTypes
 from .adapters import AuthAdapter, CookieAdapter, EnvironmentAdapter, RedirectAdapter, Transport
@@ -54,8 +65,8 @@ class Client:
         users = response.json()
     ```
 
-    Its stack is a `RedirectAdapter` over an `EnvironmentAdapter` over a `CookieAdapter`
-    over an `AuthAdapter` over a `ConnectionPool`; `transport=` puts any transport in the
+    Its stack is a `RedirectAdapter` over an `EnvironmentAdapter` over an `AuthAdapter`
+    over a `CookieAdapter` over a `ConnectionPool`; `transport=` puts any transport in the
     pool's place. `retries=` (a `Retry`, or an int: that many connection retries) adds a
     `RetryAdapter` right above it. The same code runs on asyncio and on trio.
     """
@@ -72,7 +83,7 @@ class Client:
         ssl_context: ssl.SSLContext | None = None,
         http1: bool = True,
         http2: bool = False,
-        proxy: Any = None,
+        proxy: Proxy | URL | str | None = None,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         pool_limits: PoolLimits | None = None,
         max_redirects: int = 20,
@@ -83,8 +94,6 @@ class Client:
         event_hooks: Mapping[str, list[EventHook]] | None = None,
         retries: Retry | int | None = None,
     ) -> None:
-        if proxy is not None:
-            raise ValueError("Proxies are not supported yet: leave proxy=None.")
         check_client_arguments(
             auth=auth,
             cookies=cookies,
@@ -97,6 +106,8 @@ class Client:
             transport=transport,
             close_method="aclose",
         )
+        if proxy is not None and transport is not None:
+            raise ValueError("proxy= configures the client's own pool: not usable with transport=")
         hooks = dict(event_hooks or {})
         unknown = set(hooks) - {"request", "response"}
         if unknown:
@@ -110,6 +121,9 @@ class Client:
         self._timeout = Timeout.coerce(timeout)
         self._follow_redirects = follow_redirects
         if transport is None:
+            if trust_env and verify is True and ssl_context is None:
+                # The trust store the environment names, unless one was chosen here.
+                verify = ca_bundle(os.environ) or True
             transport = ConnectionPool(
                 ssl_context=ssl_context,
                 verify=verify,
@@ -117,6 +131,7 @@ class Client:
                 http1=http1,
                 http2=http2,
                 pool_limits=pool_limits,
+                proxy=proxy,
             )
         if retries is not None:
             # Right above the pool: each redirect hop is retried on its own, with the
@@ -124,9 +139,11 @@ class Client:
             if isinstance(retries, int):
                 retries = Retry(retries, read=0, status=0)
             transport = RetryAdapter(transport, retry=retries)
-        self._cookie_adapter = CookieAdapter(AuthAdapter(transport, auth=auth), cookies=cookies)
+        # Cookies below auth: every request of an auth flow (a challenge's answer, a token
+        # request) carries the jar's cookies, and the cookies its responses set are kept.
+        self._cookie_adapter = CookieAdapter(transport, cookies=cookies)
         self._transport = RedirectAdapter(
-            EnvironmentAdapter(self._cookie_adapter, trust_env=trust_env),
+            EnvironmentAdapter(AuthAdapter(self._cookie_adapter, auth=auth), trust_env=trust_env),
             max_redirects=max_redirects,
         )
         self._merged_urls: dict[str, URL] = {}
@@ -259,6 +276,8 @@ class Client:
         """Send a request through the stack; the body is read unless `stream=True`."""
         if self._closed:
             raise RuntimeError("Cannot send a request: the client has been closed.")
+        # Sent as a copy: the options below must not stick to the caller's request.
+        request = copy_request(request)
         extensions = request.extensions
         if timeout is not _UNSET or "timeout" not in extensions:
             chosen = self._timeout if timeout is _UNSET else Timeout.coerce(timeout)

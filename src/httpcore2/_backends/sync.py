@@ -19,6 +19,7 @@ from .._exceptions import (
     connect_target,
 )
 from .._sync.network import SyncNetworkBackend, SyncNetworkStream
+from .tls_over_stream import SyncTLSOverStream
 
 __all__ = ["SyncBackend", "SyncSocketStream", "UnixConnect", "socket_is_readable"]
 
@@ -125,6 +126,9 @@ class SyncSocketStream(SyncNetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
     ) -> SyncNetworkStream:
+        if isinstance(self._sock, ssl.SSLSocket):
+            # TLS inside TLS (through an https proxy): an SSLSocket cannot be wrapped again.
+            return SyncTLSOverStream(self, ssl_context, server_hostname, timeout)
         self._set_timeout(timeout)
         try:
             tls = ssl_context.wrap_socket(self._sock, server_hostname=server_hostname)

@@ -23,16 +23,19 @@ from .._exceptions import (
 )
 from .._logging import log_reused
 from .._models import Extensions, HeaderTypes, Request, Response
+from .._proxies import Proxy, as_proxy
 from .._synchronization import ThreadLock, SyncWaiter
 from .._urls import URL
 from .connection import SyncHTTPConnection
 from .network import SyncNetworkBackend
+from .proxy import proxy_connection
 
 __all__ = ["SyncConnectionPool"]
 
-# (scheme, host, port, SNI override): everything that decides whether a pooled connection
-# may serve a request. TLS settings are per pool, so they are part of the key implicitly.
-PoolKey = tuple[bytes, bytes, int, Any]
+# (scheme, host, port, SNI override, proxy): everything that decides whether a pooled
+# connection may serve a request. TLS settings are per pool, so they are part of the key
+# implicitly; the proxy (with its credentials) comes from the pool or from the request.
+PoolKey = tuple[bytes, bytes, int, Any, Any]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 # How often a request the server did not process (see `StreamRefused`) is sent again.
@@ -73,6 +76,10 @@ class SyncConnectionPool:
     streams, up to the server's limit of concurrent streams (beyond it they wait for a
     stream). A request the server did not process (refused, or above a GOAWAY's last
     stream id) is sent again on a new connection, whatever its method, if its body can be.
+
+    With `proxy=` (a URL or a `Proxy`) every request goes through that proxy; without it,
+    the request extension `proxy` does (a `Proxy`, or `None` for a direct connection), as
+    `SyncEnvironmentAdapter` sets it. Connections are pooled per origin and proxy.
     """
 
     def __init__(
@@ -87,15 +94,20 @@ class SyncConnectionPool:
         retries: int = 0,
         local_address: str | None = None,
         uds: str | None = None,
+        proxy: Proxy | URL | str | None = None,
         network_backend: SyncNetworkBackend | None = None,
     ) -> None:
         if not (http1 or http2):
             raise ValueError("At least one of http1 and http2 must be enabled.")
+        # A context given here serves https proxies too; else one is made when needed.
+        self._proxy_ssl_context: ssl.SSLContext | None = ssl_context
         if ssl_context is None:
             alpn = ("h2",) * http2 + ("http/1.1",) * http1
             ssl_context = pool_ssl_context(verify, cert, alpn)
         # A context of the user's is used as it is, never changed: other pools may share it.
         self._ssl_context = ssl_context
+        self._verify, self._cert = verify, cert
+        self._proxy = as_proxy(proxy)
         self._http1 = http1
         self._http2 = http2
         self._limits = PoolLimits() if pool_limits is None else pool_limits
@@ -170,7 +182,8 @@ class SyncConnectionPool:
         raw = request.url.raw
         extensions = request.extensions
         timeouts = extensions["timeout"] = _request_timeouts(extensions)
-        key: PoolKey = (raw.scheme, raw.host, raw.port, extensions.get("sni_hostname"))
+        proxy = self._proxy or extensions.get("proxy")
+        key: PoolKey = (raw.scheme, raw.host, raw.port, extensions.get("sni_hostname"), proxy)
         retried = False
         refusals = 0
         while True:
@@ -473,21 +486,43 @@ class SyncConnectionPool:
                 self._ready.move_to_end(key)
 
     def _new_connection(self, key: PoolKey) -> SyncHTTPConnection:
-        connection = SyncHTTPConnection(
-            ssl_context=self._ssl_context,
-            http1=self._http1,
-            http2=self._http2,
-            keepalive_expiry=self._limits.keepalive_expiry,
-            retries=self._retries,
-            local_address=self._local_address,
-            uds=self._uds,
-            network_backend=self._backend,
-        )
+        proxy = key[4]
+        if proxy is None:
+            connection = SyncHTTPConnection(
+                ssl_context=self._ssl_context,
+                http1=self._http1,
+                http2=self._http2,
+                keepalive_expiry=self._limits.keepalive_expiry,
+                retries=self._retries,
+                local_address=self._local_address,
+                uds=self._uds,
+                network_backend=self._backend,
+            )
+        else:
+            connection = proxy_connection(
+                proxy,
+                key[0] == b"https",
+                ssl_context=self._ssl_context,
+                proxy_ssl_context=self._ssl_context_for_proxies(),
+                http1=self._http1,
+                http2=self._http2,
+                keepalive_expiry=self._limits.keepalive_expiry,
+                retries=self._retries,
+                local_address=self._local_address,
+                network_backend=self._backend,
+            )
         self._connections[connection] = key
         self._per_host[key] = self._per_host.get(key, 0) + 1
         if self._http2 and (key[0] == b"https" or not self._http1):
             self._shared[key] = connection
         return connection
+
+    def _ssl_context_for_proxies(self) -> ssl.SSLContext:
+        """TLS to https proxies: the pool's trust settings, HTTP/1.1 only (a proxy is
+        spoken to in HTTP/1.1)."""
+        if self._proxy_ssl_context is None:
+            self._proxy_ssl_context = pool_ssl_context(self._verify, self._cert, ("http/1.1",))
+        return self._proxy_ssl_context
 
     def _forget(
         self, connection: SyncHTTPConnection, key: PoolKey, to_close: list[SyncHTTPConnection]

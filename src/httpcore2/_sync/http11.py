@@ -13,7 +13,14 @@ from typing import Any
 
 from .._content import ByteStream, RequestStream
 from .._exceptions import HTTPError, RemoteProtocolError, WriteError
-from .._http11_engine import END_OF_BODY, NEED_DATA, H11Engine, ResponseEvent, ResponseHead
+from .._http11_engine import (
+    END_OF_BODY,
+    NEED_DATA,
+    SWITCHED_PROTOCOL,
+    H11Engine,
+    ResponseEvent,
+    ResponseHead,
+)
 from .._models import Headers, Request, Response
 from .._trace import Trace, SyncTraceStep
 from .network import SyncNetworkStream
@@ -238,9 +245,10 @@ class SyncHTTP11Connection:
         self._receive_data(timeout)
         for _ in range(MAX_INFORMATIONAL + 1):
             head = self._next_event(timeout)
-            # Before the body, the only events are response heads; 1xx ones are skipped.
+            # Before the body, the only events are response heads; 1xx ones are skipped,
+            # but for a 101: the connection switched protocols, and that is the answer.
             assert type(head) is ResponseHead, head
-            if head.status >= 200:
+            if head.status >= 200 or head.status == 101:
                 return head
         raise _too_many_informational()
 
@@ -299,8 +307,10 @@ class SyncHTTP11ResponseStream:
             raise
         if type(event) is bytes:
             return event
-        # In a body, the engine hands out data, then the end of the body.
-        assert event is END_OF_BODY, event
+        # In a body, the engine hands out data, then the end of the body; after a protocol
+        # switch there is no body (the connection is closed with the response: what
+        # follows is not HTTP/1.1; the `network_stream` extension gives access to it).
+        assert event is END_OF_BODY or event is SWITCHED_PROTOCOL, event
         self._done = True
         if self._body_step is not None:
             self._body_step.__exit__(None, None, None)

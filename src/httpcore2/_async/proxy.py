@@ -1,0 +1,224 @@
+"""Connections through a proxy: forwarding, `CONNECT` tunnels and SOCKS5 tunnels.
+
+Each is an `HTTPConnection` to the proxy that the pool uses like any other; the proxy's
+part of the exchange (the sans-IO requests and handshakes) is in `_proxies.py`.
+
+- `ForwardProxyConnection`: plain http requests, sent to an HTTP(S) proxy in absolute
+  form with the proxy's headers (its credentials); HTTP/1.1 only.
+- `TunnelProxyConnection`: `CONNECT host:port` to an HTTP(S) proxy, then TLS to the origin
+  inside the tunnel (HTTP/2 if ALPN picks it); the proxy's headers go on `CONNECT` only.
+- `SocksProxyConnection`: the same tunnel opened with a SOCKS5 handshake.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import ssl
+
+from .._exceptions import ConnectError, HTTPError, ProxyError, RemoteProtocolError
+from .._http11_engine import NEED_DATA, H11Engine, ResponseHead
+from .._models import Request, Response, copy_request
+from .._proxies import Proxy, connect_request, forward_request, socks5_handshake
+from .connection import HTTPConnection, server_hostname
+from .network import NetworkBackend, NetworkStream
+
+__all__ = [
+    "ForwardProxyConnection",
+    "ProxyConnection",
+    "SocksProxyConnection",
+    "TunnelProxyConnection",
+    "proxy_connection",
+]
+
+READ_SIZE = 64 * 1024
+
+
+def proxy_connection(
+    proxy: Proxy,
+    origin_is_ssl: bool,
+    *,
+    ssl_context: ssl.SSLContext | None,
+    proxy_ssl_context: ssl.SSLContext | None,
+    http1: bool,
+    http2: bool,
+    keepalive_expiry: float | None,
+    retries: int,
+    local_address: str | None,
+    network_backend: NetworkBackend | None,
+) -> HTTPConnection:
+    """The connection that reaches an origin (https or not) through `proxy`."""
+    if proxy.is_socks:
+        kind: type[ProxyConnection] = SocksProxyConnection
+    elif origin_is_ssl:
+        kind = TunnelProxyConnection
+    else:
+        kind = ForwardProxyConnection
+    return kind(
+        proxy,
+        ssl_context,
+        proxy_ssl_context,
+        http1=http1,
+        http2=http2,
+        keepalive_expiry=keepalive_expiry,
+        retries=retries,
+        local_address=local_address,
+        network_backend=network_backend,
+    )
+
+
+class ProxyConnection(HTTPConnection):
+    """A connection whose socket goes to `proxy`: the base class connects to the proxy
+    (TCP, and TLS with `proxy_ssl_context` for an https proxy); `ssl_context` is for TLS
+    to the origin."""
+
+    def __init__(
+        self,
+        proxy: Proxy,
+        ssl_context: ssl.SSLContext | None,
+        proxy_ssl_context: ssl.SSLContext | None,
+        *,
+        http1: bool = True,
+        http2: bool = False,
+        keepalive_expiry: float | None = None,
+        retries: int = 0,
+        local_address: str | None = None,
+        network_backend: NetworkBackend | None = None,
+    ) -> None:
+        super().__init__(
+            ssl_context=proxy_ssl_context,
+            http1=http1,
+            http2=http2,
+            keepalive_expiry=keepalive_expiry,
+            retries=retries,
+            local_address=local_address,
+            network_backend=network_backend,
+        )
+        self._proxy = proxy
+        self._origin_ssl_context = ssl_context
+
+    async def _connect(self, request: Request) -> NetworkStream:
+        return await super()._connect(_to_proxy(self._proxy, request))
+
+
+class ForwardProxyConnection(ProxyConnection):
+    """An HTTP/1.1 connection to an http or https proxy that forwards plain http requests."""
+
+    def _speaks_http2(self, stream: NetworkStream) -> bool:
+        return False  # a proxy is spoken to in HTTP/1.1
+
+    async def handle_request(self, request: Request) -> Response:
+        """Send `request` to the proxy in absolute form; the response and errors name
+        the request as it was given, without the proxy's headers."""
+        try:
+            response = await super().handle_request(forward_request(self._proxy, request))
+        except HTTPError as exc:
+            exc.request = request
+            raise
+        response.request = request
+        return response
+
+
+class TunnelProxyConnection(ProxyConnection):
+    """A connection to an https origin through a `CONNECT` tunnel of an http(s) proxy."""
+
+    async def _connect(self, request: Request) -> NetworkStream:
+        stream = await super()._connect(request)
+        try:
+            await self._open_tunnel(stream, request)
+            if request.url.is_ssl:
+                assert self._origin_ssl_context is not None
+                timeout = request.extensions["timeout"]["connect"]
+                hostname = server_hostname(request)
+                stream = await stream.start_tls(self._origin_ssl_context, hostname, timeout)
+        except BaseException:
+            await stream.aclose()
+            raise
+        return stream
+
+    async def _open_tunnel(self, stream: NetworkStream, request: Request) -> None:
+        connect = connect_request(self._proxy, request)
+        timeouts = request.extensions["timeout"]
+        engine = H11Engine()
+        await stream.write(engine.request_head(connect) + engine.end_of_body(), timeouts["write"])
+        while True:
+            try:
+                event = engine.next_event()
+            except RemoteProtocolError as exc:
+                raise ProxyError(f"The proxy answered CONNECT badly: {exc}") from exc
+            if event is NEED_DATA:
+                engine.receive_data(await stream.read(READ_SIZE, timeouts["read"]))
+            elif type(event) is ResponseHead and event.status >= 200:
+                break
+        if not 200 <= event.status < 300:
+            reason = event.reason.decode("ascii", "replace")
+            raise ProxyError(
+                f"The proxy refused to open a tunnel to {request.url.origin}: "
+                f"{event.status} {reason}",
+                status=event.status,
+            )
+
+    async def handle_request(self, request: Request) -> Response:
+        """Send `request` through the tunnel, without any `Proxy-Authorization`: that
+        header is for the proxy, and the proxy never sees what goes through a tunnel."""
+        if b"proxy-authorization" in request.headers:
+            request = copy_request(request)
+            del request.headers[b"proxy-authorization"]
+        return await super().handle_request(request)
+
+
+class SocksProxyConnection(TunnelProxyConnection):
+    """A connection to an origin (http or https) through a SOCKS5 proxy.
+
+    `socks5://` resolves the origin's name here and hands the proxy an address;
+    `socks5h://` hands it the name.
+    """
+
+    async def _open_tunnel(self, stream: NetworkStream, request: Request) -> None:
+        raw = request.url.raw
+        host = raw.host.decode("ascii")
+        if self._proxy.url.scheme == "socks5":
+            host = await _resolve(host, raw.port)
+        timeouts = request.extensions["timeout"]
+        handshake = socks5_handshake(self._proxy, host, raw.port)
+        data = next(handshake)
+        try:
+            while True:
+                await stream.write(data, timeouts["write"])
+                data = handshake.send(await stream.read(READ_SIZE, timeouts["read"]))
+        except StopIteration:
+            pass
+
+
+def _to_proxy(proxy: Proxy, request: Request) -> Request:
+    """A request to the proxy itself, for the base class to connect to it (TCP, and TLS
+    for an https proxy)."""
+    url = proxy.url.copy_with(scheme="http") if proxy.is_socks else proxy.url
+    given = request.extensions
+    extensions = {name: given[name] for name in ("timeout", "trace") if name in given}
+    return Request("GET", url, extensions=extensions)
+
+
+async def _resolve(host: str, port: int) -> str:
+    """An address of `host`, found here rather than by the proxy."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return host
+    # unasync: remove-begin
+    # Imported here: importing httpcore2 (or using the sync side) must not import anyio.
+    import anyio.to_thread
+
+    run = anyio.to_thread.run_sync
+    # unasync: remove-end
+    try:
+        return await run(_lookup, host, port)  # unasync: sync=return _lookup(host, port)
+    except OSError as exc:
+        raise ConnectError(f"Could not resolve {host!r}: {exc}") from exc
+
+
+def _lookup(host: str, port: int) -> str:
+    address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0]
+    return str(address)

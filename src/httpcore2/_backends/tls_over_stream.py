@@ -1,0 +1,93 @@
+"""TLS over any blocking network stream, for TLS inside TLS (an https origin through an
+https proxy): `ssl.SSLSocket` can only wrap a socket, so the inner TLS runs on an
+`ssl.SSLObject` whose encrypted bytes go through the outer stream."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .._exceptions import ConnectError, ConnectTimeout, ReadError, ReadTimeout, WriteError
+from .._sync.network import SyncNetworkStream
+
+__all__ = ["SyncTLSOverStream"]
+
+_READ_SIZE = 64 * 1024
+_T = TypeVar("_T")
+
+
+class SyncTLSOverStream(SyncNetworkStream):
+    """A TLS session whose records travel over another `SyncNetworkStream`.
+
+    Built by `SyncSocketStream.start_tls` on a stream that already speaks TLS; the
+    handshake happens in the constructor.
+    """
+
+    def __init__(
+        self,
+        transport: SyncNetworkStream,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None,
+        timeout: float | None,
+    ) -> None:
+        self._transport = transport
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._ssl = ssl_context.wrap_bio(
+            self._incoming, self._outgoing, server_hostname=server_hostname
+        )
+        try:
+            self._retry(self._ssl.do_handshake, timeout)
+        except ReadTimeout as exc:
+            transport.close()
+            raise ConnectTimeout(f"TLS handshake did not complete within {timeout} s") from exc
+        except (ssl.SSLError, ReadError, WriteError) as exc:
+            transport.close()
+            raise ConnectError(str(exc) or type(exc).__name__) from exc
+
+    def _retry(self, operation: Callable[[], _T], timeout: float | None) -> _T:
+        """Run `operation`, moving records between the TLS object and the transport
+        until it no longer needs more input."""
+        while True:
+            try:
+                result = operation()
+            except ssl.SSLWantReadError:
+                pending = True
+            else:
+                pending = False
+            outgoing = self._outgoing.read()
+            if outgoing:
+                self._transport.write(outgoing, timeout)
+            if not pending:
+                return result
+            data = self._transport.read(_READ_SIZE, timeout)
+            if data:
+                self._incoming.write(data)
+            else:
+                self._incoming.write_eof()
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        try:
+            return self._retry(lambda: self._ssl.read(max_bytes), timeout)
+        except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
+            return b""
+        except ssl.SSLError as exc:
+            raise ReadError(f"TLS error: {exc}") from exc
+
+    def write(self, data: bytes, timeout: float | None = None) -> None:
+        try:
+            self._retry(lambda: self._ssl.write(data), timeout)
+        except ssl.SSLError as exc:
+            raise WriteError(f"TLS error: {exc}") from exc
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def get_extra_info(self, info: str) -> Any:
+        if info == "ssl_object":
+            return self._ssl
+        return self._transport.get_extra_info(info)
+
+    def is_readable(self) -> bool:
+        return self._ssl.pending() > 0 or self._transport.is_readable()
