@@ -260,6 +260,15 @@ def scripted(*replies: bytes, hung_up: threading.Event | None = None) -> Handler
     return handler
 
 
+def test_an_unreachable_proxy_is_named_in_the_error(unused_port: int) -> None:
+    request = httpcore2.Request("GET", "http://example.test/", extensions={"timeout": 5.0})
+    with httpcore2.SyncConnectionPool(proxy=f"http://127.0.0.1:{unused_port}") as pool:
+        with pytest.raises(httpcore2.ConnectError) as info:
+            pool.handle_request(request)
+    assert str(info.value).startswith("Could not use the proxy: Could not connect to 127.0.0.1:")
+    assert info.value.request is request
+
+
 def test_forward_proxy_failure_names_the_request(raw_server: RawServerFactory) -> None:
     proxy = raw_server(scripted())  # hangs up at once
     request = httpcore2.Request("GET", "http://example.test/", extensions={"timeout": 5.0})

@@ -17,7 +17,7 @@ import ipaddress
 import socket
 import ssl
 
-from .._exceptions import ConnectError, HTTPError, ProxyError, RemoteProtocolError
+from .._exceptions import ConnectError, ConnectTimeout, HTTPError, ProxyError, RemoteProtocolError
 from .._http11_engine import NEED_DATA, H11Engine, ResponseHead
 from .._models import Request, Response, copy_request
 from .._proxies import Proxy, connect_request, forward_request, socks5_handshake
@@ -99,7 +99,11 @@ class SyncProxyConnection(SyncHTTPConnection):
         self._origin_ssl_context = ssl_context
 
     def _connect(self, request: Request) -> SyncNetworkStream:
-        return super()._connect(_to_proxy(self._proxy, request))
+        try:
+            return super()._connect(_to_proxy(self._proxy, request))
+        except (ConnectError, ConnectTimeout) as exc:
+            # The same error type, saying that it was the proxy that could not be reached.
+            raise type(exc)(f"Could not use the proxy: {exc}", request=request) from exc
 
 
 class SyncForwardProxyConnection(SyncProxyConnection):
