@@ -70,6 +70,7 @@ PUBLIC_NAMES = [
     "Timeout",
     "TimeoutException",
     "TooManyRedirects",
+    "TotalTimeout",
     "TransportError",
     "URL",
     "UnsupportedProtocol",

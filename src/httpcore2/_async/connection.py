@@ -141,6 +141,7 @@ class HTTPConnection:
             hostname = server_hostname(request)
             if trace is not None:
                 trace("connection.start_tls.started", {"server_hostname": hostname})
+            timeout = request.extensions["timeout"]["connect"]  # with a total, the time left
             stream = await stream.start_tls(self._ssl_context, hostname, timeout)
             if trace is not None:
                 trace("connection.start_tls.complete", {"stream": stream})

@@ -32,6 +32,8 @@ class _State(enum.Enum):
 
 
 def _timeouts(request: Request) -> dict[str, float | None]:
+    # A phase is looked up at each network operation: with a total timeout, its value is
+    # the time left (see `Deadline`).
     timeouts: dict[str, float | None] = request.extensions["timeout"]
     return timeouts
 
@@ -98,8 +100,8 @@ class HTTP11Connection:
         self.response_started = False
         timeouts = _timeouts(request)
         try:
-            await self._send_request(request, timeouts["write"])
-            head = await self._receive_response_head(timeouts["read"])
+            await self._send_request(request, timeouts)
+            head = await self._receive_response_head(timeouts)
         except BaseException as exc:
             await self.aclose()
             if isinstance(exc, HTTPError):
@@ -118,7 +120,7 @@ class HTTP11Connection:
             request=request,
         )
 
-    async def _send_request(self, request: Request, timeout: float | None) -> None:
+    async def _send_request(self, request: Request, timeouts: dict[str, float | None]) -> None:
         try:
             body = request.stream
             if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
@@ -126,17 +128,17 @@ class HTTP11Connection:
                 data = self._engine.request_head(request)
                 if body.content:
                     data += self._engine.body_chunk(body.content)
-                await self._stream.write(data + self._engine.end_of_body(), timeout)
+                await self._stream.write(data + self._engine.end_of_body(), timeouts["write"])
             else:
-                await self._stream.write(self._engine.request_head(request), timeout)
-                await self._send_body(body, timeout)
+                await self._stream.write(self._engine.request_head(request), timeouts["write"])
+                await self._send_body(body, timeouts)
         except WriteError:
             # The server may have answered early (413, 401...) and closed its read side:
             # stop sending and read what it said; if there is no response, the read fails.
             if not self._stream.is_readable():
                 raise
 
-    async def _send_body(self, body: RequestStream, timeout: float | None) -> None:
+    async def _send_body(self, body: RequestStream, timeouts: dict[str, float | None]) -> None:
         chunks = body.__aiter__()
         try:
             async for chunk in chunks:
@@ -144,10 +146,10 @@ class HTTP11Connection:
                     # The server answered (or hung up) before the body was sent: stop
                     # sending and read what it said. The connection is not reused.
                     return
-                await self._stream.write(self._engine.body_chunk(chunk), timeout)
+                await self._stream.write(self._engine.body_chunk(chunk), timeouts["write"])
             end = self._engine.end_of_body()
             if end:
-                await self._stream.write(end, timeout)
+                await self._stream.write(end, timeouts["write"])
         finally:
             # A body generator left mid-way must be finalized now, not by the garbage
             # collector (which trio reports as an error).
@@ -155,13 +157,13 @@ class HTTP11Connection:
 
     # Receiving the response.
 
-    async def _next_event(self, timeout: float | None) -> ResponseEvent:
+    async def _next_event(self, timeouts: dict[str, float | None]) -> ResponseEvent:
         """Feed received bytes to the engine until it has an event for us."""
         while True:
             event = self._engine.next_event()
             if event is not NEED_DATA:
                 return event
-            await self._receive_data(timeout)
+            await self._receive_data(timeouts["read"])
 
     async def _receive_data(self, timeout: float | None) -> None:
         data = await self._stream.read(READ_SIZE, timeout)
@@ -171,12 +173,12 @@ class HTTP11Connection:
             raise RemoteProtocolError("Server disconnected without sending a response.")
         self._engine.receive_data(data)
 
-    async def _receive_response_head(self, timeout: float | None) -> ResponseHead:
+    async def _receive_response_head(self, timeouts: dict[str, float | None]) -> ResponseHead:
         # A reused connection never holds bytes from before (see _response_closed), so
         # there is nothing to parse until the first read.
-        await self._receive_data(timeout)
+        await self._receive_data(timeouts["read"])
         for _ in range(MAX_INFORMATIONAL + 1):
-            head = await self._next_event(timeout)
+            head = await self._next_event(timeouts)
             # Before the body, the only events are response heads; 1xx ones are skipped.
             assert type(head) is ResponseHead, head
             if head.status >= 200:
@@ -203,12 +205,12 @@ class HTTP11ResponseStream:
     finalizing by the garbage collector.
     """
 
-    __slots__ = ("_closed", "_connection", "_done", "_request", "_timeout")
+    __slots__ = ("_closed", "_connection", "_done", "_request", "_timeouts")
 
     def __init__(self, connection: HTTP11Connection, request: Request) -> None:
         self._connection = connection
         self._request = request
-        self._timeout = _timeouts(request)["read"]
+        self._timeouts = _timeouts(request)
         self._closed = False
         self._done = False
 
@@ -219,7 +221,7 @@ class HTTP11ResponseStream:
         if self._done:
             raise StopAsyncIteration()
         try:
-            event = await self._connection._next_event(self._timeout)
+            event = await self._connection._next_event(self._timeouts)
         except BaseException as exc:
             self._done = True
             await self.aclose()

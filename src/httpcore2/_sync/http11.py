@@ -33,6 +33,8 @@ class _State(enum.Enum):
 
 
 def _timeouts(request: Request) -> dict[str, float | None]:
+    # A phase is looked up at each network operation: with a total timeout, its value is
+    # the time left (see `Deadline`).
     timeouts: dict[str, float | None] = request.extensions["timeout"]
     return timeouts
 
@@ -99,8 +101,8 @@ class SyncHTTP11Connection:
         self.response_started = False
         timeouts = _timeouts(request)
         try:
-            self._send_request(request, timeouts["write"])
-            head = self._receive_response_head(timeouts["read"])
+            self._send_request(request, timeouts)
+            head = self._receive_response_head(timeouts)
         except BaseException as exc:
             self.close()
             if isinstance(exc, HTTPError):
@@ -119,7 +121,7 @@ class SyncHTTP11Connection:
             request=request,
         )
 
-    def _send_request(self, request: Request, timeout: float | None) -> None:
+    def _send_request(self, request: Request, timeouts: dict[str, float | None]) -> None:
         try:
             body = request.stream
             if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
@@ -127,17 +129,17 @@ class SyncHTTP11Connection:
                 data = self._engine.request_head(request)
                 if body.content:
                     data += self._engine.body_chunk(body.content)
-                self._stream.write(data + self._engine.end_of_body(), timeout)
+                self._stream.write(data + self._engine.end_of_body(), timeouts["write"])
             else:
-                self._stream.write(self._engine.request_head(request), timeout)
-                self._send_body(body, timeout)
+                self._stream.write(self._engine.request_head(request), timeouts["write"])
+                self._send_body(body, timeouts)
         except WriteError:
             # The server may have answered early (413, 401...) and closed its read side:
             # stop sending and read what it said; if there is no response, the read fails.
             if not self._stream.is_readable():
                 raise
 
-    def _send_body(self, body: RequestStream, timeout: float | None) -> None:
+    def _send_body(self, body: RequestStream, timeouts: dict[str, float | None]) -> None:
         chunks = body.__iter__()
         try:
             for chunk in chunks:
@@ -145,10 +147,10 @@ class SyncHTTP11Connection:
                     # The server answered (or hung up) before the body was sent: stop
                     # sending and read what it said. The connection is not reused.
                     return
-                self._stream.write(self._engine.body_chunk(chunk), timeout)
+                self._stream.write(self._engine.body_chunk(chunk), timeouts["write"])
             end = self._engine.end_of_body()
             if end:
-                self._stream.write(end, timeout)
+                self._stream.write(end, timeouts["write"])
         finally:
             # A body generator left mid-way must be finalized now, not by the garbage
             # collector (which trio reports as an error).
@@ -156,13 +158,13 @@ class SyncHTTP11Connection:
 
     # Receiving the response.
 
-    def _next_event(self, timeout: float | None) -> ResponseEvent:
+    def _next_event(self, timeouts: dict[str, float | None]) -> ResponseEvent:
         """Feed received bytes to the engine until it has an event for us."""
         while True:
             event = self._engine.next_event()
             if event is not NEED_DATA:
                 return event
-            self._receive_data(timeout)
+            self._receive_data(timeouts["read"])
 
     def _receive_data(self, timeout: float | None) -> None:
         data = self._stream.read(READ_SIZE, timeout)
@@ -172,12 +174,12 @@ class SyncHTTP11Connection:
             raise RemoteProtocolError("Server disconnected without sending a response.")
         self._engine.receive_data(data)
 
-    def _receive_response_head(self, timeout: float | None) -> ResponseHead:
+    def _receive_response_head(self, timeouts: dict[str, float | None]) -> ResponseHead:
         # A reused connection never holds bytes from before (see _response_closed), so
         # there is nothing to parse until the first read.
-        self._receive_data(timeout)
+        self._receive_data(timeouts["read"])
         for _ in range(MAX_INFORMATIONAL + 1):
-            head = self._next_event(timeout)
+            head = self._next_event(timeouts)
             # Before the body, the only events are response heads; 1xx ones are skipped.
             assert type(head) is ResponseHead, head
             if head.status >= 200:
@@ -204,12 +206,12 @@ class SyncHTTP11ResponseStream:
     finalizing by the garbage collector.
     """
 
-    __slots__ = ("_closed", "_connection", "_done", "_request", "_timeout")
+    __slots__ = ("_closed", "_connection", "_done", "_request", "_timeouts")
 
     def __init__(self, connection: SyncHTTP11Connection, request: Request) -> None:
         self._connection = connection
         self._request = request
-        self._timeout = _timeouts(request)["read"]
+        self._timeouts = _timeouts(request)
         self._closed = False
         self._done = False
 
@@ -220,7 +222,7 @@ class SyncHTTP11ResponseStream:
         if self._done:
             raise StopIteration()
         try:
-            event = self._connection._next_event(self._timeout)
+            event = self._connection._next_event(self._timeouts)
         except BaseException as exc:
             self._done = True
             self.close()
