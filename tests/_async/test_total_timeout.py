@@ -70,6 +70,17 @@ async def test_issue17_a_total_timeout_ends_a_trickled_head(raw_server: RawServe
 
 
 @pytest.mark.anyio
+async def test_issue17_a_total_timeout_ends_a_slow_http2_body(server: Server) -> None:
+    # /slow_body sends 7 bytes, then the other 6 after a second: only the total ends it.
+    extensions = {"timeout": {"read": 2.0, "total": 0.5}}
+    async with httpcore2.ConnectionPool(http1=False, http2=True) as pool:
+        with pytest.raises(httpcore2.TotalTimeout) as info:
+            await pool.request("GET", server.url + "/slow_body?delay=1.0", extensions=extensions)
+        assert isinstance(info.value.__cause__, httpcore2.ReadTimeout)
+        assert info.value.request.url.path == "/slow_body"
+
+
+@pytest.mark.anyio
 async def test_issue17_a_client_total_timeout(raw_server: RawServerFactory) -> None:
     server = raw_server(trickle(b"x" * 60, first=HEAD))
     async with httpcore2.Client(timeout=httpcore2.Timeout(2.0, total=1.5)) as client:
