@@ -101,6 +101,19 @@ async def test_issue17_a_total_timeout_covers_a_slow_connect(
 
 
 @pytest.mark.anyio
+async def test_issue17_a_total_timeout_ends_connect_retries(
+    never_accepting: tuple[str, int],
+) -> None:
+    # Each attempt is bounded by the time left; none starts once the deadline has passed.
+    host, port = never_accepting
+    extensions = {"timeout": {"connect": 10.0, "total": 0.3}}
+    async with httpcore2.ConnectionPool(retries=100) as pool:
+        with pytest.raises(httpcore2.TotalTimeout) as info:
+            await pool.request("GET", f"http://{host}:{port}/", extensions=extensions)
+    assert info.value.request.url == f"http://{host}:{port}/"
+
+
+@pytest.mark.anyio
 async def test_issue17_a_total_timeout_covers_the_wait_for_a_connection() -> None:
     backend = httpcore2.MockBackend([HEAD + b"x" * 60] * 2)
     limits = httpcore2.PoolLimits(max_connections=1)

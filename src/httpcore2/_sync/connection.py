@@ -114,12 +114,13 @@ class SyncHTTPConnection:
 
     def _connect(self, request: Request) -> SyncNetworkStream:
         raw = request.url.raw
-        timeout = request.extensions["timeout"]["connect"]
         trace = request.extensions.get("trace")
         if trace is not None:
             trace("connection.connect_tcp.started", {"host": raw.host, "port": raw.port})
         delays = (RETRY_BACKOFF * 2**attempt for attempt in range(self._retries))
         while True:
+            # Looked up at each attempt: with a total timeout, it is at most the time left.
+            timeout = request.extensions["timeout"]["connect"]
             try:
                 if self._uds is not None:
                     stream = self._backend.connect_unix_socket(self._uds, timeout)
@@ -144,7 +145,7 @@ class SyncHTTPConnection:
             hostname = server_hostname(request)
             if trace is not None:
                 trace("connection.start_tls.started", {"server_hostname": hostname})
-            timeout = request.extensions["timeout"]["connect"]  # with a total, the time left
+            timeout = request.extensions["timeout"]["connect"]
             stream = stream.start_tls(self._ssl_context, hostname, timeout)
             if trace is not None:
                 trace("connection.start_tls.complete", {"stream": stream})
