@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import serialization
 
 import httpcore2
 from httpcore2 import PoolLimits, Timeout, create_ssl_context
-from httpcore2._config import _default_context
+from httpcore2._config import Deadline, _default_context
 from tests.servers.certs import cert_authority, server_ssl_context
 
 # --- Timeout -----------------------------------------------------------------------------
@@ -120,8 +120,8 @@ def test_coerce_numbers_and_mappings(value: object, expected: Timeout) -> None:
 
 
 def test_coerce_rejects_unknown_keys_and_bad_values() -> None:
-    with pytest.raises(ValueError, match=r"Unknown timeout phases: \['bogus', 'total'\]"):
-        Timeout.coerce({"read": 1.0, "total": 2.0, "bogus": 3.0})
+    with pytest.raises(ValueError, match=r"Unknown timeout phases: \['bogus', 'overall'\]"):
+        Timeout.coerce({"read": 1.0, "overall": 2.0, "bogus": 3.0})
     with pytest.raises(ValueError, match="read"):
         Timeout.coerce({"read": -1.0})
     with pytest.raises(ValueError, match=r"timeout=-1.0"):
@@ -145,6 +145,46 @@ def test_timeout_repr() -> None:
     assert repr(Timeout(10.0, connect=2.0)) == (
         "Timeout(connect=2.0, read=10.0, write=10.0, pool=10.0)"
     )
+
+
+def test_issue17_timeout_total_is_off_by_default_and_separate_from_the_phases() -> None:
+    assert Timeout().total is None
+    assert Timeout(None).total is None
+    timeout = Timeout(10.0, total=60.0)
+    assert (timeout.read, timeout.total) == (10.0, 60.0)
+    assert timeout.as_dict() == {
+        "connect": 10.0,
+        "read": 10.0,
+        "write": 10.0,
+        "pool": 10.0,
+        "total": 60.0,
+    }
+    assert "total" not in Timeout(10.0).as_dict()
+    assert Timeout.coerce({"total": 1.5, "read": 2.0}) == Timeout(5.0, read=2.0, total=1.5)
+    assert timeout != Timeout(10.0)
+    assert repr(timeout) == "Timeout(10.0, total=60.0)"
+    assert repr(Timeout(1.0, read=2.0, total=3)) == (
+        "Timeout(connect=1.0, read=2.0, write=1.0, pool=1.0, total=3)"
+    )
+    with pytest.raises(ValueError, match="total"):
+        Timeout(total=-1.0)
+
+
+def test_issue17_a_deadline_reads_each_phase_as_at_most_the_time_left() -> None:
+    deadline = Deadline({"connect": 0.5, "read": 100.0, "write": None, "pool": 1.0}, 30.0)
+    assert deadline["connect"] == 0.5
+    assert 29.0 < deadline["read"] <= 30.0  # type: ignore[operator]
+    assert 29.0 < deadline["write"] <= 30.0  # type: ignore[operator]
+    deadline.check(httpcore2.ReadTimeout("early"))  # before the deadline: nothing to do
+    deadline.deadline -= 31.0  # as if 31 s had passed
+    with pytest.raises(httpcore2.TotalTimeout, match=r"total timeout of 30\.0 s"):
+        deadline["connect"]
+    request = httpcore2.Request("GET", "http://example.org/")
+    with pytest.raises(httpcore2.TotalTimeout) as info:
+        deadline.check(httpcore2.ReadTimeout("late", request=request))
+    assert isinstance(info.value.__cause__, httpcore2.ReadTimeout)
+    assert info.value.request is request
+    deadline.check(info.value)  # already a TotalTimeout: it stays as it is
 
 
 # --- PoolLimits --------------------------------------------------------------------------

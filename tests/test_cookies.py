@@ -16,6 +16,7 @@ from httpcore2._cookies import (
     MAX_COOKIES,
     MAX_COOKIES_PER_DOMAIN,
     Cookies,
+    _table,
     add_cookie_header,
     extract_cookies,
 )
@@ -58,7 +59,7 @@ def foreign_cookie(name: str, value: str | None, domain: str, path: str = "/") -
 
 # --- the http-state suite -----------------------------------------------------------------
 
-HTTP_STATE = Path(__file__).resolve().parents[2] / "shared" / "data" / "http-state"
+HTTP_STATE = Path(__file__).resolve().parent / "data" / "http-state"
 # The suite was written in 2011: its "future" dates (2019) must still be in the future.
 HTTP_STATE_NOW = calendar.timegm((2011, 4, 1, 0, 0, 0))
 # Cases we fail on purpose; the three are the ones the suite itself ships as "disabled".
@@ -814,3 +815,30 @@ def test_cookies_made_elsewhere() -> None:
     jar.set_cookie(foreign_cookie("flag", None, "example.org"))
     assert cookies.get("flag") == ""
     assert sent(cookies, "http://example.org/") == "flag=; mine=1"
+
+
+# --- the one private API of the standard library we rely on ----------------------------------
+
+
+def test_issue8_the_cookiejar_table_has_the_layout_we_read() -> None:
+    # `_cookies.py` reads `CookieJar._cookies`, {domain: {path: {name: Cookie}}}, to find a
+    # request's cookies without walking the whole jar (walking it costs about 2 µs per
+    # cookie, on every request). It is private to `http.cookiejar`, and a dependency that
+    # ships with Python cannot be bounded in pyproject.toml: this test pins the layout and the
+    # methods that keep it, so that a Python release that changes them fails here, loudly.
+    jar = CookieJar()
+    cookies = Cookies(jar)
+    cookies.set("a", "1", domain=".example.org", path="/p")
+    cookies.set("b", "2", domain="example.org")
+    table = _table(jar)
+    assert table is jar._cookies  # type: ignore[attr-defined]
+    a, b = sorted(jar, key=lambda cookie: cookie.name)
+    assert table == {".example.org": {"/p": {"a": a}}, "example.org": {"/": {"b": b}}}
+    jar.clear(".example.org", "/p", "a")
+    assert [
+        cookie for paths in table.values() for names in paths.values() for cookie in names.values()
+    ] == [b]
+    jar.set_cookie(a)
+    assert table[".example.org"]["/p"] == {"a": a}
+    jar.clear()
+    assert _table(jar) == {}

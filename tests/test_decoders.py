@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import importlib
+import random
 import struct
 import tracemalloc
 import types
@@ -16,6 +17,8 @@ import httpcore2
 from httpcore2 import _decoders
 from httpcore2._decoders import (
     DEFAULT_MAX_DECOMPRESSED_SIZE,
+    IN_MEMORY_RATIO_FROM,
+    MAX_IN_MEMORY_RATIO,
     STEP,
     ContentDecoder,
     LineDecoder,
@@ -367,6 +370,39 @@ def test_a_body_of_exactly_max_decompressed_size_is_fine() -> None:
         "GET", "http://example.org/", extensions={"max_decompressed_size": len(PAYLOAD)}
     )
     assert decode(decoder_for("gzip", request=request), [gzip.compress(PAYLOAD)]) == PAYLOAD
+
+
+@pytest.mark.parametrize("coding", list(ENCODERS))
+def test_issue8_a_body_read_into_memory_may_not_inflate_past_the_ratio(coding: str) -> None:
+    headers = httpcore2.Headers({"Content-Encoding": coding})
+    body = ENCODERS[coding](bytes(64 << 20))
+    decoder = content_decoder(headers, in_memory=True)
+    assert decoder is not None
+    sizes: list[int] = []
+    with pytest.raises(httpcore2.DecodingError, match="inflates more than 100-fold"):
+        sizes.extend(len(piece) for chunk in pieces(body, 4096) for piece in decoder.decode(chunk))
+    assert IN_MEMORY_RATIO_FROM - 2 * STEP < sum(sizes) <= IN_MEMORY_RATIO_FROM
+    # Streamed, the same body is fine (it is never held whole).
+    assert sum(map(len, decoder_for(coding).decode(body))) == 64 << 20
+
+
+def test_issue8_the_ratio_spares_what_compresses_less() -> None:
+    # 20 MiB that compress about 50-fold: past IN_MEMORY_RATIO_FROM, under the ratio.
+    rng = random.Random(0)
+    data = b"".join(rng.randbytes(16) + bytes(1008) for _ in range(20 << 10))
+    body = zlib.compress(data)
+    assert len(body) * MAX_IN_MEMORY_RATIO > len(data) > IN_MEMORY_RATIO_FROM
+    decoder = content_decoder(httpcore2.Headers({"Content-Encoding": "deflate"}), in_memory=True)
+    assert decoder is not None
+    assert decode(decoder, pieces(body, 4096)) == data
+
+
+def test_issue8_an_explicit_max_decompressed_size_replaces_the_ratio() -> None:
+    headers = httpcore2.Headers({"Content-Encoding": "gzip"})
+    request = httpcore2.Request("GET", "http://x/", extensions={"max_decompressed_size": GiB})
+    decoder = content_decoder(headers, request=request, in_memory=True)
+    assert decoder is not None
+    assert sum(map(len, decoder.decode(gzip.compress(bytes(64 << 20))))) == 64 << 20
 
 
 def test_the_default_bound_is_one_gib() -> None:

@@ -19,6 +19,7 @@ TREE: dict[type[BaseException], type[BaseException]] = {
     httpcore2.ReadTimeout: httpcore2.TimeoutException,
     httpcore2.WriteTimeout: httpcore2.TimeoutException,
     httpcore2.PoolTimeout: httpcore2.TimeoutException,
+    httpcore2.TotalTimeout: httpcore2.TimeoutException,
     httpcore2.NetworkError: httpcore2.TransportError,
     httpcore2.ConnectError: httpcore2.NetworkError,
     httpcore2.ReadError: httpcore2.NetworkError,
@@ -62,7 +63,7 @@ def test_the_tree_lists_every_exported_exception() -> None:
 
 def test_only_the_documented_exceptions_are_http_errors() -> None:
     http_errors = {exc for exc in TREE if issubclass(exc, httpcore2.HTTPError)}
-    assert len(http_errors) == 20
+    assert len(http_errors) == 21
     for exc in set(TREE) - http_errors:
         assert not issubclass(exc, httpcore2.HTTPError)
     assert issubclass(httpcore2.InvalidURL, ValueError)

@@ -65,6 +65,16 @@ def test_request_head_matches_fully_validated_h11(
     assert engine_class().request_head(request) == validated
 
 
+def test_issue8_h11_engine_uses_public_h11_api_and_h11_validates_the_head() -> None:
+    # The engine no longer passes h11's private `_parsed=True`: h11 checks the head once
+    # more, so a header that got past `Headers` (here by editing its private list) is
+    # refused instead of being written to the wire.
+    request = httpcore2.Request("GET", "http://example.com/")
+    request.headers._items.append((b"X-Bad", b"x-bad", b"a\r\nInjected: yes"))
+    with pytest.raises(httpcore2.LocalProtocolError, match="Illegal header value"):
+        H11Engine().request_head(request)
+
+
 @engines
 def test_request_bytes(engine_class: type[HTTP11Engine]) -> None:
     engine = engine_class()

@@ -81,6 +81,7 @@ PUBLIC_NAMES = [
     "Timeout",
     "TimeoutException",
     "TooManyRedirects",
+    "TotalTimeout",
     "TransportError",
     "URL",
     "UnsupportedProtocol",

@@ -199,6 +199,29 @@ def test_max_decompressed_size_comes_from_the_request() -> None:
     assert len(response.read()) == 8 << 20
 
 
+def test_issue8_reading_a_bomb_into_memory_stops_at_the_ratio() -> None:
+    # read() and content (from a stream, or from bytes) hold the decoded body whole: past
+    # 16 MiB it may be at most 100 times what came. The message says how to allow more.
+    body = zeros_gzip(256 << 20)
+    headers = {"Content-Encoding": "gzip"}
+    for response in [
+        Response(200, headers=headers, content=SyncStream(pieces(body, 65536))),
+        Response(200, headers=headers, content=body),
+    ]:
+        with pytest.raises(httpcore2.DecodingError, match=r"iter_stream.*max_decompressed_size"):
+            response.read()
+
+
+@pytest.mark.anyio
+async def test_issue8_areading_a_bomb_into_memory_stops_at_the_ratio() -> None:
+    body = zeros_gzip(256 << 20)
+    stream = AsyncStream(pieces(body, 65536))
+    response = Response(200, headers={"Content-Encoding": "gzip"}, content=stream)
+    with pytest.raises(httpcore2.DecodingError, match="inflates more than 100-fold"):
+        await response.aread()
+    assert response.is_closed
+
+
 def test_streaming_a_bomb_holds_little_memory() -> None:
     body = zeros_gzip(256 << 20)
     response = Response(

@@ -588,7 +588,7 @@ def test_invalid_origins(args: tuple[str, ...]) -> None:
 
 # --- WHATWG URL conformance (web-platform-tests urltestdata.json) -----------------------------
 
-WPT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "wpt" / "urltestdata.json"
+WPT_DATA = Path(__file__).resolve().parent / "data" / "wpt" / "urltestdata.json"
 HTTP_SCHEME = re.compile(r"https?:", re.IGNORECASE)
 C0_OR_SPACE = "".join(map(chr, range(0x21)))
 BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")

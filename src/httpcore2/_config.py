@@ -6,10 +6,16 @@ import functools
 import logging
 import os
 import ssl
+import time
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import certifi
+
+from ._exceptions import TimeoutException, TotalTimeout
+
+if TYPE_CHECKING:
+    from ._models import Request
 
 __all__ = ["PoolLimits", "Timeout", "create_ssl_context"]
 
@@ -23,19 +29,23 @@ CertTypes = Union[str, tuple[str, str], tuple[str, str, str]]
 
 
 class Timeout:
-    """Per-phase timeouts in seconds; `None` disables a phase's timeout.
+    """Per-phase timeouts in seconds, and an optional total; `None` disables a timeout.
 
     `read` and `write` bound each single network operation (inactivity), not the whole
-    response: a download that keeps delivering data never times out.
+    response: a download that keeps delivering data never times out. `total`, off by
+    default, is a deadline for each request sent: waiting for a connection, connecting,
+    sending, and reading the response to the end of its body. Past it, `TotalTimeout` is
+    raised (a redirect is a new request, with a deadline of its own).
 
     ```python
     Timeout(10.0)                 # every phase 10 s
     Timeout(10.0, connect=2.0)    # connect 2 s, the rest 10 s
     Timeout(None, pool=1.0)       # wait at most 1 s for a pooled connection
+    Timeout(10.0, total=60.0)     # and at most 60 s for the whole request
     ```
     """
 
-    __slots__ = ("connect", "pool", "read", "write")
+    __slots__ = ("connect", "pool", "read", "total", "write")
 
     def __init__(
         self,
@@ -45,6 +55,7 @@ class Timeout:
         read: float | None = _UNSET,
         write: float | None = _UNSET,
         pool: float | None = _UNSET,
+        total: float | None = None,
     ) -> None:
         # Each value is checked under the name it was given as: Timeout(-1) is about `timeout`.
         _check_seconds("timeout", timeout)
@@ -54,6 +65,7 @@ class Timeout:
         self.read: float | None = timeout if read is _UNSET else _check_seconds("read", read)
         self.write: float | None = timeout if write is _UNSET else _check_seconds("write", write)
         self.pool: float | None = timeout if pool is _UNSET else _check_seconds("pool", pool)
+        self.total: float | None = None if total is None else _check_seconds("total", total)
 
     @classmethod
     def coerce(cls, value: TimeoutTypes) -> Timeout:
@@ -69,13 +81,17 @@ class Timeout:
         return cls(value)
 
     def as_dict(self) -> dict[str, float | None]:
-        """The timeouts as the `timeout` request extension expects them."""
-        return {
+        """The timeouts as the `timeout` request extension expects them (`total` only when
+        it is set)."""
+        timeouts = {
             "connect": self.connect,
             "read": self.read,
             "write": self.write,
             "pool": self.pool,
         }
+        if self.total is not None:
+            timeouts["total"] = self.total
+        return timeouts
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Timeout) and self.as_dict() == other.as_dict()
@@ -86,11 +102,48 @@ class Timeout:
     def __repr__(self) -> str:
         values = {self.connect, self.read, self.write, self.pool}
         if len(values) == 1:
-            return f"Timeout({self.connect!r})"
-        return (
-            f"Timeout(connect={self.connect!r}, read={self.read!r}, "
-            f"write={self.write!r}, pool={self.pool!r})"
-        )
+            text = repr(self.connect)
+        else:
+            text = (
+                f"connect={self.connect!r}, read={self.read!r}, "
+                f"write={self.write!r}, pool={self.pool!r}"
+            )
+        total = "" if self.total is None else f", total={self.total!r}"
+        return f"Timeout({text}{total})"
+
+
+class Deadline(dict[str, "float | None"]):
+    """The `timeout` extension of a request with a total timeout, as the pool applies it.
+
+    A mapping of phases like the plain one, but each phase reads as the smaller of its own
+    timeout and the time left before the deadline, set when the pool takes the request; once
+    the deadline has passed, reading a phase raises `TotalTimeout`. A phase is read just
+    before each network operation, so every wait ends by the deadline.
+    """
+
+    __slots__ = ("deadline", "total")
+
+    def __init__(self, timeouts: Mapping[str, float | None], total: float) -> None:
+        super().__init__(timeouts)
+        self.total = total
+        self.deadline = time.monotonic() + total
+
+    def __getitem__(self, phase: str) -> float | None:
+        value = dict.__getitem__(self, phase)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            # Not a timeout of 0: to a blocking socket, that means "do not wait" instead.
+            raise self._exceeded()
+        return left if value is None or value > left else value
+
+    def check(self, exc: TimeoutException) -> None:
+        """Raise `TotalTimeout` in place of `exc` if it came once the deadline had passed."""
+        if not isinstance(exc, TotalTimeout) and time.monotonic() >= self.deadline:
+            raise self._exceeded(exc._request) from exc
+
+    def _exceeded(self, request: Request | None = None) -> TotalTimeout:
+        message = f"The request did not complete within its total timeout of {self.total} s"
+        return TotalTimeout(message, request=request)
 
 
 def _check_seconds(name: str, value: float | None) -> float | None:

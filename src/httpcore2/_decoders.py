@@ -1,10 +1,13 @@
 """Response body decoding, sans-IO: content codings, text, lines.
 
 Content codings (`Content-Encoding`) are undone in bounded steps: whatever the compression
-ratio, one step yields at most about `STEP` bytes (S28), and the decoded total of a body is
-capped by `max_decompressed_size`. `gzip` and `deflate` use `zlib`; `br` needs `brotli` or
-`brotlicffi` (1.2 or later, which can bound their output); `zstd` uses `compression.zstd`
-(Python 3.14), else `backports.zstd`, else `zstandard`.
+ratio, one step yields at most about `STEP` bytes, and the decoded total of a body is capped
+by `max_decompressed_size`. A body read whole into memory is also held to a compression ratio
+(`MAX_IN_MEMORY_RATIO`), so that a small body cannot fill memory up to that cap.
+
+`gzip` and `deflate` use `zlib`; `br` needs `brotli` or `brotlicffi` (1.2 or later, which can
+bound their output); `zstd` uses `compression.zstd` (Python 3.14), else `backports.zstd`,
+else `zstandard`.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_DECOMPRESSED_SIZE",
+    "IN_MEMORY_RATIO_FROM",
     "MAX_CODINGS",
+    "MAX_IN_MEMORY_RATIO",
     "STEP",
     "ContentDecoder",
     "LineDecoder",
@@ -36,6 +41,12 @@ __all__ = [
 ]
 
 DEFAULT_MAX_DECOMPRESSED_SIZE = 1 << 30
+# Reading a body into memory (`read()`, `content`) without a `max_decompressed_size` of the
+# request's own: past the first 16 MiB, the decoded body may be at most 100 times the size
+# of what came over the wire. Text and JSON compress 3 to 30 fold; a gzip bomb 1,000 fold,
+# br and zstd far more.
+MAX_IN_MEMORY_RATIO = 100
+IN_MEMORY_RATIO_FROM = 16 << 20
 # urllib3 and curl refuse longer chains too (CVE-2025-66418, CVE-2022-32206).
 MAX_CODINGS = 5
 STEP = 64 * 1024
@@ -290,28 +301,44 @@ class ContentDecoder:
     ```
     """
 
-    __slots__ = ("_codecs", "_max_size", "_request", "_total")
+    __slots__ = ("_codecs", "_max_ratio", "_max_size", "_received", "_request", "_total")
 
     def __init__(
-        self, codecs: list[_Codec], *, max_size: int, request: Request | None = None
+        self,
+        codecs: list[_Codec],
+        *,
+        max_size: int,
+        max_ratio: int | None = None,
+        request: Request | None = None,
     ) -> None:
         self._codecs = codecs  # outermost coding (the last one applied) first
         self._max_size = max_size
+        # Decoded bytes per received byte, checked past IN_MEMORY_RATIO_FROM decoded bytes.
+        self._max_ratio = max_ratio
         self._request = request
         self._total = 0
+        self._received = 0
 
     def decode(self, data: bytes) -> Iterator[bytes]:
         """Yield the decoded form of `data`, in pieces of at most about `STEP` bytes."""
+        self._received += len(data)
         with map_exceptions({}, self._request):  # sets the request on our errors
             yield from self._through(0, data)
 
     def _through(self, index: int, data: bytes) -> Iterator[bytes]:
         if index == len(self._codecs):
-            self._total += len(data)
-            if self._total > self._max_size:
+            total = self._total = self._total + len(data)
+            if total > self._max_size:
                 raise DecodingError(
                     f"The decoded response body is larger than max_decompressed_size "
                     f"({self._max_size} bytes)."
+                )
+            ratio = self._max_ratio
+            if ratio and total > IN_MEMORY_RATIO_FROM and total > ratio * self._received:
+                raise DecodingError(
+                    f"The response body inflates more than {ratio}-fold ({total} bytes from "
+                    f"{self._received}) and was being read into memory: stream it with "
+                    "iter_stream(), or set the request's max_decompressed_size to allow it."
                 )
             yield data
             return
@@ -331,14 +358,17 @@ class ContentDecoder:
                 codec.finish()
 
 
-def content_decoder(headers: Headers, *, request: Request | None = None) -> ContentDecoder | None:
+def content_decoder(
+    headers: Headers, *, request: Request | None = None, in_memory: bool = False
+) -> ContentDecoder | None:
     """A decoder for the body these response headers describe, or None to keep it as is.
 
     None when there is no coding to undo (no `Content-Encoding`, or only `identity`) and
     when a coding is not one we can decode: such a body is left exactly as it came.
     Codings are counted across every `Content-Encoding` line, and more than `MAX_CODINGS`
-    raise `DecodingError` (S29). The size cap is the request's `max_decompressed_size`
-    extension, else `DEFAULT_MAX_DECOMPRESSED_SIZE`.
+    raise `DecodingError`. The size cap is the request's `max_decompressed_size` extension,
+    else `DEFAULT_MAX_DECOMPRESSED_SIZE` and, for a body read `in_memory`, the compression
+    ratio cap `MAX_IN_MEMORY_RATIO` too.
     """
     # Every Content-Encoding line, joined with ", ".
     value: str | None = headers.get("content-encoding")
@@ -353,11 +383,12 @@ def content_decoder(headers: Headers, *, request: Request | None = None) -> Cont
     codings = [coding for coding in codings if coding != "identity"]
     if not codings or any(coding not in _CODECS for coding in codings):
         return None
-    max_size = DEFAULT_MAX_DECOMPRESSED_SIZE
-    if request is not None:
-        max_size = request.extensions.get("max_decompressed_size", max_size)
+    chosen = None if request is None else request.extensions.get("max_decompressed_size")
     return ContentDecoder(
-        [_CODECS[coding]() for coding in reversed(codings)], max_size=max_size, request=request
+        [_CODECS[coding]() for coding in reversed(codings)],
+        max_size=DEFAULT_MAX_DECOMPRESSED_SIZE if chosen is None else chosen,
+        max_ratio=MAX_IN_MEMORY_RATIO if in_memory and chosen is None else None,
+        request=request,
     )
 
 

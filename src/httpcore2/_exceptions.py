@@ -3,7 +3,7 @@
 ```
 HTTPError
 ├── TransportError
-│   ├── TimeoutException: ConnectTimeout, ReadTimeout, WriteTimeout, PoolTimeout
+│   ├── TimeoutException: ConnectTimeout, ReadTimeout, WriteTimeout, PoolTimeout, TotalTimeout
 │   ├── NetworkError: ConnectError, ReadError, WriteError, CloseError
 │   ├── ProtocolError: LocalProtocolError, RemoteProtocolError
 │   ├── ProxyError
@@ -55,6 +55,7 @@ __all__ = [
     "StreamError",
     "TimeoutException",
     "TooManyRedirects",
+    "TotalTimeout",
     "TransportError",
     "UnsupportedProtocol",
     "WriteError",
@@ -112,6 +113,10 @@ class WriteTimeout(TimeoutException):
 
 class PoolTimeout(TimeoutException):
     """No connection became available in the pool within the pool timeout."""
+
+
+class TotalTimeout(TimeoutException):
+    """The request, body included, did not complete within its total timeout."""
 
 
 class NetworkError(TransportError):

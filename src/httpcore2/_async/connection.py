@@ -128,19 +128,19 @@ class HTTPConnection:
 
     async def _connect(self, request: Request) -> NetworkStream:
         raw = request.url.raw
-        timeout = request.extensions["timeout"]["connect"]
         trace = request.extensions.get("trace")
         if trace is None:
-            stream = await self._connect_tcp(request, timeout)
+            stream = await self._connect_tcp(request)
         else:
             info = {"host": raw.host, "port": raw.port}
             async with TraceStep(trace, "connection.connect_tcp", info) as step:
-                stream = await self._connect_tcp(request, timeout)
+                stream = await self._connect_tcp(request)
                 step.complete_info = {"stream": stream}
         log_connected(self, request)
         if raw.scheme == b"https":
             assert self._ssl_context is not None
             hostname = server_hostname(request)
+            timeout = request.extensions["timeout"]["connect"]
             if trace is None:
                 stream = await stream.start_tls(self._ssl_context, hostname, timeout)
             else:
@@ -151,10 +151,12 @@ class HTTPConnection:
             log_tls(self, stream)
         return stream
 
-    async def _connect_tcp(self, request: Request, timeout: float | None) -> NetworkStream:
+    async def _connect_tcp(self, request: Request) -> NetworkStream:
         raw = request.url.raw
         delays = (RETRY_BACKOFF * 2**attempt for attempt in range(self._retries))
         while True:
+            # Looked up at each attempt: with a total timeout, it is at most the time left.
+            timeout = request.extensions["timeout"]["connect"]
             try:
                 if self._uds is not None:
                     stream = await self._backend.connect_unix_socket(self._uds, timeout)

@@ -10,7 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, VerifyTypes, pool_ssl_context
+from .._config import DEFAULT_TIMEOUT, Deadline, PoolLimits, Timeout, VerifyTypes, pool_ssl_context
 from .._content import RequestContent
 from .._exceptions import (
     ConnectionNotAvailable,
@@ -18,6 +18,7 @@ from .._exceptions import (
     PoolTimeout,
     RemoteProtocolError,
     StreamRefused,
+    TimeoutException,
     UnsupportedProtocol,
 )
 from .._logging import log_reused
@@ -51,7 +52,12 @@ def _request_timeouts(extensions: Extensions) -> dict[str, float | None]:
         return DEFAULT_TIMEOUT.as_dict()
     if type(value) is dict and value.keys() == _PHASES:
         return value  # already complete, as a client (or a retry) sets it
-    return Timeout.coerce(value).as_dict()
+    # A total timeout starts now, for each request sent (a redirect, or a request sent again,
+    # included): a `Deadline` left by an earlier send gives its own values here.
+    timeout = Timeout.coerce(value)
+    if timeout.total is None:
+        return timeout.as_dict()
+    return Deadline(timeout.as_dict(), timeout.total)
 
 
 class ConnectionPool:
@@ -173,6 +179,19 @@ class ConnectionPool:
 
     async def handle_request(self, request: Request) -> Response:
         """Send a request on a pooled connection and return the response, body unread."""
+        timeouts = request.extensions["timeout"] = _request_timeouts(request.extensions)
+        if type(timeouts) is not Deadline:
+            return await self._handle_request(request, timeouts)
+        try:
+            return await self._handle_request(request, timeouts)
+        except TimeoutException as exc:
+            exc.request = request
+            timeouts.check(exc)
+            raise
+
+    async def _handle_request(
+        self, request: Request, timeouts: dict[str, float | None]
+    ) -> Response:
         scheme = request.url.scheme
         if scheme != "http" and scheme != "https":
             raise UnsupportedProtocol(
@@ -180,7 +199,6 @@ class ConnectionPool:
             )
         raw = request.url.raw
         extensions = request.extensions
-        timeouts = extensions["timeout"] = _request_timeouts(extensions)
         proxy = self._proxy or extensions.get("proxy")
         key: PoolKey = (raw.scheme, raw.host, raw.port, extensions.get("sni_hostname"), proxy)
         retried = False
@@ -213,7 +231,7 @@ class ConnectionPool:
                     retried = True
                     continue
                 raise
-            response.stream = PoolResponseStream(response.stream, self, connection)
+            response.stream = PoolResponseStream(response.stream, self, connection, timeouts)
             return response
 
     async def aclose(self) -> None:
@@ -569,17 +587,37 @@ async def _close_all(connections: list[HTTPConnection]) -> None:
 class PoolResponseStream:
     """A response body that returns its connection to the pool when closed."""
 
-    __slots__ = ("_closed", "_connection", "_pool", "_stream")
+    __slots__ = ("_closed", "_connection", "_deadline", "_iterator", "_pool", "_stream")
 
-    def __init__(self, stream: Any, pool: ConnectionPool, conn: HTTPConnection) -> None:
+    def __init__(
+        self,
+        stream: Any,
+        pool: ConnectionPool,
+        conn: HTTPConnection,
+        timeouts: dict[str, float | None],
+    ) -> None:
         self._stream = stream
         self._pool = pool
         self._connection = conn
         self._closed = False
+        self._deadline = timeouts if type(timeouts) is Deadline else None
 
     def __aiter__(self) -> AsyncIterator[bytes]:
         iterator: AsyncIterator[bytes] = self._stream.__aiter__()
-        return iterator
+        if self._deadline is None:
+            return iterator
+        self._iterator = iterator
+        return self
+
+    async def __anext__(self) -> bytes:
+        # Only with a total timeout: a read that timed out at the deadline raises its own.
+        try:
+            chunk: bytes = await self._iterator.__anext__()
+        except TimeoutException as exc:
+            assert self._deadline is not None
+            self._deadline.check(exc)
+            raise
+        return chunk
 
     async def aclose(self) -> None:
         if not self._closed:

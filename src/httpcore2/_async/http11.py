@@ -46,6 +46,8 @@ def _too_many_informational() -> RemoteProtocolError:
 
 
 def _timeouts(request: Request) -> dict[str, float | None]:
+    # A phase is looked up at each network operation: with a total timeout, its value is
+    # the time left (see `Deadline`).
     timeouts: dict[str, float | None] = request.extensions["timeout"]
     return timeouts
 
@@ -115,13 +117,13 @@ class HTTP11Connection:
         timeouts = _timeouts(request)
         trace = request.extensions.get("trace")
         try:
-            await self._send_request(request, timeouts["write"], trace)
+            await self._send_request(request, timeouts, trace)
             if trace is None:
-                head = await self._receive_response_head(timeouts["read"])
+                head = await self._receive_response_head(timeouts)
             else:
                 info = {"request": request}
                 async with TraceStep(trace, "http11.receive_response_headers", info) as step:
-                    head = await self._receive_response_head(timeouts["read"])
+                    head = await self._receive_response_head(timeouts)
                     step.complete_info = {
                         "http_version": b"HTTP/" + head.http_version,
                         "status": head.status,
@@ -147,26 +149,26 @@ class HTTP11Connection:
         )
 
     async def _send_request(
-        self, request: Request, timeout: float | None, trace: Trace | None
+        self, request: Request, timeouts: dict[str, float | None], trace: Trace | None
     ) -> None:
         try:
             if trace is None:
-                if not await self._send_request_head(request, timeout):
-                    await self._send_body(request.stream, timeout)
+                if not await self._send_request_head(request, timeouts):
+                    await self._send_body(request.stream, timeouts)
                 return
             info = {"request": request}
             async with TraceStep(trace, "http11.send_request_headers", info):
-                body_sent = await self._send_request_head(request, timeout)
+                body_sent = await self._send_request_head(request, timeouts)
             async with TraceStep(trace, "http11.send_request_body", info):
                 if not body_sent:
-                    await self._send_body(request.stream, timeout)
+                    await self._send_body(request.stream, timeouts)
         except WriteError:
             # The server may have answered early (413, 401...) and closed its read side:
             # stop sending and read what it said; if there is no response, the read fails.
             if not self._stream.is_readable():
                 raise
 
-    async def _send_request_head(self, request: Request, timeout: float | None) -> bool:
+    async def _send_request_head(self, request: Request, timeouts: dict[str, float | None]) -> bool:
         """Send the request head; True if the body went out with it."""
         body = request.stream
         if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
@@ -174,33 +176,33 @@ class HTTP11Connection:
             data = self._engine.request_head(request)
             if body.content:
                 data += self._engine.body_chunk(body.content)
-            await self._stream.write(data + self._engine.end_of_body(), timeout)
+            await self._stream.write(data + self._engine.end_of_body(), timeouts["write"])
             return True
-        await self._stream.write(self._engine.request_head(request), timeout)
+        await self._stream.write(self._engine.request_head(request), timeouts["write"])
         return False
 
-    async def _send_body(self, body: RequestStream, timeout: float | None) -> None:
+    async def _send_body(self, body: RequestStream, timeouts: dict[str, float | None]) -> None:
         chunks = body.__aiter__()
         try:
             async for chunk in chunks:
                 if (
                     self._early_head is None
                     and self._stream.is_readable()
-                    and await self._body_refused(timeout)
+                    and await self._body_refused(timeouts)
                 ):
                     # The server answered before the body was sent, with a refusal: stop
                     # sending and read what it said. The connection is not reused.
                     return
-                await self._stream.write(self._engine.body_chunk(chunk), timeout)
+                await self._stream.write(self._engine.body_chunk(chunk), timeouts["write"])
             end = self._engine.end_of_body()
             if end:
-                await self._stream.write(end, timeout)
+                await self._stream.write(end, timeouts["write"])
         finally:
             # A body generator left mid-way must be finalized now, not by the garbage
             # collector (which trio reports as an error).
             await chunks.aclose()
 
-    async def _body_refused(self, timeout: float | None) -> bool:
+    async def _body_refused(self, timeouts: dict[str, float | None]) -> bool:
         """Read the response that arrived while the body is going out: True if it refuses
         the body (a final status of 300 or more), False to keep sending (an informational
         response, or a final one the server streams while it reads, as an echo does)."""
@@ -209,7 +211,7 @@ class HTTP11Connection:
             while event is NEED_DATA:
                 if not self._stream.is_readable():
                     return False  # the rest of the head is still on its way
-                await self._receive_data(timeout)
+                await self._receive_data(timeouts["read"])
                 event = self._engine.next_event()
             # Before the body, the only events are response heads; 1xx ones are skipped.
             assert type(event) is ResponseHead, event
@@ -220,13 +222,13 @@ class HTTP11Connection:
 
     # Receiving the response.
 
-    async def _next_event(self, timeout: float | None) -> ResponseEvent:
+    async def _next_event(self, timeouts: dict[str, float | None]) -> ResponseEvent:
         """Feed received bytes to the engine until it has an event for us."""
         while True:
             event = self._engine.next_event()
             if event is not NEED_DATA:
                 return event
-            await self._receive_data(timeout)
+            await self._receive_data(timeouts["read"])
 
     async def _receive_data(self, timeout: float | None) -> None:
         data = await self._stream.read(READ_SIZE, timeout)
@@ -236,16 +238,16 @@ class HTTP11Connection:
             raise RemoteProtocolError("Server disconnected without sending a response.")
         self._engine.receive_data(data)
 
-    async def _receive_response_head(self, timeout: float | None) -> ResponseHead:
+    async def _receive_response_head(self, timeouts: dict[str, float | None]) -> ResponseHead:
         early = self._early_head
         if early is not None:  # read while the body was going out
             self._early_head = None
             return early
         # Only an early response (above) leaves bytes to parse: until the first read here
         # there is nothing, since a reused connection never holds bytes from before.
-        await self._receive_data(timeout)
+        await self._receive_data(timeouts["read"])
         for _ in range(MAX_INFORMATIONAL + 1):
-            head = await self._next_event(timeout)
+            head = await self._next_event(timeouts)
             # Before the body, the only events are response heads; 1xx ones are skipped,
             # but for a 101: the connection switched protocols, and that is the answer.
             assert type(head) is ResponseHead, head
@@ -271,14 +273,14 @@ class HTTP11ResponseStream:
     finalizing by the garbage collector.
     """
 
-    __slots__ = ("_body_step", "_closed", "_connection", "_done", "_request", "_timeout", "_trace")
+    __slots__ = ("_body_step", "_closed", "_connection", "_done", "_request", "_timeouts", "_trace")
 
     def __init__(
         self, connection: HTTP11Connection, request: Request, trace: Trace | None = None
     ) -> None:
         self._connection = connection
         self._request = request
-        self._timeout = _timeouts(request)["read"]
+        self._timeouts = _timeouts(request)
         self._closed = False
         self._done = False
         self._trace = trace
@@ -297,7 +299,7 @@ class HTTP11ResponseStream:
             )
             await self._body_step.__aenter__()
         try:
-            event = await self._connection._next_event(self._timeout)
+            event = await self._connection._next_event(self._timeouts)
         except BaseException as exc:
             self._done = True
             if self._body_step is not None:

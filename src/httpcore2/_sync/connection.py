@@ -131,19 +131,19 @@ class SyncHTTPConnection:
 
     def _connect(self, request: Request) -> SyncNetworkStream:
         raw = request.url.raw
-        timeout = request.extensions["timeout"]["connect"]
         trace = request.extensions.get("trace")
         if trace is None:
-            stream = self._connect_tcp(request, timeout)
+            stream = self._connect_tcp(request)
         else:
             info = {"host": raw.host, "port": raw.port}
             with SyncTraceStep(trace, "connection.connect_tcp", info) as step:
-                stream = self._connect_tcp(request, timeout)
+                stream = self._connect_tcp(request)
                 step.complete_info = {"stream": stream}
         log_connected(self, request)
         if raw.scheme == b"https":
             assert self._ssl_context is not None
             hostname = server_hostname(request)
+            timeout = request.extensions["timeout"]["connect"]
             if trace is None:
                 stream = stream.start_tls(self._ssl_context, hostname, timeout)
             else:
@@ -154,10 +154,12 @@ class SyncHTTPConnection:
             log_tls(self, stream)
         return stream
 
-    def _connect_tcp(self, request: Request, timeout: float | None) -> SyncNetworkStream:
+    def _connect_tcp(self, request: Request) -> SyncNetworkStream:
         raw = request.url.raw
         delays = (RETRY_BACKOFF * 2**attempt for attempt in range(self._retries))
         while True:
+            # Looked up at each attempt: with a total timeout, it is at most the time left.
+            timeout = request.extensions["timeout"]["connect"]
             try:
                 if self._uds is not None:
                     stream = self._backend.connect_unix_socket(self._uds, timeout)

@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, VerifyTypes, pool_ssl_context
+from .._config import DEFAULT_TIMEOUT, Deadline, PoolLimits, Timeout, VerifyTypes, pool_ssl_context
 from .._content import RequestContent
 from .._exceptions import (
     ConnectionNotAvailable,
@@ -19,6 +19,7 @@ from .._exceptions import (
     PoolTimeout,
     RemoteProtocolError,
     StreamRefused,
+    TimeoutException,
     UnsupportedProtocol,
 )
 from .._logging import log_reused
@@ -52,7 +53,12 @@ def _request_timeouts(extensions: Extensions) -> dict[str, float | None]:
         return DEFAULT_TIMEOUT.as_dict()
     if type(value) is dict and value.keys() == _PHASES:
         return value  # already complete, as a client (or a retry) sets it
-    return Timeout.coerce(value).as_dict()
+    # A total timeout starts now, for each request sent (a redirect, or a request sent again,
+    # included): a `Deadline` left by an earlier send gives its own values here.
+    timeout = Timeout.coerce(value)
+    if timeout.total is None:
+        return timeout.as_dict()
+    return Deadline(timeout.as_dict(), timeout.total)
 
 
 class SyncConnectionPool:
@@ -174,6 +180,17 @@ class SyncConnectionPool:
 
     def handle_request(self, request: Request) -> Response:
         """Send a request on a pooled connection and return the response, body unread."""
+        timeouts = request.extensions["timeout"] = _request_timeouts(request.extensions)
+        if type(timeouts) is not Deadline:
+            return self._handle_request(request, timeouts)
+        try:
+            return self._handle_request(request, timeouts)
+        except TimeoutException as exc:
+            exc.request = request
+            timeouts.check(exc)
+            raise
+
+    def _handle_request(self, request: Request, timeouts: dict[str, float | None]) -> Response:
         scheme = request.url.scheme
         if scheme != "http" and scheme != "https":
             raise UnsupportedProtocol(
@@ -181,7 +198,6 @@ class SyncConnectionPool:
             )
         raw = request.url.raw
         extensions = request.extensions
-        timeouts = extensions["timeout"] = _request_timeouts(extensions)
         proxy = self._proxy or extensions.get("proxy")
         key: PoolKey = (raw.scheme, raw.host, raw.port, extensions.get("sni_hostname"), proxy)
         retried = False
@@ -214,7 +230,7 @@ class SyncConnectionPool:
                     retried = True
                     continue
                 raise
-            response.stream = SyncPoolResponseStream(response.stream, self, connection)
+            response.stream = SyncPoolResponseStream(response.stream, self, connection, timeouts)
             return response
 
     def close(self) -> None:
@@ -574,17 +590,37 @@ def _close_all(connections: list[SyncHTTPConnection]) -> None:
 class SyncPoolResponseStream:
     """A response body that returns its connection to the pool when closed."""
 
-    __slots__ = ("_closed", "_connection", "_pool", "_stream")
+    __slots__ = ("_closed", "_connection", "_deadline", "_iterator", "_pool", "_stream")
 
-    def __init__(self, stream: Any, pool: SyncConnectionPool, conn: SyncHTTPConnection) -> None:
+    def __init__(
+        self,
+        stream: Any,
+        pool: SyncConnectionPool,
+        conn: SyncHTTPConnection,
+        timeouts: dict[str, float | None],
+    ) -> None:
         self._stream = stream
         self._pool = pool
         self._connection = conn
         self._closed = False
+        self._deadline = timeouts if type(timeouts) is Deadline else None
 
     def __iter__(self) -> Iterator[bytes]:
         iterator: Iterator[bytes] = self._stream.__iter__()
-        return iterator
+        if self._deadline is None:
+            return iterator
+        self._iterator = iterator
+        return self
+
+    def __next__(self) -> bytes:
+        # Only with a total timeout: a read that timed out at the deadline raises its own.
+        try:
+            chunk: bytes = self._iterator.__next__()
+        except TimeoutException as exc:
+            assert self._deadline is not None
+            self._deadline.check(exc)
+            raise
+        return chunk
 
     def close(self) -> None:
         if not self._closed:

@@ -47,6 +47,8 @@ def _too_many_informational() -> RemoteProtocolError:
 
 
 def _timeouts(request: Request) -> dict[str, float | None]:
+    # A phase is looked up at each network operation: with a total timeout, its value is
+    # the time left (see `Deadline`).
     timeouts: dict[str, float | None] = request.extensions["timeout"]
     return timeouts
 
@@ -116,13 +118,13 @@ class SyncHTTP11Connection:
         timeouts = _timeouts(request)
         trace = request.extensions.get("trace")
         try:
-            self._send_request(request, timeouts["write"], trace)
+            self._send_request(request, timeouts, trace)
             if trace is None:
-                head = self._receive_response_head(timeouts["read"])
+                head = self._receive_response_head(timeouts)
             else:
                 info = {"request": request}
                 with SyncTraceStep(trace, "http11.receive_response_headers", info) as step:
-                    head = self._receive_response_head(timeouts["read"])
+                    head = self._receive_response_head(timeouts)
                     step.complete_info = {
                         "http_version": b"HTTP/" + head.http_version,
                         "status": head.status,
@@ -147,25 +149,27 @@ class SyncHTTP11Connection:
             request=request,
         )
 
-    def _send_request(self, request: Request, timeout: float | None, trace: Trace | None) -> None:
+    def _send_request(
+        self, request: Request, timeouts: dict[str, float | None], trace: Trace | None
+    ) -> None:
         try:
             if trace is None:
-                if not self._send_request_head(request, timeout):
-                    self._send_body(request.stream, timeout)
+                if not self._send_request_head(request, timeouts):
+                    self._send_body(request.stream, timeouts)
                 return
             info = {"request": request}
             with SyncTraceStep(trace, "http11.send_request_headers", info):
-                body_sent = self._send_request_head(request, timeout)
+                body_sent = self._send_request_head(request, timeouts)
             with SyncTraceStep(trace, "http11.send_request_body", info):
                 if not body_sent:
-                    self._send_body(request.stream, timeout)
+                    self._send_body(request.stream, timeouts)
         except WriteError:
             # The server may have answered early (413, 401...) and closed its read side:
             # stop sending and read what it said; if there is no response, the read fails.
             if not self._stream.is_readable():
                 raise
 
-    def _send_request_head(self, request: Request, timeout: float | None) -> bool:
+    def _send_request_head(self, request: Request, timeouts: dict[str, float | None]) -> bool:
         """Send the request head; True if the body went out with it."""
         body = request.stream
         if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
@@ -173,33 +177,33 @@ class SyncHTTP11Connection:
             data = self._engine.request_head(request)
             if body.content:
                 data += self._engine.body_chunk(body.content)
-            self._stream.write(data + self._engine.end_of_body(), timeout)
+            self._stream.write(data + self._engine.end_of_body(), timeouts["write"])
             return True
-        self._stream.write(self._engine.request_head(request), timeout)
+        self._stream.write(self._engine.request_head(request), timeouts["write"])
         return False
 
-    def _send_body(self, body: RequestStream, timeout: float | None) -> None:
+    def _send_body(self, body: RequestStream, timeouts: dict[str, float | None]) -> None:
         chunks = body.__iter__()
         try:
             for chunk in chunks:
                 if (
                     self._early_head is None
                     and self._stream.is_readable()
-                    and self._body_refused(timeout)
+                    and self._body_refused(timeouts)
                 ):
                     # The server answered before the body was sent, with a refusal: stop
                     # sending and read what it said. The connection is not reused.
                     return
-                self._stream.write(self._engine.body_chunk(chunk), timeout)
+                self._stream.write(self._engine.body_chunk(chunk), timeouts["write"])
             end = self._engine.end_of_body()
             if end:
-                self._stream.write(end, timeout)
+                self._stream.write(end, timeouts["write"])
         finally:
             # A body generator left mid-way must be finalized now, not by the garbage
             # collector (which trio reports as an error).
             chunks.close()
 
-    def _body_refused(self, timeout: float | None) -> bool:
+    def _body_refused(self, timeouts: dict[str, float | None]) -> bool:
         """Read the response that arrived while the body is going out: True if it refuses
         the body (a final status of 300 or more), False to keep sending (an informational
         response, or a final one the server streams while it reads, as an echo does)."""
@@ -208,7 +212,7 @@ class SyncHTTP11Connection:
             while event is NEED_DATA:
                 if not self._stream.is_readable():
                     return False  # the rest of the head is still on its way
-                self._receive_data(timeout)
+                self._receive_data(timeouts["read"])
                 event = self._engine.next_event()
             # Before the body, the only events are response heads; 1xx ones are skipped.
             assert type(event) is ResponseHead, event
@@ -219,13 +223,13 @@ class SyncHTTP11Connection:
 
     # Receiving the response.
 
-    def _next_event(self, timeout: float | None) -> ResponseEvent:
+    def _next_event(self, timeouts: dict[str, float | None]) -> ResponseEvent:
         """Feed received bytes to the engine until it has an event for us."""
         while True:
             event = self._engine.next_event()
             if event is not NEED_DATA:
                 return event
-            self._receive_data(timeout)
+            self._receive_data(timeouts["read"])
 
     def _receive_data(self, timeout: float | None) -> None:
         data = self._stream.read(READ_SIZE, timeout)
@@ -235,16 +239,16 @@ class SyncHTTP11Connection:
             raise RemoteProtocolError("Server disconnected without sending a response.")
         self._engine.receive_data(data)
 
-    def _receive_response_head(self, timeout: float | None) -> ResponseHead:
+    def _receive_response_head(self, timeouts: dict[str, float | None]) -> ResponseHead:
         early = self._early_head
         if early is not None:  # read while the body was going out
             self._early_head = None
             return early
         # Only an early response (above) leaves bytes to parse: until the first read here
         # there is nothing, since a reused connection never holds bytes from before.
-        self._receive_data(timeout)
+        self._receive_data(timeouts["read"])
         for _ in range(MAX_INFORMATIONAL + 1):
-            head = self._next_event(timeout)
+            head = self._next_event(timeouts)
             # Before the body, the only events are response heads; 1xx ones are skipped,
             # but for a 101: the connection switched protocols, and that is the answer.
             assert type(head) is ResponseHead, head
@@ -270,14 +274,14 @@ class SyncHTTP11ResponseStream:
     finalizing by the garbage collector.
     """
 
-    __slots__ = ("_body_step", "_closed", "_connection", "_done", "_request", "_timeout", "_trace")
+    __slots__ = ("_body_step", "_closed", "_connection", "_done", "_request", "_timeouts", "_trace")
 
     def __init__(
         self, connection: SyncHTTP11Connection, request: Request, trace: Trace | None = None
     ) -> None:
         self._connection = connection
         self._request = request
-        self._timeout = _timeouts(request)["read"]
+        self._timeouts = _timeouts(request)
         self._closed = False
         self._done = False
         self._trace = trace
@@ -296,7 +300,7 @@ class SyncHTTP11ResponseStream:
             )
             self._body_step.__enter__()
         try:
-            event = self._connection._next_event(self._timeout)
+            event = self._connection._next_event(self._timeouts)
         except BaseException as exc:
             self._done = True
             if self._body_step is not None:

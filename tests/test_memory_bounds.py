@@ -1,0 +1,149 @@
+"""Memory of bodies read whole (`read()`, `content`, `httpcore2.request()`), measured in a child.
+
+Each case runs a client in a child process, against a loopback server of this process. The
+child resets its peak RSS just before the request (Linux `/proc/self/clear_refs`): its peak
+after the request (`VmHWM`), less its RSS before, is what the request added, compared with
+the size of the body. The worlds are the top-level function, `SyncClient`,
+and `Client` on asyncio and trio.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.servers.asgi_server import Server
+from tests.servers.raw import RawConnection, RawServerFactory, build_response
+
+pytest.importorskip("brotli")
+pytest.importorskip("zstandard")
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/clear_refs").exists(), reason="resets the peak RSS through /proc"
+)
+
+WAYS = ["function", "sync", "asyncio", "trio"]
+MiB = 1 << 20
+
+CHILD = """
+import json, resource, sys
+import anyio, httpcore2
+
+warm_url, url, way = sys.argv[1:]
+
+def rss():
+    # Reset the peak (Linux): VmHWM then counts from here, not from the imports.
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * resource.getpagesize()
+
+def peak():
+    # VmHWM, not ru_maxrss: that one starts at the RSS of the parent that spawned us.
+    with open("/proc/self/status") as status:
+        line = next(line for line in status if line.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+def failure(exc):
+    return {"error": type(exc).__name__, "message": str(exc)}
+
+# A first request sets things up (the TLS context, lazy imports): it is not counted.
+def measure(get):
+    get(warm_url)
+    before = rss()
+    try:
+        result = {"length": len(get(url).content)}
+    except httpcore2.HTTPError as exc:
+        result = failure(exc)
+    return dict(result, before=before, after=peak())
+
+async def measure_async():
+    async with httpcore2.Client() as client:
+        await client.get(warm_url)
+        before = rss()
+        try:
+            result = {"length": len((await client.get(url)).content)}
+        except httpcore2.HTTPError as exc:
+            result = failure(exc)
+        return dict(result, before=before, after=peak())
+
+if way == "function":
+    result = measure(lambda target: httpcore2.request("GET", target))
+elif way == "sync":
+    with httpcore2.SyncClient() as client:
+        result = measure(client.get)
+else:
+    result = anyio.run(measure_async, backend=way)
+print(json.dumps(result))
+"""
+
+
+def run_child(warm_url: str, url: str, way: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, warm_url, url, way],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    outcome: dict[str, object] = json.loads(done.stdout)
+    return outcome
+
+
+def added(outcome: dict[str, object]) -> int:
+    return int(outcome["after"]) - int(outcome["before"])  # type: ignore[call-overload]
+
+
+# --- decompression bombs -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "zstd"])
+def test_issue8_reading_a_bomb_into_memory_stays_small(
+    server: Server, coding: str, way: str
+) -> None:
+    # 4 GiB of zeros: 4 MiB of gzip or deflate on the wire, far less of br or zstd. Before
+    # the in-memory ratio cap, each read held 1 GiB (max_decompressed_size) before failing.
+    url = f"{server.url}/bomb?size={4 << 30}&coding={coding}"
+    outcome = run_child(f"{server.url}/{coding}", url, way)
+    assert added(outcome) < 48 * MiB, outcome
+    assert outcome["error"] == "DecodingError"
+    assert "inflates more than 100-fold" in str(outcome["message"])
+
+
+# --- one-byte chunks -----------------------------------------------------------------------
+
+CHUNKS = 250_000
+
+
+@functools.cache
+def one_byte_chunks() -> bytes:
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    return head + b"1\r\nx\r\n" * CHUNKS + b"0\r\n\r\n"
+
+
+def send_one_byte_chunks(conn: RawConnection) -> None:
+    # GET /warm gets a short body, any other path the one-byte chunks.
+    request = conn.recv_request()
+    conn.send(
+        build_response(headers=[("Connection", "close")])
+        if b" /warm " in request
+        else one_byte_chunks()
+    )
+    conn.close()
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_issue17_one_byte_chunks_read_into_memory_cost_about_their_size(
+    raw_server: RawServerFactory, way: str
+) -> None:
+    # Before, read() kept one bytes object per chunk and joined them at the end: about 60
+    # bytes of memory per byte of this body.
+    server = raw_server(send_one_byte_chunks)
+    outcome = run_child(server.url + "/warm", server.url + "/", way)
+    assert outcome["length"] == CHUNKS
+    assert added(outcome) < CHUNKS + 4 * MiB, outcome
