@@ -1,7 +1,7 @@
 """Byte vectors every HTTP/1.1 engine must satisfy: requests to bytes, bytes to events.
 
-`H11Engine` is the only engine today; a faster one joins `ENGINES` and must pass the same
-vectors unchanged.
+Every engine in `ENGINES` (h11, the reference, and the fast one) must pass the same vectors
+unchanged.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import h11
 import pytest
 
 import httpcore2
+from httpcore2._fast_engine import FastEngine
 from httpcore2._http11_engine import (
     END_OF_BODY,
     NEED_DATA,
@@ -19,7 +20,7 @@ from httpcore2._http11_engine import (
     ResponseHead,
 )
 
-ENGINES = [pytest.param(H11Engine, id="h11")]
+ENGINES = [pytest.param(H11Engine, id="h11"), pytest.param(FastEngine, id="fast")]
 engines = pytest.mark.parametrize("engine_class", ENGINES)
 
 

@@ -14,6 +14,7 @@ from .._config import DEFAULT_TIMEOUT, PoolLimits, Timeout, TimeoutTypes
 from .._content import RequestContent, encode_request
 from .._cookies import Cookies, CookieTypes
 from .._decoders import accept_encoding
+from .._fast_engine import HTTP1EngineName
 from .._logging import log_response, logger
 from .._models import Extensions, Headers, HeaderTypes, Request, Response, parse_url
 from .._retry import Retry
@@ -69,6 +70,7 @@ class Client:
         ssl_context: Any = None,
         http1: bool = True,
         http2: bool = False,
+        http1_engine: HTTP1EngineName | None = None,
         proxy: Any = None,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         pool_limits: PoolLimits | None = None,
@@ -101,6 +103,7 @@ class Client:
                 cert=cert,
                 http1=http1,
                 http2=http2,
+                http1_engine=http1_engine,
                 pool_limits=pool_limits,
             )
         if retries is not None:

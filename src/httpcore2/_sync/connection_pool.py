@@ -21,6 +21,7 @@ from .._exceptions import (
     StreamRefused,
     UnsupportedProtocol,
 )
+from .._fast_engine import HTTP1EngineName, check_engine_name
 from .._logging import log_reused
 from .._models import Extensions, HeaderTypes, Request, Response
 from .._synchronization import ThreadLock, SyncWaiter
@@ -73,6 +74,9 @@ class SyncConnectionPool:
     streams, up to the server's limit of concurrent streams (beyond it they wait for a
     stream). A request the server did not process (refused, or above a GOAWAY's last
     stream id) is sent again on a new connection, whatever its method, if its body can be.
+
+    `http1_engine` picks what parses HTTP/1.1: `"fast"` (the default, `None`), a strict
+    parser of our own, or `"h11"`, the reference implementation (see docs/http11-engines.md).
     """
 
     def __init__(
@@ -83,6 +87,7 @@ class SyncConnectionPool:
         cert: str | tuple[str, str] | tuple[str, str, str] | None = None,
         http1: bool = True,
         http2: bool = False,
+        http1_engine: HTTP1EngineName | None = None,
         pool_limits: PoolLimits | None = None,
         retries: int = 0,
         local_address: str | None = None,
@@ -99,6 +104,8 @@ class SyncConnectionPool:
         self._ssl_context = ssl_context
         self._http1 = http1
         self._http2 = http2
+        check_engine_name(http1_engine)
+        self._http1_engine = http1_engine
         self._limits = PoolLimits() if pool_limits is None else pool_limits
         self._retries = retries
         self._local_address = local_address
@@ -479,6 +486,7 @@ class SyncConnectionPool:
             http1=self._http1,
             http2=self._http2,
             keepalive_expiry=self._limits.keepalive_expiry,
+            http1_engine=self._http1_engine,
             retries=self._retries,
             local_address=self._local_address,
             uds=self._uds,

@@ -13,7 +13,8 @@ from typing import Any
 
 from .._content import ByteStream, RequestStream
 from .._exceptions import HTTPError, RemoteProtocolError, WriteError
-from .._http11_engine import END_OF_BODY, NEED_DATA, H11Engine, ResponseEvent, ResponseHead
+from .._fast_engine import HTTP1EngineName, new_engine
+from .._http11_engine import END_OF_BODY, NEED_DATA, ResponseEvent, ResponseHead
 from .._models import Headers, Request, Response
 from .network import SyncNetworkStream
 
@@ -47,13 +48,20 @@ class SyncHTTP11Connection:
     ```
 
     Requests must carry the `timeout` extension as a mapping of phases, as the pool
-    sets it; the pool is the usual way to use a connection.
+    sets it; the pool is the usual way to use a connection. `http1_engine` names the
+    protocol engine: `"fast"` or `"h11"` (`None`, the default, is `"fast"`).
     """
 
-    def __init__(self, stream: SyncNetworkStream, *, keepalive_expiry: float | None = None) -> None:
+    def __init__(
+        self,
+        stream: SyncNetworkStream,
+        *,
+        keepalive_expiry: float | None = None,
+        http1_engine: HTTP1EngineName | None = None,
+    ) -> None:
         self._stream = stream
         self._keepalive_expiry = keepalive_expiry
-        self._engine = H11Engine()
+        self._engine = new_engine(http1_engine)
         self._state = _State.IDLE
         self._idle_since = time.monotonic()
         self._requests = 0
