@@ -99,12 +99,15 @@ class H11Engine:
         # header name and value (tokens; no CR, LF, NUL or other controls) and the target
         # (percent-encoded, no whitespace), so h11's own regexes would only repeat that
         # work: `_parsed=True` skips them. h11 still checks the framing headers.
-        event = h11.Request(
-            method=request.method.encode("ascii"),
-            target=request.url.raw.target,
-            headers=request.headers.raw,
-            _parsed=True,
-        )
+        try:
+            event = h11.Request(
+                method=request.method.encode("ascii"),
+                target=request.url.raw.target,
+                headers=request.headers.raw,
+                _parsed=True,
+            )
+        except h11.LocalProtocolError as exc:  # bad framing headers (Content-Length...)
+            raise LocalProtocolError(str(exc)) from exc
         return self._send(event)
 
     def body_chunk(self, data: bytes) -> bytes:
