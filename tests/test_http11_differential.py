@@ -134,7 +134,9 @@ def responses(draw: st.DrawFn) -> tuple[str, bytes]:
         while rest:
             size = draw(st.integers(1, len(rest)))
             ext = draw(st.sampled_from([b"", b"", b";a=b", b";x", b" "]))
-            chunks += b"%x%s\r\n%s\r\n" % (size, ext, rest[:size])
+            size_line_end = draw(st.sampled_from([b"\r\n"] * 6 + [b"\n", b"\r"]))
+            data_end = draw(st.sampled_from([b"\r\n"] * 6 + [b"XX", b"\n", b"\rX", b""]))
+            chunks += b"%x%s%s%s%s" % (size, ext, size_line_end, rest[:size], data_end)
             rest = rest[size:]
         trailers = draw(st.sampled_from([b"", b"X-Trailer: 1" + eol]))
         body = chunks + b"0\r\n" + trailers + eol
