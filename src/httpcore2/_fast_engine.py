@@ -37,17 +37,14 @@ __all__ = ["DEFAULT_HTTP1_ENGINE", "HTTP1_ENGINES", "FastEngine", "HTTP1EngineNa
 
 # A head ends at the first empty line; like h11, a line may end in LF alone.
 _HEAD_END = re.compile(rb"\n\r?\n")
-_STATUS_LINE = re.compile(rb"HTTP/(1\.[0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?\r?\n")
-_TOKEN = rb"[-!#$%&'*+.^_`|~0-9A-Za-z]+"
-# A field value: visible characters (and obs-text) separated by spaces or tabs.
-_VALUE = rb"(?:[\x21-\x7e\x80-\xff]+(?:[ \t]+[\x21-\x7e\x80-\xff]+)*)?"
-_FIELD = rb"(" + _TOKEN + rb"):[ \t]*(" + _VALUE + rb")[ \t]*\r?\n"
-_FIELD_LINES = re.compile(rb"(?:" + _FIELD + rb")*\r?\n")
-_FIELDS = re.compile(_FIELD)
-_FRAMING_FIELDS = re.compile(
-    rb"^(content-length|transfer-encoding|connection):[ \t]*(.*?)[ \t]*\r?$",
-    re.IGNORECASE | re.MULTILINE,
-)
+_STATUS_LINE = re.compile(rb"HTTP/(1\.[0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?\n")
+# A field line of a head whose CRLFs became LFs, and whose characters are all allowed: a
+# token, a colon, optional whitespace, the value (trailing whitespace is stripped later).
+_FIELD = re.compile(rb"([-!#$%&'*+.^_`|~0-9A-Za-z]+):[ \t]*([^\n]*)\n")
+# The framing fields, found in the lower-cased head.
+_FRAMING_FIELDS = re.compile(rb"\n(content-length|transfer-encoding|connection):[ \t]*([^\n]*)")
+# Every byte but the control characters (HTAB, CR and LF aside) and DEL.
+_ALLOWED = bytes([9, 10, 13, *range(0x20, 0x7F), *range(0x80, 0x100)])
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;[\t\x20-\x7e\x80-\xff]*)?[ \t]*\r\n")
 _MAX_CHUNK_SIZE = 2**63 - 1
 _MAX_LENGTH_DIGITS = 20
@@ -251,16 +248,15 @@ class FastEngine:
         head = self._take_block()
         if head is None:
             return NEED_DATA
+        head = self._normalised(head)
         status_line = _STATUS_LINE.match(head)
         if status_line is None:
             raise self._fail(f"Invalid status line: {head[:80]!r}.")
         start = status_line.end()
-        if _FIELD_LINES.fullmatch(head, start) is None:
-            raise self._fail("Invalid header line in the response head.")
+        headers = self._fields(head, start)
         version, status_bytes, reason = status_line.groups()
         status = int(status_bytes)
-        headers: list[tuple[bytes, bytes]] = _FIELDS.findall(head, start)
-        length, chunked, close = self._framing(head, start, headers)
+        length, chunked, close = self._framing(head, start - 1, headers)
         if status < 200:
             if status < 100:
                 raise self._fail(f"Invalid status code {status}.")
@@ -291,10 +287,34 @@ class FastEngine:
             self._state = _UNTIL_EOF
         return ResponseHead(status, reason or b"", version, headers)
 
+    def _normalised(self, block: bytes) -> bytes:
+        """A head or trailer section with every CRLF made an LF, once it is known to hold
+        no control character, bare CR or obs-fold."""
+        if block.translate(None, _ALLOWED):
+            raise self._fail("A control character in a head.")
+        if b"\r" in block:
+            if block.count(b"\r") != block.count(b"\r\n"):
+                raise self._fail("A bare CR in a head.")
+            block = block.replace(b"\r\n", b"\n")
+        if b"\n " in block or b"\n\t" in block:
+            raise self._fail("A folded header line (obs-fold) in a head.")
+        return block
+
+    def _fields(self, block: bytes, start: int) -> list[tuple[bytes, bytes]]:
+        """The field lines of a normalised block from `start`, as (name, value) pairs."""
+        parts = _FIELD.split(block[start:])
+        gaps = parts[::3]
+        if gaps[-1] != b"\n" or any(gaps[:-1]):
+            raise self._fail("An invalid header line in a head.")
+        fields = list(zip(parts[1::3], parts[2::3], strict=True))
+        if b" \n" in block or b"\t\n" in block:
+            fields = [(name, value.rstrip(b" \t")) for name, value in fields]
+        return fields
+
     def _framing(
         self, block: bytes, start: int, headers: list[tuple[bytes, bytes]]
     ) -> tuple[int | None, bool, bool]:
-        """Check the framing fields of a head (or trailers): the length, chunked, close.
+        """Check the framing fields of a normalised block: the length, chunked, close.
 
         Normalises `headers` in place as h11 surfaces them: a repeated Content-Length
         folded into the first, a Transfer-Encoding lower-cased.
@@ -302,12 +322,11 @@ class FastEngine:
         lengths: list[bytes] = []
         encodings: list[bytes] = []
         close = False
-        for name, value in _FRAMING_FIELDS.findall(block, start):
-            kind = name.lower()
-            if kind == b"content-length":
+        for name, value in _FRAMING_FIELDS.findall(block.lower(), start):
+            if name == b"content-length":
                 lengths.append(value)
-            elif kind == b"transfer-encoding":
-                encodings.append(value)
+            elif name == b"transfer-encoding":
+                encodings.append(value.rstrip(b" \t"))
             elif _has_close(value):
                 close = True
         length = None
@@ -323,10 +342,9 @@ class FastEngine:
                 _normalise(headers, b"content-length", value)
                 length = int(value)
         if encodings:
-            if len(encodings) > 1 or encodings[0].lower() != b"chunked":
+            if len(encodings) > 1 or encodings[0] != b"chunked":
                 raise self._fail("Only a single Transfer-Encoding: chunked is supported.")
-            if encodings[0] != b"chunked":
-                _normalise(headers, b"transfer-encoding", b"chunked")
+            _normalise(headers, b"transfer-encoding", b"chunked")
         return length, bool(encodings), close
 
     def _read_chunked(self) -> ResponseEvent:
@@ -371,9 +389,9 @@ class FastEngine:
             trailers = self._take_block()
             if trailers is None:
                 return NEED_DATA
-            if _FIELD_LINES.fullmatch(trailers) is None:
-                raise self._fail("Invalid trailer line in a chunked body.")
-            self._framing(trailers, 0, [])
+            # Checked as strictly as a head (framing fields included), then dropped.
+            trailers = self._normalised(b"\n" + trailers)
+            self._framing(trailers, 0, self._fields(trailers, 1))
             self._state = _DONE
             return END_OF_BODY
         if self._eof:
@@ -405,7 +423,8 @@ class FastEngine:
 
 
 def _has_close(value: bytes) -> bool:
-    return any(token.strip() == b"close" for token in value.lower().split(b","))
+    value = value.lower()
+    return b"close" in value and any(token.strip() == b"close" for token in value.split(b","))
 
 
 def _single_length(
