@@ -194,15 +194,7 @@ def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
 @FUZZ
 @given(responses())
 def test_well_formed_responses_give_the_same_events(case: tuple[str, bytes]) -> None:
-    method, data = case
-    check(method, data)
-    # Generated without controls, folds or other versions: the fast engine must not be
-    # stricter on any of them.
-    assert (
-        stricter_than_h11(data)
-        or run(FastEngine, method, [data])[0] == "ok"
-        or (run(H11Engine, method, [data])[0] == "error")
-    )
+    check(*case)
 
 
 @FUZZ
@@ -238,6 +230,20 @@ def test_fixed_responses_agree_at_every_boundary(data: bytes) -> None:
     ids=["obs-fold", "control", "http2-version", "cr-in-chunk-extension", "huge-chunk"],
 )
 def test_fast_engine_is_stricter_than_h11_on_purpose(data: bytes) -> None:
-    assert run(H11Engine, "GET", [data])[0] == "ok" or data.endswith(b"0\r\n")
-    assert run(FastEngine, "GET", [data]) == ("error", "RemoteProtocolError")
+    assert accepts(H11Engine, data)
+    assert not accepts(FastEngine, data)
     assert stricter_than_h11(data)
+
+
+def accepts(engine_class: Callable[[], HTTP11Engine], data: bytes) -> bool:
+    """Whether the engine takes `data` without an error (it may wait for more)."""
+    engine = engine_class()
+    engine.request_head(httpcore2.Request("GET", "http://a/"))
+    engine.end_of_body()
+    engine.receive_data(data)
+    try:
+        while engine.next_event() not in (NEED_DATA, END_OF_BODY):
+            pass
+    except httpcore2.RemoteProtocolError:
+        return False
+    return True
