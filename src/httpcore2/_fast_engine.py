@@ -1,9 +1,10 @@
 """A fast, strict HTTP/1.1 engine in pure Python, and the choice of engine by name.
 
-`FastEngine` implements `HTTP11Engine` with a handful of precompiled patterns and slices:
-a response head is found with one search, checked with one match and split into fields
-with one `findall`; the request head is built with one join. It accepts what RFC 9112
-calls well-formed and rejects everything h11 rejects, and more:
+`FastEngine` implements `HTTP11Engine` with a handful of precompiled patterns, byte scans
+and slices: a response head is found with one search, checked for forbidden bytes with
+`translate`, and split into fields with one `split` whose gaps must be empty; the request
+head is built with one join. It accepts what RFC 9112 calls well-formed and rejects
+everything h11 rejects, and more:
 
 - obs-fold (a field line that starts with a space or a tab) anywhere in a head;
 - control characters other than HTAB in a reason phrase, field value or chunk extension;
@@ -33,7 +34,14 @@ from ._http11_engine import (
 )
 from ._models import Request
 
-__all__ = ["DEFAULT_HTTP1_ENGINE", "HTTP1_ENGINES", "FastEngine", "HTTP1EngineName", "new_engine"]
+__all__ = [
+    "DEFAULT_HTTP1_ENGINE",
+    "HTTP1_ENGINES",
+    "FastEngine",
+    "HTTP1EngineName",
+    "check_engine_name",
+    "new_engine",
+]
 
 # A head ends at the first empty line; like h11, a line may end in LF alone.
 _HEAD_END = re.compile(rb"\n\r?\n")

@@ -2,8 +2,8 @@
 
 `HTTP11Connection` does the I/O; its engine turns a request into bytes and received bytes
 into response events, and says whether the connection may carry another request. `H11Engine`,
-on h11, is the default (and today the only) engine. A faster parser can stand behind the
-same interface: `tests/test_http11_engine.py` holds every engine to the same byte vectors.
+on h11, is the reference engine; `FastEngine` (`_fast_engine.py`), the default, stands behind
+the same interface: `tests/test_http11_engine.py` holds every engine to the same byte vectors.
 
 Events: a `ResponseHead` (informational ones too, status < 200), body data as `bytes`,
 `END_OF_BODY`; and `NEED_DATA` when more bytes must be received first.

@@ -1,7 +1,7 @@
 """One HTTP/1.1 connection: the I/O around a sans-IO protocol engine.
 
-The engine (`_http11_engine.py`, on h11 by default) turns the request into bytes and
-received bytes into response events; this module only moves the bytes.
+The engine (`_fast_engine.py` by default, or h11's in `_http11_engine.py`) turns the request
+into bytes and received bytes into response events; this module only moves the bytes.
 """
 
 from __future__ import annotations
