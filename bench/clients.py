@@ -14,6 +14,7 @@ Imports happen inside the factories, so a missing peer only removes that peer.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import re
@@ -38,10 +39,10 @@ AsyncGet = Callable[[], Awaitable[Result]]
 
 
 @contextmanager
-def httpcore2_sync(url: str) -> Iterator[SyncGet]:
+def httpcore2_sync(url: str, engine: str | None = None) -> Iterator[SyncGet]:
     import httpcore2
 
-    with httpcore2.SyncConnectionPool() as pool:
+    with httpcore2.SyncConnectionPool(http1_engine=engine) as pool:
 
         def get() -> Result:
             response = pool.request("GET", url)
@@ -51,10 +52,10 @@ def httpcore2_sync(url: str) -> Iterator[SyncGet]:
 
 
 @contextmanager
-def httpcore2_client_sync(url: str) -> Iterator[SyncGet]:
+def httpcore2_client_sync(url: str, engine: str | None = None) -> Iterator[SyncGet]:
     import httpcore2
 
-    with httpcore2.SyncClient() as client:
+    with httpcore2.SyncClient(http1_engine=engine) as client:
 
         def get() -> Result:
             response = client.get(url)
@@ -103,11 +104,13 @@ def httpx_sync(url: str) -> Iterator[SyncGet]:
 
 
 @asynccontextmanager
-async def httpcore2_async(url: str, pool_size: int) -> AsyncIterator[AsyncGet]:
+async def httpcore2_async(
+    url: str, pool_size: int, engine: str | None = None
+) -> AsyncIterator[AsyncGet]:
     import httpcore2
 
     limits = httpcore2.PoolLimits(max_connections=pool_size, max_keepalive_connections=pool_size)
-    pool = httpcore2.ConnectionPool(pool_limits=limits)
+    pool = httpcore2.ConnectionPool(pool_limits=limits, http1_engine=engine)
     async with pool:
 
         async def get() -> Result:
@@ -118,11 +121,13 @@ async def httpcore2_async(url: str, pool_size: int) -> AsyncIterator[AsyncGet]:
 
 
 @asynccontextmanager
-async def httpcore2_client_async(url: str, pool_size: int) -> AsyncIterator[AsyncGet]:
+async def httpcore2_client_async(
+    url: str, pool_size: int, engine: str | None = None
+) -> AsyncIterator[AsyncGet]:
     import httpcore2
 
     limits = httpcore2.PoolLimits(max_connections=pool_size, max_keepalive_connections=pool_size)
-    async with httpcore2.Client(pool_limits=limits) as client:
+    async with httpcore2.Client(pool_limits=limits, http1_engine=engine) as client:
 
         async def get() -> Result:
             response = await client.get(url)
@@ -244,7 +249,16 @@ class Client:
 
 
 CLIENTS = [
+    # `httpcore2` and `httpcore2-client` run the default HTTP/1.1 engine ("fast"); the
+    # `-h11` rows the same code with `http1_engine="h11"`, the reference engine.
     Client("httpcore2", "httpcore2", httpcore2_sync, httpcore2_async, httpcore2_h2, trio=True),
+    Client(
+        "httpcore2-h11",
+        "httpcore2",
+        functools.partial(httpcore2_sync, engine="h11"),
+        functools.partial(httpcore2_async, engine="h11"),
+        trio=True,
+    ),
     # The whole client stack (redirects, cookies, auth, defaults) over the same pool.
     Client(
         "httpcore2-client",
@@ -252,6 +266,13 @@ CLIENTS = [
         httpcore2_client_sync,
         httpcore2_client_async,
         httpcore2_client_h2,
+        trio=True,
+    ),
+    Client(
+        "httpcore2-client-h11",
+        "httpcore2",
+        functools.partial(httpcore2_client_sync, engine="h11"),
+        functools.partial(httpcore2_client_async, engine="h11"),
         trio=True,
     ),
     Client("requests", "requests", sync=requests_sync),

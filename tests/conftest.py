@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import trustme
 
+from httpcore2 import _fast_engine
 from tests.servers import certs
 from tests.servers.asgi_server import Server
 from tests.servers.certs import TLSFiles
@@ -50,6 +51,14 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Every `@pytest.mark.anyio` test runs once on asyncio and once on trio."""
     backend: str = request.param
     return backend
+
+
+@pytest.fixture(params=["fast", "h11"])
+def http1_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Runs a test on each HTTP/1.1 engine, made the default of every pool and connection."""
+    name: str = request.param
+    monkeypatch.setattr(_fast_engine, "DEFAULT_HTTP1_ENGINE", name)
+    return name
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Byte vectors every HTTP/1.1 engine must satisfy: requests to bytes, bytes to events.
 
-`H11Engine` is the only engine today; a faster one joins `ENGINES` and must pass the same
-vectors unchanged.
+Every engine in `ENGINES` (h11, the reference, and the fast one) must pass the same vectors
+unchanged.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ import h11
 import pytest
 
 import httpcore2
+from httpcore2._fast_engine import FastEngine, HTTP1EngineName, check_engine_name, new_engine
 from httpcore2._http11_engine import (
     END_OF_BODY,
+    MAX_HEAD_SIZE,
     NEED_DATA,
     SWITCHED_PROTOCOL,
     H11Engine,
@@ -20,7 +22,7 @@ from httpcore2._http11_engine import (
     ResponseHead,
 )
 
-ENGINES = [pytest.param(H11Engine, id="h11")]
+ENGINES = [pytest.param(H11Engine, id="h11"), pytest.param(FastEngine, id="fast")]
 engines = pytest.mark.parametrize("engine_class", ENGINES)
 
 
@@ -258,9 +260,369 @@ def test_protocol_switch(
     assert not engine.start_next_exchange()
 
 
+def feed(engine: HTTP11Engine, method: str, response: list[bytes]) -> list[ResponseEvent]:
+    """`exchange`, without the assertions on `awaiting_response`."""
+    engine.request_head(httpcore2.Request(method, "http://a/"))
+    engine.end_of_body()
+    events: list[ResponseEvent] = []
+    pieces = list(response)
+    while not events or (events[-1] is not END_OF_BODY and events[-1] is not SWITCHED_PROTOCOL):
+        event = engine.next_event()
+        if event is NEED_DATA:
+            engine.receive_data(pieces.pop(0) if pieces else b"")
+        else:
+            events.append(event)
+    return events
+
+
+CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+@engines
+def test_s19_chunked_and_content_length_frame_by_chunked_then_close(
+    engine_class: type[HTTP11Engine],
+) -> None:
+    engine = engine_class()
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\nTransfer-Encoding: chunked\r\n\r\n"
+    events = feed(engine, "GET", [head + b"2\r\nhi\r\n0\r\n\r\n"])
+    assert events[1:] == [b"hi", END_OF_BODY]
+    assert not engine.start_next_exchange()
+
+
 @engines
 @pytest.mark.parametrize("target", [b"/ HTTP/1.1\r\nX: y", b"/a\tb", b"/\x7f", b""])
 def test_target_extension_is_checked(engine_class: type[HTTP11Engine], target: bytes) -> None:
     request = httpcore2.Request("GET", "http://a/", extensions={"target": target})
     with pytest.raises(httpcore2.LocalProtocolError):
         engine_class().request_head(request)
+
+
+@engines
+@pytest.mark.parametrize(
+    "value",
+    [b"+5", b"5, 6", b" 5 x", b"0x5", b"-1", b"", b"9" * 21, b"5,", b"1e3"],
+)
+def test_s20_malformed_content_length_is_rejected(
+    engine_class: type[HTTP11Engine], value: bytes
+) -> None:
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: " + value + b"\r\n\r\n"
+    with pytest.raises(httpcore2.RemoteProtocolError):
+        feed(engine_class(), "GET", [response])
+
+
+@engines
+@pytest.mark.parametrize(
+    ("fields", "surfaced"),
+    [
+        ([(b"Content-Length", b"2, 2")], [(b"Content-Length", b"2")]),
+        (
+            [(b"Content-Length", b"2"), (b"X", b"y"), (b"content-length", b"2")],
+            [(b"Content-Length", b"2"), (b"X", b"y")],
+        ),
+        ([(b"Transfer-Encoding", b"Chunked")], [(b"Transfer-Encoding", b"chunked")]),
+    ],
+)
+def test_s20_identical_lengths_fold_and_the_coding_is_lower_cased(
+    engine_class: type[HTTP11Engine],
+    fields: list[tuple[bytes, bytes]],
+    surfaced: list[tuple[bytes, bytes]],
+) -> None:
+    head = b"HTTP/1.1 200 OK\r\n" + b"".join(b"%s: %s\r\n" % field for field in fields)
+    body = b"2\r\nok\r\n0\r\n\r\n" if b"Transfer-Encoding" in head else b"ok"
+    events = feed(engine_class(), "GET", [head + b"\r\n" + body])
+    assert events == [HEAD(200, b"OK", b"1.1", surfaced), b"ok", END_OF_BODY]
+
+
+@engines
+@pytest.mark.parametrize(
+    "fields",
+    [
+        b"Transfer-Encoding: gzip, chunked\r\n",
+        b"Transfer-Encoding: chunked, chunked\r\n",
+        b"Transfer-Encoding: gzip\r\n",
+        b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+        b"Transfer-Encoding: chunked\r\n Transfer-Encoding: gzip\r\n",
+        b" Transfer-Encoding: chunked\r\n",
+    ],
+)
+def test_s21_unsupported_transfer_encoding_is_rejected(
+    engine_class: type[HTTP11Engine], fields: bytes
+) -> None:
+    with pytest.raises(httpcore2.RemoteProtocolError):
+        feed(engine_class(), "GET", [b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n0\r\n\r\n"])
+
+
+@engines
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"5\r\nhelloXX0\r\n\r\n",  # anything but CRLF after the chunk data
+        b"5\r\nhello\n0\r\n\r\n",  # LF alone after the chunk data
+        b"5\r\nhello\rX",
+        b"5\nhello\r\n0\r\n\r\n",  # LF-only chunk-size line
+        b"5;a\nb\r\nhello\r\n0\r\n\r\n",  # LF inside a chunk extension
+        b"zz\r\nhello\r\n0\r\n\r\n",  # not hex
+        b"5 ;a\r\nhello\r\n0\r\n\r\n",
+        b"f" * 21 + b"\r\n",  # too many digits
+        b"ffffffffffffffffff\r\n",  # more than any body could be (at EOF at the latest)
+        b"0\r\nX : y\r\n\r\n",  # a bad trailer
+        b"0\r\nContent-Length: x\r\n\r\n",  # bad framing fields, even in trailers
+        b"5\r\nhel",  # EOF inside the chunk data
+        b"5\r\nhello\r",  # EOF inside the CRLF after it
+        b"5",  # EOF inside the chunk-size line
+        b"0\r\nX: y\r\n",  # EOF inside the trailers
+    ],
+)
+def test_s22_invalid_chunked_body_is_rejected(
+    engine_class: type[HTTP11Engine], body: bytes
+) -> None:
+    with pytest.raises(httpcore2.RemoteProtocolError):
+        feed(engine_class(), "GET", [CHUNKED, body])
+
+
+@engines
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n",  # bare CR
+        b"HTTP/1.1 200 OK\r\nX: a\x00b\r\n\r\n",  # NUL
+        b"HTTP/1.1 200 OK\r\nX : a\r\n\r\n",  # space before the colon
+        b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n folded: x\r\n\r\n",  # leading whitespace on the first field
+        b"HTTP/1.1 200 OK\rX: a\r\n\r\n",
+        b"HTTP/1.1 200 O\x00K\r\n\r\n",
+        b" HTTP/1.1 200 OK\r\n\r\n",
+        b"\r\nHTTP/1.1 200 OK\r\n\r\n",
+        b"HTTP/1.1 099 Low\r\n\r\n",
+        b"HTTP/1.1 2000 Huh\r\n\r\n",
+        b"HTTP/1.1 101 Switching Protocols\r\n\r\n",  # no upgrade was asked for
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n",  # EOF before the end of the head
+        b"",  # EOF before anything
+    ],
+)
+def test_s23_lenient_header_syntax_is_rejected(
+    engine_class: type[HTTP11Engine], head: bytes
+) -> None:
+    with pytest.raises(httpcore2.RemoteProtocolError):
+        feed(engine_class(), "GET", [head])
+
+
+def endless(engine: HTTP11Engine, first: bytes, piece: bytes) -> int:
+    """Feed `first`, then `piece` forever, until the engine raises; the bytes it took."""
+    engine.request_head(httpcore2.Request("GET", "http://a/"))
+    engine.end_of_body()
+    engine.receive_data(first)
+    fed = [0]
+
+    def forever() -> None:
+        while fed[0] < 10 * MAX_HEAD_SIZE:
+            if engine.next_event() is NEED_DATA:
+                engine.receive_data(piece)
+                fed[0] += len(piece)
+
+    with pytest.raises(httpcore2.RemoteProtocolError):
+        forever()
+    return fed[0]
+
+
+@engines
+def test_s24_oversized_head_in_small_pieces_fails_at_the_limit(
+    engine_class: type[HTTP11Engine],
+) -> None:
+    received = endless(engine_class(), b"HTTP/1.1 200 OK\r\nX-Big: ", b"a" * 100)
+    assert received <= MAX_HEAD_SIZE + 100
+
+
+@engines
+def test_s24_oversized_chunk_size_line_fails_at_the_limit(
+    engine_class: type[HTTP11Engine],
+) -> None:
+    received = endless(engine_class(), CHUNKED + b"5;", b"a" * 100)
+    assert received <= MAX_HEAD_SIZE + 100
+
+
+@engines
+def test_s25_endless_trailers_fail_at_the_limit(engine_class: type[HTTP11Engine]) -> None:
+    received = endless(engine_class(), CHUNKED + b"0\r\n", b"X-Trailer: yes\r\n")
+    assert received <= MAX_HEAD_SIZE + 100
+
+
+@engines
+def test_s25_informational_heads_come_one_at_a_time(engine_class: type[HTTP11Engine]) -> None:
+    # The connection counts them and gives up (MAX_INFORMATIONAL); the engine hands out
+    # each 1xx head as it comes, so an endless stream never builds up in it.
+    engine = engine_class()
+    engine.request_head(httpcore2.Request("GET", "http://a/"))
+    engine.end_of_body()
+    for _ in range(50):
+        engine.receive_data(b"HTTP/1.1 100 Continue\r\n\r\n")
+        assert engine.next_event() == HEAD(100, b"Continue", b"1.1", [])
+        assert engine.awaiting_response
+
+
+@engines
+@pytest.mark.parametrize(
+    ("method", "response"),
+    [
+        ("GET", b"HTTP/1.1 204 No Content\r\n\r\nX"),
+        ("GET", b"HTTP/1.1 304 Not Modified\r\nContent-Length: 3\r\n\r\nabc"),
+        ("HEAD", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"),
+        ("GET", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef"),
+        ("GET", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nX"),
+    ],
+    ids=["204", "304", "head", "longer-than-length", "after-chunked"],
+)
+def test_f05_bytes_after_the_framed_body_prevent_reuse(
+    engine_class: type[HTTP11Engine], method: str, response: bytes
+) -> None:
+    engine = engine_class()
+    events = feed(engine, method, [response])
+    assert events[-1] is END_OF_BODY
+    assert b"".join(event for event in events if type(event) is bytes) in (b"", b"abc")
+    assert not engine.start_next_exchange()
+
+
+@engines
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        ([("Content-Length", "1"), ("Content-Length", "2")], "Content-Length"),
+        ([("Content-Length", "1, 2")], "Content-Length"),
+        ([("Content-Length", "x")], "Content-Length"),
+        ([("Transfer-Encoding", "gzip")], "Transfer-Encoding"),
+        ([("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "chunked")], "Transfer"),
+        ([("Host", "a"), ("Host", "b")], "Host"),
+    ],
+)
+def test_request_framing_is_checked(
+    engine_class: type[HTTP11Engine], headers: list[tuple[str, str]], error: str
+) -> None:
+    request = httpcore2.Request("POST", "http://a/", headers=headers, content=iter([]))
+    with pytest.raises(httpcore2.LocalProtocolError, match=f"(?i){error}"):
+        engine_class().request_head(request)
+
+
+@engines
+def test_request_head_puts_host_first_and_folds_lengths(engine_class: type[HTTP11Engine]) -> None:
+    headers = [("Accept", "*/*"), ("Content-Length", "2"), ("Host", "h"), ("content-length", "2")]
+    engine = engine_class()
+    request = httpcore2.Request("POST", "http://a/", headers=headers, content=iter([]))
+    assert engine.request_head(request) == (
+        b"POST / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nContent-Length: 2\r\n\r\n"
+    )
+    assert engine.body_chunk(b"") == b""
+    assert engine.body_chunk(b"ok") == b"ok"
+    assert engine.end_of_body() == b""
+
+
+@engines
+def test_too_little_body_for_the_declared_length(engine_class: type[HTTP11Engine]) -> None:
+    engine = engine_class()
+    request = httpcore2.Request("POST", "http://a/", headers={"Content-Length": "2"}, content=b"")
+    engine.request_head(request)
+    engine.body_chunk(b"o")
+    with pytest.raises(httpcore2.LocalProtocolError, match="Content-Length"):
+        engine.end_of_body()
+
+
+@engines
+@pytest.mark.parametrize(
+    ("headers", "response"),
+    [
+        ({"Connection": "close"}, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        ({}, b"HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 0\r\n\r\n"),
+    ],
+    ids=["request", "response"],
+)
+def test_connection_close_on_either_side_prevents_reuse(
+    engine_class: type[HTTP11Engine], headers: dict[str, str], response: bytes
+) -> None:
+    engine = engine_class()
+    engine.request_head(httpcore2.Request("GET", "http://a/", headers=headers))
+    engine.end_of_body()
+    engine.receive_data(response)
+    assert type(engine.next_event()) is ResponseHead
+    assert engine.next_event() is END_OF_BODY
+    assert not engine.start_next_exchange()
+
+
+@engines
+def test_response_before_the_request_body_ends_prevents_reuse(
+    engine_class: type[HTTP11Engine],
+) -> None:
+    engine = engine_class()
+    engine.request_head(httpcore2.Request("POST", "http://a/", content=iter([b"x"])))
+    engine.receive_data(b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n")
+    assert engine.next_event().status == 413  # type: ignore[union-attr]
+    assert engine.next_event() is END_OF_BODY
+    assert not engine.start_next_exchange()
+
+
+@engines
+def test_an_engine_that_failed_keeps_failing(engine_class: type[HTTP11Engine]) -> None:
+    engine = engine_class()
+    with pytest.raises(httpcore2.RemoteProtocolError):
+        feed(engine, "GET", [b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"])
+    assert not engine.awaiting_response
+    with pytest.raises(httpcore2.RemoteProtocolError):
+        engine.next_event()
+    assert not engine.start_next_exchange()
+
+
+@engines
+def test_lines_may_end_in_lf_alone(engine_class: type[HTTP11Engine]) -> None:
+    # RFC 9112 §2.2 lets a recipient accept LF alone in a head; h11 does, and so must we.
+    # Not in chunk-size lines nor after chunk data, where CRLF is required (S22).
+    engine = engine_class()
+    head = b"HTTP/1.1 200 OK\nConnection: keep-alive\nTransfer-Encoding: chunked\n\n"
+    assert feed(engine, "GET", [head + b"2\r\nok\r\n0\r\n\n"]) == [
+        HEAD(
+            200, b"OK", b"1.1", [(b"Connection", b"keep-alive"), (b"Transfer-Encoding", b"chunked")]
+        ),
+        b"ok",
+        END_OF_BODY,
+    ]
+    assert engine.start_next_exchange()
+
+
+# What only the fast engine does.
+
+
+def test_fast_engine_asks_for_data_when_nothing_is_expected() -> None:
+    engine = FastEngine()
+    assert engine.next_event() is NEED_DATA
+    assert exchange(engine, httpcore2.Request("GET", "http://a/"), [OK])[-1] is END_OF_BODY
+    assert engine.next_event() is NEED_DATA
+
+
+def test_fast_engine_rejects_a_complete_head_over_the_limit() -> None:
+    # h11 checks its limit only while a head is incomplete; the fast engine checks every head.
+    head = b"HTTP/1.1 200 OK\r\nX: " + b"a" * MAX_HEAD_SIZE + b"\r\n\r\n"
+    with pytest.raises(httpcore2.RemoteProtocolError, match="limit"):
+        feed(FastEngine(), "GET", [head])
+
+
+def test_fast_engine_joins_a_head_received_in_pieces() -> None:
+    engine = FastEngine()
+    pieces = [b"HTTP/1.1 200 OK\r\n", b"Content-Length: 2\r\n", b"\r", b"\nok"]
+    assert feed(engine, "GET", pieces) == [
+        HEAD(200, b"OK", b"1.1", [(b"Content-Length", b"2")]),
+        b"ok",
+        END_OF_BODY,
+    ]
+    assert engine.start_next_exchange()
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+@pytest.mark.parametrize("name", [None, "fast", "h11"])
+def test_engines_by_name(name: HTTP1EngineName | None) -> None:
+    engine = new_engine(name)
+    assert type(engine) is {None: FastEngine, "fast": FastEngine, "h11": H11Engine}[name]
+    check_engine_name(name)
+
+
+def test_unknown_engine_name_is_refused_by_the_pool() -> None:
+    with pytest.raises(ValueError, match=r"Unknown HTTP/1\.1 engine 'h12'"):
+        httpcore2.ConnectionPool(http1_engine="h12")  # type: ignore[arg-type]

@@ -2,8 +2,8 @@
 
 `HTTP11Connection` does the I/O; its engine turns a request into bytes and received bytes
 into response events, and says whether the connection may carry another request. `H11Engine`,
-on h11, is the default (and today the only) engine. A faster parser can stand behind the
-same interface: `tests/test_http11_engine.py` holds every engine to the same byte vectors.
+on h11, is the reference engine; `FastEngine` (`_fast_engine.py`), the default, stands behind
+the same interface: `tests/test_http11_engine.py` holds every engine to the same byte vectors.
 
 Events: a `ResponseHead` (informational ones too, status < 200), body data as `bytes`,
 `END_OF_BODY`; `NEED_DATA` when more bytes must be received first; `SWITCHED_PROTOCOL` after
@@ -27,9 +27,11 @@ from ._models import Request
 
 __all__ = [
     "END_OF_BODY",
+    "HEAD_TOO_LARGE",
     "MAX_HEAD_SIZE",
     "NEED_DATA",
     "SWITCHED_PROTOCOL",
+    "request_target",
     "H11Engine",
     "HTTP11Engine",
     "ResponseEvent",
@@ -39,6 +41,10 @@ __all__ = [
 _NOT_IN_TARGET = re.compile(rb"[\x00-\x20\x7f]")
 # h11's default of 16 KiB rejects real-world responses with large cookies or CSP headers.
 MAX_HEAD_SIZE = 100 * 1024
+HEAD_TOO_LARGE = (
+    f"The response head is larger than the limit of {MAX_HEAD_SIZE // 1024} KiB "
+    "(status line and headers): the server sent too much, or not HTTP/1.1."
+)
 
 
 class ResponseHead(NamedTuple):
@@ -105,12 +111,7 @@ class H11Engine:
         self._must_close = False
 
     def request_head(self, request: Request) -> bytes:
-        target = request.extensions.get("target")
-        if target is None:
-            target = request.url.raw.target
-        elif not target or _NOT_IN_TARGET.search(target):
-            # Unlike the URL's, a target given as an extension has not been validated.
-            raise LocalProtocolError(f"Invalid request target {target!r}: no spaces or controls.")
+        target = request_target(request)
         # h11 validates the method, target and headers again, though `Request` has already
         # done so: skipping that (about 5 µs a request) would take a private h11 flag.
         return self._send(
@@ -184,6 +185,17 @@ class H11Engine:
         return reusable
 
 
+def request_target(request: Request) -> bytes:
+    """The target of the request line: the URL's, or the `target` extension's when set."""
+    target: bytes | None = request.extensions.get("target")
+    if target is None:
+        return request.url.raw.target
+    if not target or _NOT_IN_TARGET.search(target):
+        # Unlike the URL's, a target given as an extension has not been validated.
+        raise LocalProtocolError(f"Invalid request target {target!r}: no spaces or controls.")
+    return target
+
+
 def _has_ambiguous_framing(headers: list[tuple[bytes, bytes]]) -> bool:
     names = {name.lower() for name, _ in headers}
     return b"transfer-encoding" in names and b"content-length" in names
@@ -198,10 +210,7 @@ def _in_our_words(exc: h11.RemoteProtocolError) -> str:
     """h11's message for a malformed response, reworded to say what was wrong and where."""
     text = str(exc)
     if text == "Receive buffer too long":
-        return (
-            f"The response head is larger than the limit of {MAX_HEAD_SIZE // 1024} KiB "
-            "(status line and headers): the server sent too much, or not HTTP/1.1."
-        )
+        return HEAD_TOO_LARGE
     quoted = _H11_QUOTED.match(text)
     if quoted is not None:
         what, line = quoted.groups()

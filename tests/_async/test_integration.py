@@ -16,6 +16,9 @@ import httpcore2
 from tests.servers.app import pattern_bytes
 from tests.servers.asgi_server import Server
 
+# Every test here runs on each HTTP/1.1 engine.
+pytestmark = pytest.mark.usefixtures("http1_engine")
+
 
 def echo(response: httpcore2.Response) -> dict[str, Any]:
     data: dict[str, Any] = json.loads(response.content)

@@ -23,6 +23,9 @@ from tests.servers.raw import (
     short_body,
 )
 
+# Every test here runs on each HTTP/1.1 engine.
+pytestmark = pytest.mark.usefixtures("http1_engine")
+
 QUICK = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
 
 

@@ -8,6 +8,7 @@ import time
 
 from .._backends.auto import AutoBackend
 from .._exceptions import ConnectError, ConnectTimeout, HTTPError, UnsupportedProtocol
+from .._fast_engine import HTTP1EngineName
 from .._logging import log_closed, log_connected, log_tls
 from .._models import Request, Response
 from .._trace import TraceStep
@@ -61,6 +62,7 @@ class HTTPConnection:
         http1: bool = True,
         http2: bool = False,
         keepalive_expiry: float | None = None,
+        http1_engine: HTTP1EngineName | None = None,
         retries: int = 0,
         local_address: str | None = None,
         uds: str | None = None,
@@ -70,6 +72,7 @@ class HTTPConnection:
         self._http1 = http1
         self._http2 = http2
         self._keepalive_expiry = keepalive_expiry
+        self._http1_engine = http1_engine
         self._retries = retries
         self._local_address = local_address
         self._uds = uds
@@ -102,7 +105,9 @@ class HTTPConnection:
                     raise
                 self._connection = connection
             else:
-                self._connection = HTTP11Connection(stream, keepalive_expiry=self._keepalive_expiry)
+                self._connection = HTTP11Connection(
+                    stream, keepalive_expiry=self._keepalive_expiry, http1_engine=self._http1_engine
+                )
         except BaseException as exc:
             self._connect_failed = True
             if isinstance(exc, HTTPError):

@@ -1,7 +1,7 @@
 """One HTTP/1.1 connection: the I/O around a sans-IO protocol engine.
 
-The engine (`_http11_engine.py`, on h11 by default) turns the request into bytes and
-received bytes into response events; this module only moves the bytes.
+The engine (`_fast_engine.py` by default, or h11's in `_http11_engine.py`) turns the request
+into bytes and received bytes into response events; this module only moves the bytes.
 """
 
 from __future__ import annotations
@@ -12,14 +12,8 @@ from typing import Any
 
 from .._content import ByteStream, RequestStream
 from .._exceptions import HTTPError, RemoteProtocolError, WriteError
-from .._http11_engine import (
-    END_OF_BODY,
-    NEED_DATA,
-    SWITCHED_PROTOCOL,
-    H11Engine,
-    ResponseEvent,
-    ResponseHead,
-)
+from .._fast_engine import HTTP1EngineName, new_engine
+from .._http11_engine import END_OF_BODY, NEED_DATA, SWITCHED_PROTOCOL, ResponseEvent, ResponseHead
 from .._models import Headers, Request, Response
 from .._trace import Trace, TraceStep
 from .network import NetworkStream
@@ -62,13 +56,20 @@ class HTTP11Connection:
     ```
 
     Requests must carry the `timeout` extension as a mapping of phases, as the pool
-    sets it; the pool is the usual way to use a connection.
+    sets it; the pool is the usual way to use a connection. `http1_engine` names the
+    protocol engine: `"fast"` or `"h11"` (`None`, the default, is `"fast"`).
     """
 
-    def __init__(self, stream: NetworkStream, *, keepalive_expiry: float | None = None) -> None:
+    def __init__(
+        self,
+        stream: NetworkStream,
+        *,
+        keepalive_expiry: float | None = None,
+        http1_engine: HTTP1EngineName | None = None,
+    ) -> None:
         self._stream = stream
         self._keepalive_expiry = keepalive_expiry
-        self._engine = H11Engine()
+        self._engine = new_engine(http1_engine)
         self._state = _State.IDLE
         self._idle_since = time.monotonic()
         self._requests = 0

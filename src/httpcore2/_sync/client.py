@@ -19,6 +19,7 @@ from .._cookies import Cookies, CookieTypes
 from .._decoders import accept_encoding
 from .._environment import ca_bundle
 from .._exceptions import InvalidURL
+from .._fast_engine import HTTP1EngineName
 from .._logging import log_response, logger
 from .._models import (
     Extensions,
@@ -89,6 +90,7 @@ class SyncClient:
         ssl_context: ssl.SSLContext | None = None,
         http1: bool = True,
         http2: bool = False,
+        http1_engine: HTTP1EngineName | None = None,
         proxy: Proxy | URL | str | None = None,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         pool_limits: PoolLimits | None = None,
@@ -136,6 +138,7 @@ class SyncClient:
                 cert=cert,
                 http1=http1,
                 http2=http2,
+                http1_engine=http1_engine,
                 pool_limits=pool_limits,
                 proxy=proxy,
             )

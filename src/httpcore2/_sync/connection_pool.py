@@ -22,6 +22,7 @@ from .._exceptions import (
     TimeoutException,
     UnsupportedProtocol,
 )
+from .._fast_engine import HTTP1EngineName, check_engine_name
 from .._logging import log_reused
 from .._models import Extensions, HeaderTypes, Request, Response
 from .._proxies import Proxy, as_proxy
@@ -86,6 +87,9 @@ class SyncConnectionPool:
     With `proxy=` (a URL or a `Proxy`) every request goes through that proxy; without it,
     the request extension `proxy` does (a `Proxy`, or `None` for a direct connection), as
     `SyncEnvironmentAdapter` sets it. Connections are pooled per origin and proxy.
+
+    `http1_engine` picks what parses HTTP/1.1: `"fast"` (the default, `None`), a strict
+    parser of our own, or `"h11"`, the reference implementation (see docs/http11-engines.md).
     """
 
     def __init__(
@@ -96,6 +100,7 @@ class SyncConnectionPool:
         cert: str | tuple[str, str] | tuple[str, str, str] | None = None,
         http1: bool = True,
         http2: bool = False,
+        http1_engine: HTTP1EngineName | None = None,
         pool_limits: PoolLimits | None = None,
         retries: int = 0,
         local_address: str | None = None,
@@ -116,6 +121,8 @@ class SyncConnectionPool:
         self._proxy = as_proxy(proxy)
         self._http1 = http1
         self._http2 = http2
+        check_engine_name(http1_engine)
+        self._http1_engine = http1_engine
         self._limits = PoolLimits() if pool_limits is None else pool_limits
         self._retries = retries
         self._local_address = local_address
@@ -509,6 +516,7 @@ class SyncConnectionPool:
                 http1=self._http1,
                 http2=self._http2,
                 keepalive_expiry=self._limits.keepalive_expiry,
+                http1_engine=self._http1_engine,
                 retries=self._retries,
                 local_address=self._local_address,
                 uds=self._uds,
@@ -523,6 +531,7 @@ class SyncConnectionPool:
                 http1=self._http1,
                 http2=self._http2,
                 keepalive_expiry=self._limits.keepalive_expiry,
+                http1_engine=self._http1_engine,
                 retries=self._retries,
                 local_address=self._local_address,
                 network_backend=self._backend,

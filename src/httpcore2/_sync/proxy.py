@@ -18,6 +18,7 @@ import socket
 import ssl
 
 from .._exceptions import ConnectError, ConnectTimeout, HTTPError, ProxyError, RemoteProtocolError
+from .._fast_engine import HTTP1EngineName
 from .._http11_engine import NEED_DATA, H11Engine, ResponseHead
 from .._models import Request, Response, copy_request
 from .._proxies import Proxy, connect_request, forward_request, socks5_handshake
@@ -44,6 +45,7 @@ def proxy_connection(
     http1: bool,
     http2: bool,
     keepalive_expiry: float | None,
+    http1_engine: HTTP1EngineName | None,
     retries: int,
     local_address: str | None,
     network_backend: SyncNetworkBackend | None,
@@ -62,6 +64,7 @@ def proxy_connection(
         http1=http1,
         http2=http2,
         keepalive_expiry=keepalive_expiry,
+        http1_engine=http1_engine,
         retries=retries,
         local_address=local_address,
         network_backend=network_backend,
@@ -82,6 +85,7 @@ class SyncProxyConnection(SyncHTTPConnection):
         http1: bool = True,
         http2: bool = False,
         keepalive_expiry: float | None = None,
+        http1_engine: HTTP1EngineName | None = None,
         retries: int = 0,
         local_address: str | None = None,
         network_backend: SyncNetworkBackend | None = None,
@@ -91,6 +95,7 @@ class SyncProxyConnection(SyncHTTPConnection):
             http1=http1,
             http2=http2,
             keepalive_expiry=keepalive_expiry,
+            http1_engine=http1_engine,
             retries=retries,
             local_address=local_address,
             network_backend=network_backend,
