@@ -6,9 +6,10 @@ leaked (file descriptors) and that the pool has no slot left in use.
 a small version. Each request follows a plan drawn from a seeded random generator:
 
 - `ok`: GET `/` or `/stream/N`, body read to its end and its length checked;
-- `cancel`: async, the request runs under a random deadline (0-30 ms), so the cancellation
-  lands while connecting, sending, waiting for the head or reading the body; sync (a thread
-  cannot be cancelled), the body is abandoned after a random number of chunks;
+- `cancel`: async, the request runs under a random deadline (0.1 ms to 1 s), so the
+  cancellation lands while queued for a connection, connecting, sending, waiting for the head
+  or reading the body (or not at all: the request completes); sync (a thread cannot be
+  cancelled), the body is abandoned after a random number of chunks;
 - `stall`: the server stalls before the head (`/delay/5`) or mid-body (`/slow_body`), and a
   read timeout (0.3 s) cuts the request: `ReadTimeout` is the expected error.
 
@@ -100,7 +101,9 @@ def plans(count: int, seed: int, cancel_share: float, stall_share: float) -> Ite
         chunked = rng.choice("01")
         if draw < cancel_share:
             path = rng.choice([f"/stream/{size}?chunk_size=4096", "/delay/0.01", "/"])
-            yield Plan("cancel", path, 0, rng.uniform(0, 0.03))
+            # Log-uniform from 0.1 ms to 1 s: at any concurrency some cancellations land while
+            # queued for a connection, others while connecting, writing or reading.
+            yield Plan("cancel", path, 0, 10 ** rng.uniform(-4, 0))
         elif draw < cancel_share + stall_share:
             path = rng.choice(["/delay/5", "/slow_body?delay=5"])
             yield Plan("stall", path, 0, 0)
@@ -288,7 +291,7 @@ def run_sync(
                 # A thread cannot be cancelled: abandon the body part-way instead.
                 with client.stream("GET", plan.path) as response:
                     for index, _ in enumerate(response.iter_raw(4096)):
-                        if index >= int(plan.cut * 100):
+                        if index >= int(plan.cut * 10):
                             return "cancelled"
                 return "ok"
             if plan.kind == "stall":
