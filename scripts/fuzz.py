@@ -69,7 +69,8 @@ def main() -> int:
                 timeout=max(deadline - time.monotonic(), 1) + 60,
             )
         except subprocess.TimeoutExpired as exc:
-            log.write_text(exc.stdout or "" if isinstance(exc.stdout, str) else "")
+            output = exc.stdout or b""  # bytes here, even with text=True
+            log.write_text(output.decode(errors="replace") if isinstance(output, bytes) else output)
             print("cut short by the deadline")
             break
         log.write_text(result.stdout + result.stderr)
