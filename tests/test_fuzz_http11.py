@@ -126,7 +126,7 @@ engines = pytest.mark.parametrize("engine_class", ENGINES)
 
 
 @engines
-@fuzz_settings(400)
+@fuzz_settings(150)
 @given(response_bytes, st.lists(st.integers(0, 400), max_size=6))
 def test_engine_takes_any_bytes(
     engine_class: type[HTTP11Engine], data: bytes, cuts: list[int]
@@ -169,7 +169,7 @@ def _merged(events: list[object]) -> list[object]:
 
 
 @engines
-@fuzz_settings(200)
+@fuzz_settings(100)
 @given(well_formed(), st.lists(st.integers(0, 400), max_size=6))
 def test_engine_gives_the_same_events_as_h11(
     engine_class: type[HTTP11Engine], data: bytes, cuts: list[int]

@@ -118,7 +118,7 @@ def _parse(text: str) -> httpcore2.URL:
         raise  # unreachable: assume(False) raises
 
 
-@fuzz_settings(300)
+@fuzz_settings(100)
 @given(url_texts)
 def test_url_parse_str_parse_is_stable(text: str) -> None:
     url = _parse(text)
@@ -130,7 +130,7 @@ def test_url_parse_str_parse_is_stable(text: str) -> None:
     assert all(0x21 <= byte <= 0x7E for byte in url.raw.target)
 
 
-@fuzz_settings(300)
+@fuzz_settings(100)
 @given(st.one_of(st.text(), st.text().map(lambda text: "http://" + text)))
 def test_any_text_parses_or_raises_invalid_url(text: str) -> None:
     try:
@@ -140,7 +140,7 @@ def test_any_text_parses_or_raises_invalid_url(text: str) -> None:
     assert httpcore2.URL(str(url), allow_relative=True) == url
 
 
-@fuzz_settings(200)
+@fuzz_settings(80)
 @given(url_texts, st.text(max_size=30))
 def test_join_gives_a_stable_url(base_text: str, reference: str) -> None:
     base = _parse(base_text)
@@ -159,7 +159,7 @@ field_values = st.text(string.printable.strip() + " \t", max_size=40).map(lambda
 header_pairs = st.lists(st.tuples(tokens, field_values), max_size=8)
 
 
-@fuzz_settings(200)
+@fuzz_settings(80)
 @given(header_pairs)
 def test_headers_from_pairs_keep_order_and_bytes(pairs: list[tuple[str, str]]) -> None:
     headers = httpcore2.Headers(pairs)
@@ -168,14 +168,14 @@ def test_headers_from_pairs_keep_order_and_bytes(pairs: list[tuple[str, str]]) -
     assert httpcore2.Headers(headers) == headers
 
 
-@fuzz_settings(200)
+@fuzz_settings(80)
 @given(st.dictionaries(tokens, field_values, max_size=8))
 def test_headers_from_a_dict(mapping: dict[str, str]) -> None:
     headers = httpcore2.Headers(mapping)
     assert headers.raw == [(name.encode(), value.encode()) for name, value in mapping.items()]
 
 
-@fuzz_settings(200)
+@fuzz_settings(80)
 @given(header_pairs, tokens)
 def test_header_lookup_ignores_case(pairs: list[tuple[str, str]], name: str) -> None:
     headers = httpcore2.Headers(pairs)
@@ -198,7 +198,7 @@ def with_forbidden(draw: st.DrawFn, text: st.SearchStrategy[str]) -> str:
     return base[:at] + draw(_forbidden) + base[at:]
 
 
-@fuzz_settings(300)
+@fuzz_settings(100)
 @given(tokens, with_forbidden(field_values), st.booleans())
 def test_cr_lf_nul_in_a_value_are_always_rejected(name: str, value: str, as_bytes: bool) -> None:
     raw_value: str | bytes = value.encode() if as_bytes else value
@@ -217,7 +217,7 @@ def test_cr_lf_nul_in_a_value_are_always_rejected(name: str, value: str, as_byte
     assert headers.raw == []
 
 
-@fuzz_settings(200)
+@fuzz_settings(80)
 @given(with_forbidden(tokens), field_values)
 def test_cr_lf_nul_in_a_name_are_always_rejected(name: str, value: str) -> None:
     with pytest.raises(ValueError, match="token"):
@@ -272,7 +272,7 @@ def _response_with(set_cookies: list[bytes], url: str = ORIGIN) -> httpcore2.Res
     return httpcore2.Response(200, headers=headers, request=httpcore2.Request("GET", url))
 
 
-@fuzz_settings(300)
+@fuzz_settings(100)
 @given(st.lists(st.one_of(st.binary(max_size=80), st.text(max_size=80).map(str.encode))))
 def test_any_set_cookie_bytes_are_stored_or_ignored(lines: list[bytes]) -> None:
     # Extracting never raises: a line the rules refuse is ignored.
@@ -284,7 +284,7 @@ def test_any_set_cookie_bytes_are_stored_or_ignored(lines: list[bytes]) -> None:
         assert cookies.get(name, domain=None) is not None or len(cookies.jar) > 1
 
 
-@fuzz_settings(300)
+@fuzz_settings(100)
 @given(cookie_names, cookie_values, set_cookie_attributes)
 def test_set_cookie_with_any_attributes_never_raises(
     name: str, value: str, attributes: list[str]
@@ -295,7 +295,7 @@ def test_set_cookie_with_any_attributes_never_raises(
     add_cookie_header(cookies, httpcore2.Request("GET", ORIGIN))
 
 
-@fuzz_settings(200)
+@fuzz_settings(80)
 @given(st.dictionaries(cookie_names, cookie_values, min_size=1, max_size=10))
 def test_set_cookie_then_cookie_header_round_trips(pairs: dict[str, str]) -> None:
     cookies = httpcore2.Cookies()
