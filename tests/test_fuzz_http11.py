@@ -76,7 +76,8 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-response_bytes = st.one_of(st.binary(max_size=300), mutated())
+# The corpus as it is too: a target must also get through the well-formed responses.
+response_bytes = st.one_of(st.sampled_from(CORPUS), st.binary(max_size=300), mutated())
 
 
 @st.composite
@@ -240,7 +241,7 @@ def _fetch_sync(url: str) -> None:
 
 
 @pytest.mark.parametrize("flavour", ["asyncio", "trio", "sync"])
-@fuzz_settings(40)
+@fuzz_settings(60)
 @given(data=response_bytes)
 def test_client_takes_any_response_bytes(
     script: tuple[Script, str], flavour: str, data: bytes
