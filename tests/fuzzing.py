@@ -22,6 +22,8 @@ def fuzz_settings(examples: int) -> settings:
     if FUZZ_EXAMPLES:
         return settings(
             max_examples=FUZZ_EXAMPLES,
+            # Explicit: hypothesis derandomizes by itself where it detects CI.
+            derandomize=False,
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
