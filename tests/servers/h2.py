@@ -187,6 +187,9 @@ class H2ServerConnection:
     ) -> None:
         """Send response headers now and `body` as the windows allow: at most `chunk` bytes
         (0: no limit beyond the frame size) every `delay` seconds, then `trailers` if any."""
+        stream = self.h2.streams.get(stream_id)
+        if stream is None or stream.closed:
+            return  # the client reset the stream before its request was dispatched here
         head = [(b":status", str(status).encode()), *headers]
         if content_length:
             head.append((b"content-length", str(len(body)).encode()))

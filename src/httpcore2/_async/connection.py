@@ -89,7 +89,7 @@ class HTTPConnection:
             if self._speaks_http2(stream):
                 connection = HTTP2Connection(stream, keepalive_expiry=self._keepalive_expiry)
                 try:
-                    await connection.handshake(request.extensions["timeout"])
+                    await connection.handshake(request.extensions["timeout"], request)
                 except BaseException:
                     await connection.aclose()
                     raise

@@ -90,7 +90,7 @@ class SyncHTTPConnection:
             if self._speaks_http2(stream):
                 connection = SyncHTTP2Connection(stream, keepalive_expiry=self._keepalive_expiry)
                 try:
-                    connection.handshake(request.extensions["timeout"])
+                    connection.handshake(request.extensions["timeout"], request)
                 except BaseException:
                     connection.close()
                     raise
