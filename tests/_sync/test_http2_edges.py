@@ -159,6 +159,35 @@ def test_a_second_goaway_with_a_lower_last_stream_id_refuses_more_streams() -> N
     assert paths == [[b"/first", b"/second"], [b"/second"]]
 
 
+def test_a_complete_response_survives_the_goaway_and_close_that_followed() -> None:
+    # Seen against nginx and Apache reloading: two GETs share a connection; the server answers
+    # the first (two DATA frames), sends GOAWAY with the first as its last stream, and closes
+    # the socket. The second is retried on a new connection; the first response, read later,
+    # is complete. Nothing goes out for the refused stream (the server never opened it), and a
+    # WINDOW_UPDATE that cannot be written costs no body whose end has arrived.
+    def script(conn: H2ServerConnection, request: H2Request) -> None:
+        if conn.raw.index > 0:
+            conn.respond(request.stream_id)
+        elif request.path == b"/first":
+            conn.h2.send_headers(request.stream_id, [(b":status", b"200")])  # the body later
+        else:
+            first = conn.stream_id(b"/first")
+            conn.h2.send_data(first, b"Hello, ")
+            conn.h2.send_data(first, b"world!", end_stream=True)
+            conn.send_goaway(first)
+            conn.close(linger=False)
+
+    with H2Server(script) as server:
+        with h2c_pool() as pool:
+            with pool.stream("GET", server.url + "/first") as first:
+                second = pool.request("GET", server.url + "/second")
+                assert second.content == HELLO
+                assert first.read() == b"Hello, world!"
+    paths = [[request.path for request in conn.requests.values()] for conn in server.connections]
+    assert paths == [[b"/first", b"/second"], [b"/second"]]
+    assert server.connections[0].resets() == []
+
+
 def test_a_close_after_goaway_fails_the_stream_it_let_through() -> None:
     body = pattern_bytes(MIB)
 

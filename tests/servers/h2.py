@@ -103,8 +103,9 @@ class _Outgoing:
 class _Close(Exception):
     """Raised by a script to drop the connection (no GOAWAY)."""
 
-    def __init__(self, reset: bool) -> None:
+    def __init__(self, reset: bool, linger: bool) -> None:
         self.reset = reset
+        self.linger = linger
 
 
 OnRequest = Callable[["H2ServerConnection", H2Request], None]
@@ -221,11 +222,12 @@ class H2ServerConnection:
         """Queue bytes behind what `h2` already has to send (which goes first)."""
         self.raw.send(self.h2.data_to_send() + data)
 
-    def close(self, *, reset: bool = False) -> None:
+    def close(self, *, reset: bool = False, linger: bool = True) -> None:
         """Drop the connection once what is queued is sent, without GOAWAY: a FIN (then read
-        until the client closes too, so that its late frames cause no RST) or with `reset` a
-        RST. Only from a script: this leaves the connection's loop."""
-        raise _Close(reset)
+        until the client closes too, so that its late frames cause no RST; with `linger=False`
+        the socket is closed at once, as a server that exits does) or with `reset` a RST.
+        Only from a script: this leaves the connection's loop."""
+        raise _Close(reset, linger)
 
     # The loop.
 
@@ -263,9 +265,11 @@ class H2ServerConnection:
             self._flush()
             if close.reset:
                 self.raw.reset()
-            else:
+            elif close.linger:
                 self.raw.shutdown_write()
                 self.raw.wait_for_close()
+            else:
+                self.raw.close()
 
     def _wait_readable(self) -> bool:
         """Wait for bytes from the client, sending paced body chunks meanwhile; False once
