@@ -951,12 +951,14 @@ class HTTP2ResponseStream:
                     self._done = True
         except BaseException as exc:
             self._done = True
-            await self.aclose()
             if isinstance(exc, HTTPError):
                 exc.request = self._request
-            if trace is not None and self._traced == 1:
-                self._traced = 2
-                await _emit(trace, "http2.receive_response_body.failed", {"exception": exc})
+            try:
+                if trace is not None and self._traced == 1:
+                    self._traced = 2
+                    await _emit(trace, "http2.receive_response_body.failed", {"exception": exc})
+            finally:
+                await self.aclose()
             raise
         if trace is not None and self._traced == 1:
             self._traced = 2

@@ -885,12 +885,14 @@ class SyncHTTP2ResponseStream:
                     self._done = True
         except BaseException as exc:
             self._done = True
-            self.close()
             if isinstance(exc, HTTPError):
                 exc.request = self._request
-            if trace is not None and self._traced == 1:
-                self._traced = 2
-                _emit(trace, "http2.receive_response_body.failed", {"exception": exc})
+            try:
+                if trace is not None and self._traced == 1:
+                    self._traced = 2
+                    _emit(trace, "http2.receive_response_body.failed", {"exception": exc})
+            finally:
+                self.close()
             raise
         if trace is not None and self._traced == 1:
             self._traced = 2
