@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from h2.settings import SettingCodes
@@ -192,6 +193,75 @@ async def test_a_complete_response_survives_the_goaway_and_close_that_followed()
     paths = [[request.path for request in conn.requests.values()] for conn in server.connections]
     assert paths == [[b"/first", b"/second"], [b"/second"]]
     assert server.connections[0].resets() == []
+
+
+class FailingWrites(httpcore2.NetworkStream):
+    """A network stream whose writes fail once `broken` is set, as on a socket whose peer has
+    gone (asyncio's transport says so as soon as it reads the end of the stream)."""
+
+    def __init__(self, stream: httpcore2.NetworkStream) -> None:
+        self.stream = stream
+        self.broken = False
+
+    async def write(self, data: bytes, timeout: float | None = None) -> None:
+        if self.broken:
+            raise httpcore2.WriteError("The connection is closed")
+        await self.stream.write(data, timeout)
+
+    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return await self.stream.read(max_bytes, timeout)
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+    def is_readable(self) -> bool:
+        return self.stream.is_readable()
+
+
+class FailingWritesBackend(httpcore2.AutoBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.streams: list[FailingWrites] = []
+
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore2.NetworkStream:
+        stream = FailingWrites(await super().connect_tcp(*args, **kwargs))
+        self.streams.append(stream)
+        return stream
+
+
+@pytest.mark.anyio
+async def test_a_failed_window_update_costs_no_body_whose_end_has_arrived() -> None:
+    # As above, with 1 MiB of body: reading it makes the client send a WINDOW_UPDATE, whose
+    # write fails. The whole body and its end are in hand: the read succeeds all the same.
+    body = pattern_bytes(MIB)
+
+    def script(conn: H2ServerConnection, request: H2Request) -> None:
+        if conn.raw.index > 0:
+            conn.respond(request.stream_id)
+        elif request.path == b"/first":
+            conn.h2.send_headers(request.stream_id, [(b":status", b"200")])  # the body later
+        else:
+            first = conn.stream_id(b"/first")
+            for start in range(0, MIB, 16384):
+                conn.h2.send_data(first, body[start : start + 16384])
+            conn.h2.end_stream(first)
+            conn.send_goaway(first)
+            conn.close(linger=False)
+
+    backend = FailingWritesBackend()
+    with H2Server(script) as server:
+        async with httpcore2.ConnectionPool(
+            http1=False, http2=True, network_backend=backend
+        ) as pool:
+            async with pool.stream("GET", server.url + "/first") as first:
+                second = await pool.request("GET", server.url + "/second")
+                assert second.content == HELLO
+                backend.streams[0].broken = True
+                assert await first.aread() == body
+    assert len(backend.streams) == 2
 
 
 @pytest.mark.anyio

@@ -111,8 +111,7 @@ async def _uncancellable(
             # anyio's cancel scopes cancel a task again at every turn of the loop.
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait((task,))
-        if not task.cancelled():
-            task.exception()  # retrieved: an error there has failed the connection already
+        task.exception()  # retrieved: an error there has failed the connection already
         return exc
     return None
 
@@ -673,11 +672,7 @@ class HTTP2Connection:
                 finally:
                     self._stop_reading()
             else:
-                try:
-                    await waiter.wait(remaining)
-                except BaseException:
-                    self._leave_wait(stream, waiter)
-                    raise
+                await self._sleep(stream, waiter, remaining)  # unasync: sync=waiter.wait(remaining)
                 if waiter.value is None:
                     with self._lock:
                         if self._waiters.get(stream.id) is waiter:
@@ -695,13 +690,19 @@ class HTTP2Connection:
         if not self._reading and self._waiters:
             self._wake(next(iter(self._waiters)))
 
-    def _leave_wait(self, stream: _Stream, waiter: Waiter) -> None:
-        """A wait ends early (a cancellation): the task may have been woken to take over the
-        reading, which must not be lost with it."""
-        with self._lock:
+    # unasync: remove-begin
+    async def _sleep(self, stream: _Stream, waiter: Waiter, timeout: float | None) -> None:
+        """Wait to be woken. A task cancelled meanwhile may have been woken to take over the
+        reading, which must not be lost with it: the next waiter gets it."""
+        try:
+            await waiter.wait(timeout)
+        except BaseException:
             if self._waiters.get(stream.id) is waiter:
                 del self._waiters[stream.id]
             self._pass_reading()
+            raise
+
+    # unasync: remove-end
 
     async def _receive(self, timeout: float | None) -> None:
         """Read once from the network and hand the events to their streams."""

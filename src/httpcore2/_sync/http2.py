@@ -607,11 +607,7 @@ class SyncHTTP2Connection:
                 finally:
                     self._stop_reading()
             else:
-                try:
-                    waiter.wait(remaining)
-                except BaseException:
-                    self._leave_wait(stream, waiter)
-                    raise
+                waiter.wait(remaining)
                 if waiter.value is None:
                     with self._lock:
                         if self._waiters.get(stream.id) is waiter:
@@ -628,14 +624,6 @@ class SyncHTTP2Connection:
         """If nobody reads, wake the oldest waiter to take over the reading."""
         if not self._reading and self._waiters:
             self._wake(next(iter(self._waiters)))
-
-    def _leave_wait(self, stream: _Stream, waiter: SyncWaiter) -> None:
-        """A wait ends early (a cancellation): the task may have been woken to take over the
-        reading, which must not be lost with it."""
-        with self._lock:
-            if self._waiters.get(stream.id) is waiter:
-                del self._waiters[stream.id]
-            self._pass_reading()
 
     def _receive(self, timeout: float | None) -> None:
         """Read once from the network and hand the events to their streams."""
