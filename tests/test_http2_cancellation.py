@@ -124,7 +124,9 @@ async def test_cancelling_tasks_at_random_moments_never_strands_the_others(
             # The connection survived every cancellation.
             response = await pool.request("GET", server.url + "/after")
             assert response.content == expected
-    assert len(server.connections) == 1
+    # One connection carried every request (a task cancelled while it opened the connection
+    # may have left an unused one behind).
+    assert [conn for conn in server.connections if conn.requests] == server.connections[-1:]
 
 
 # How to cancel the task running in the current context.

@@ -320,6 +320,11 @@ class H2ServerConnection:
         for callback in due:
             callback()
         for stream_id, out in list(self._outgoing.items()):
+            stream = self.h2.streams.get(stream_id)
+            if stream is None or stream.closed:
+                # The client reset it, in frames whose events are still to be dispatched.
+                del self._outgoing[stream_id]
+                continue
             while out.data and out.next_at <= now and (size := self._window(stream_id, out)) > 0:
                 piece, out.data = out.data[:size], out.data[size:]
                 self.h2.send_data(stream_id, piece, end_stream=not out.data and not out.trailers)
