@@ -234,21 +234,26 @@ class FailingWritesBackend(httpcore2.AutoBackend):
 
 @pytest.mark.anyio
 async def test_a_failed_window_update_costs_no_body_whose_end_has_arrived() -> None:
-    # As above, with 1 MiB of body: reading it makes the client send a WINDOW_UPDATE, whose
-    # write fails. The whole body and its end are in hand: the read succeeds all the same.
-    body = pattern_bytes(MIB)
+    # As above, with five responses of 1.8 MiB, complete before the client reads any: reading
+    # the fifth takes the data read past half the connection window (8 MiB), so the client
+    # sends a connection WINDOW_UPDATE, whose write fails. Every body and its end are in hand:
+    # each read succeeds all the same.
+    size = 1800 * 1024
+    body = pattern_bytes(size)
+    held = [f"/held{index}".encode() for index in range(5)]
 
     def script(conn: H2ServerConnection, request: H2Request) -> None:
         if conn.raw.index > 0:
             conn.respond(request.stream_id)
-        elif request.path == b"/first":
+        elif request.path in held:
             conn.h2.send_headers(request.stream_id, [(b":status", b"200")])  # the body later
         else:
-            first = conn.stream_id(b"/first")
-            for start in range(0, MIB, 16384):
-                conn.h2.send_data(first, body[start : start + 16384])
-            conn.h2.end_stream(first)
-            conn.send_goaway(first)
+            for path in held:
+                stream_id = conn.stream_id(path)
+                for start in range(0, size, 16384):
+                    conn.h2.send_data(stream_id, body[start : start + 16384])
+                conn.h2.end_stream(stream_id)
+            conn.send_goaway(conn.stream_id(held[-1]))
             conn.close(linger=False)
 
     backend = FailingWritesBackend()
@@ -256,11 +261,19 @@ async def test_a_failed_window_update_costs_no_body_whose_end_has_arrived() -> N
         async with httpcore2.ConnectionPool(
             http1=False, http2=True, network_backend=backend
         ) as pool:
-            async with pool.stream("GET", server.url + "/first") as first:
-                second = await pool.request("GET", server.url + "/second")
-                assert second.content == HELLO
+            responses = [
+                await pool.handle_request(httpcore2.Request("GET", server.url + path.decode()))
+                for path in held
+            ]
+            try:
+                trigger = await pool.request("GET", server.url + "/trigger")
+                assert trigger.content == HELLO
                 backend.streams[0].broken = True
-                assert await first.aread() == body
+                for response in responses:
+                    assert await response.aread() == body
+            finally:
+                for response in responses:
+                    await response.aclose()
     assert len(backend.streams) == 2
 
 
