@@ -268,6 +268,32 @@ def test_a_failed_window_update_costs_no_body_whose_end_has_arrived() -> None:
     assert len(backend.streams) == 2
 
 
+def test_an_answer_on_a_stream_the_goaway_refused_is_ignored() -> None:
+    # The client sends nothing for a stream above the GOAWAY's last stream id (the server
+    # never opened it), so a server that answers it after all is heard, and ignored.
+    def script(conn: H2ServerConnection, request: H2Request) -> None:
+        if conn.raw.index > 0:
+            conn.respond(request.stream_id)
+        elif request.path == b"/first":
+            conn.h2.send_headers(request.stream_id, [(b":status", b"200")])  # the body later
+        else:
+            conn.send_goaway(conn.stream_id(b"/first"))
+
+            def answer_both() -> None:
+                conn.respond(request.stream_id, body=b"late")
+                conn.h2.send_data(conn.stream_id(b"/first"), b"first", end_stream=True)
+
+            conn.call_later(0.05, answer_both)
+
+    with H2Server(script) as server:
+        with h2c_pool() as pool:
+            with pool.stream("GET", server.url + "/first") as first:
+                second = pool.request("GET", server.url + "/second")
+                assert second.content == HELLO
+                assert first.read() == b"first"
+    assert server.connections[0].resets() == []
+
+
 def test_a_close_after_goaway_fails_the_stream_it_let_through() -> None:
     body = pattern_bytes(MIB)
 
