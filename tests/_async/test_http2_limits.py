@@ -49,7 +49,10 @@ async def test_many_tiny_data_frames_on_an_unread_stream_cost_no_memory_per_fram
                 tracemalloc.start()
                 try:
                     before = tracemalloc.get_traced_memory()[0]
-                    second = await pool.request("GET", server.url + "/second")
+                    # Traced allocations are slow: a read timeout to match.
+                    second = await pool.request(
+                        "GET", server.url + "/second", extensions={"timeout": 30.0}
+                    )
                     grown = tracemalloc.get_traced_memory()[0] - before
                 finally:
                     tracemalloc.stop()
