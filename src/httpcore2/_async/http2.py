@@ -123,7 +123,8 @@ Trace = Callable[[str, dict[str, Any]], Any]
 
 
 async def _emit(trace: Trace, name: str, info: dict[str, Any]) -> None:
-    """Call the request's `trace` callable, awaiting what it returns if that is awaitable."""
+    """Call the request's `trace` callable (on the async side, awaiting what it returns if that
+    is awaitable)."""
     result = trace(name, info)  # unasync: sync=trace(name, info)
     if inspect.isawaitable(result):  # unasync: remove
         await result  # unasync: remove
@@ -408,7 +409,8 @@ class HTTP2Connection:
     ) -> tuple[int, Headers]:
         """What `handle_request` does without a trace, each step between its events."""
         info = {"request": request, "stream_id": stream.id}
-        write, read = _timeouts(request)["write"], _timeouts(request)["read"]
+        timeouts = _timeouts(request)
+        write, read = timeouts["write"], timeouts["read"]
         await _traced(trace, "http2.send_request_headers", info, lambda: self._flush(write))
         if body is not None:
             await _traced(
@@ -911,7 +913,7 @@ class HTTP2ResponseStream:
         "_stream",
         "_timeouts",
         "_trace",
-        "_traced",
+        "_trace_state",
     )
 
     def __init__(
@@ -929,7 +931,7 @@ class HTTP2ResponseStream:
         self._closed = False
         self._done = False
         self._trace: Trace | None = request.extensions.get("trace")
-        self._traced = 0  # body events emitted: 1 once started, 2 once complete or failed
+        self._trace_state = 0  # body events emitted: 1 once started, 2 once complete or failed
 
     def __aiter__(self) -> HTTP2ResponseStream:
         return self
@@ -938,8 +940,8 @@ class HTTP2ResponseStream:
         connection = self._connection
         trace = self._trace
         try:
-            if trace is not None and not self._traced:
-                self._traced = 1
+            if trace is not None and not self._trace_state:
+                self._trace_state = 1
                 await _emit(trace, "http2.receive_response_body.started", self._info())
             while not self._done:
                 event = await connection._next_event(self._stream, self._timeouts["read"])
@@ -955,14 +957,14 @@ class HTTP2ResponseStream:
             if isinstance(exc, HTTPError):
                 exc.request = self._request
             try:
-                if trace is not None and self._traced == 1:
-                    self._traced = 2
+                if trace is not None and self._trace_state == 1:
+                    self._trace_state = 2
                     await _emit(trace, "http2.receive_response_body.failed", {"exception": exc})
             finally:
                 await self.aclose()
             raise
-        if trace is not None and self._traced == 1:
-            self._traced = 2
+        if trace is not None and self._trace_state == 1:
+            self._trace_state = 2
             await _emit(trace, "http2.receive_response_body.complete", self._info())
         raise StopAsyncIteration()
 

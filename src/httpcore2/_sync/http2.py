@@ -86,7 +86,8 @@ Trace = Callable[[str, dict[str, Any]], Any]
 
 
 def _emit(trace: Trace, name: str, info: dict[str, Any]) -> None:
-    """Call the request's `trace` callable, awaiting what it returns if that is awaitable."""
+    """Call the request's `trace` callable (on the async side, awaiting what it returns if that
+    is awaitable)."""
     trace(name, info)
 
 
@@ -363,7 +364,8 @@ class SyncHTTP2Connection:
     ) -> tuple[int, Headers]:
         """What `handle_request` does without a trace, each step between its events."""
         info = {"request": request, "stream_id": stream.id}
-        write, read = _timeouts(request)["write"], _timeouts(request)["read"]
+        timeouts = _timeouts(request)
+        write, read = timeouts["write"], timeouts["read"]
         _traced(trace, "http2.send_request_headers", info, lambda: self._flush(write))
         if body is not None:
             _traced(
@@ -832,7 +834,7 @@ class SyncHTTP2ResponseStream:
         "_stream",
         "_timeouts",
         "_trace",
-        "_traced",
+        "_trace_state",
     )
 
     def __init__(
@@ -850,7 +852,7 @@ class SyncHTTP2ResponseStream:
         self._closed = False
         self._done = False
         self._trace: Trace | None = request.extensions.get("trace")
-        self._traced = 0  # body events emitted: 1 once started, 2 once complete or failed
+        self._trace_state = 0  # body events emitted: 1 once started, 2 once complete or failed
 
     def __iter__(self) -> SyncHTTP2ResponseStream:
         return self
@@ -859,8 +861,8 @@ class SyncHTTP2ResponseStream:
         connection = self._connection
         trace = self._trace
         try:
-            if trace is not None and not self._traced:
-                self._traced = 1
+            if trace is not None and not self._trace_state:
+                self._trace_state = 1
                 _emit(trace, "http2.receive_response_body.started", self._info())
             while not self._done:
                 event = connection._next_event(self._stream, self._timeouts["read"])
@@ -876,14 +878,14 @@ class SyncHTTP2ResponseStream:
             if isinstance(exc, HTTPError):
                 exc.request = self._request
             try:
-                if trace is not None and self._traced == 1:
-                    self._traced = 2
+                if trace is not None and self._trace_state == 1:
+                    self._trace_state = 2
                     _emit(trace, "http2.receive_response_body.failed", {"exception": exc})
             finally:
                 self.close()
             raise
-        if trace is not None and self._traced == 1:
-            self._traced = 2
+        if trace is not None and self._trace_state == 1:
+            self._trace_state = 2
             _emit(trace, "http2.receive_response_body.complete", self._info())
         raise StopIteration()
 
