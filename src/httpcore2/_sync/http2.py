@@ -171,7 +171,7 @@ StreamEvent = h2.events.Event | _Data | HTTPError
 class _Stream:
     """Our side of one stream: the events the reader handed over, not yet consumed."""
 
-    __slots__ = ("answered", "ended", "events", "id", "unread")
+    __slots__ = ("answered", "ended", "events", "id", "informational", "unread")
 
     def __init__(self, stream_id: int) -> None:
         self.id = stream_id
@@ -179,6 +179,7 @@ class _Stream:
         self.ended = False  # the server ended or reset the stream, or refused it
         self.answered = False  # the server sent something on the stream
         self.unread = 0  # flow-controlled bytes received and not yet read by the user
+        self.informational = 0  # 1xx responses received
 
 
 class SyncHTTP2Connection:
@@ -535,16 +536,13 @@ class SyncHTTP2Connection:
     # Receiving.
 
     def _receive_response_head(self, stream: _Stream, timeout: float | None) -> tuple[int, Headers]:
-        for _ in range(MAX_INFORMATIONAL + 1):
+        while True:  # `_dispatch` fails the stream past MAX_INFORMATIONAL 1xx responses
             event = self._next_event(stream, timeout)
             if type(event) is h2.events.ResponseReceived:
                 return _response_head(event.headers)
             # h2 lets nothing else come before a response head: DATA, or the end of the
             # stream, there is a protocol error of the whole connection.
             assert type(event) is h2.events.InformationalResponseReceived, event
-        raise RemoteProtocolError(
-            f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
-        )
 
     def _next_event(self, stream: _Stream, timeout: float | None) -> h2.events.Event | _Data:
         """The stream's next event; a reset or a refusal is raised."""
@@ -672,6 +670,20 @@ class SyncHTTP2Connection:
             stream = self._streams.get(stream_id)
             if stream is None:
                 return
+            if event_type is h2.events.InformationalResponseReceived:
+                # Their number is bounded here, where they are queued, not where they are
+                # read: a server must not make a stream hold events without end.
+                stream.informational += 1
+                if stream.informational > MAX_INFORMATIONAL:
+                    if not stream.ended:
+                        stream.ended = True
+                        message = (
+                            f"The server sent more than {MAX_INFORMATIONAL} informational "
+                            "(1xx) responses."
+                        )
+                        stream.events.append(RemoteProtocolError(message))
+                        self._wake(stream_id)
+                    return
             if event_type is h2.events.StreamEnded or event_type is h2.events.StreamReset:
                 stream.ended = True
             stream.answered = True
