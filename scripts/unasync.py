@@ -77,6 +77,7 @@ METHODS = [
     ("aiter_lines", "iter_lines"),
     ("anext", "next"),
     ("aprime_body", "prime_body"),
+    ("aemit", "emit"),
 ]
 
 # Classes whose async version has the plain name: `X` -> `SyncX`.

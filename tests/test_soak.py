@@ -24,13 +24,6 @@ from tests.servers.asgi_server import Server
 REQUESTS = 500
 CONCURRENCY = 100
 
-# Error types two open bugs still cause at random in these runs; each has a deterministic
-# reproduction below, marked xfail. Remove an entry when its bug is fixed.
-KNOWN_BUGS = {
-    ("trio", True): {"RemoteProtocolError"},  # test_cancelled_write_leaves_other_streams_alone
-    ("sync", True): {"ReadError"},  # test_sync_read_with_no_time_left_is_a_read_timeout
-}
-
 
 @pytest.fixture(scope="module")
 def soak_server() -> Iterator[tuple[str, int]]:
@@ -58,17 +51,12 @@ def test_soak_leaves_no_leak_and_no_stuck_slot(
     assert report.ok + report.cancelled + sum(report.errors.values()) == REQUESTS
     assert report.ok > REQUESTS // 2
     assert report.errors["ReadTimeout"] > 0  # the stalls did stall
-    assert set(report.unexpected) <= KNOWN_BUGS.get((flavour, http2), set()), report
+    assert not report.unexpected, report
     assert report.fds_after <= report.fds_before, report
     assert report.slots_in_use == 0, report
     assert len(report.connections) <= 20  # the pool's default max_keepalive_connections
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SyncNetworkStream.read(timeout=0.0) puts the socket in non-blocking mode: EAGAIN "
-    "surfaces as ReadError; HTTP/2 passes 0.0 when a read deadline has just passed",
-)
 def test_sync_read_with_no_time_left_is_a_read_timeout() -> None:
     with socket.create_server(("127.0.0.1", 0)) as listener:
         stream = SyncBackend().connect_tcp("127.0.0.1", listener.getsockname()[1], timeout=5)
@@ -107,11 +95,6 @@ class _CancelOnWrite:
         await self._inner.sleep(seconds)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="HTTP/2: a cancellation delivered to the task that is flushing the shared "
-    "connection fails the connection, and with it every other stream in flight",
-)
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_cancelled_write_leaves_other_streams_alone(server: Server, backend: str) -> None:
     async def main() -> bytes:

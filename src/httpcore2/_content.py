@@ -12,6 +12,7 @@ import json as jsonlib
 import mimetypes
 import os
 import re
+import stat
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -274,6 +275,20 @@ class FileStream:
             # Some file-likes that say they can seek cannot seek from the end.
             return None
         return end - self._start
+
+    def regular_file_size(self) -> int | None:
+        """What a regular file holds from the start position: the body's length, known
+        before it is read. `None` for pipes, sockets, devices and file objects without a
+        descriptor, whose length only reading to the end tells."""
+        if self._start is None:
+            return None
+        try:
+            info = os.fstat(self._file.fileno())
+        except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return max(info.st_size - self._start, 0)
 
     def close(self) -> None:
         pass

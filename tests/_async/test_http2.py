@@ -4,6 +4,8 @@ and the scripted h2 server (`tests/servers/h2.py`) for what hypercorn cannot be 
 from __future__ import annotations
 
 import hashlib
+import io
+import os
 import re
 import ssl
 import time
@@ -226,6 +228,43 @@ async def test_uploads_from_bytes_and_iterators(server: Server) -> None:
     for data in (from_bytes, from_iterator, from_generator):
         assert data["http_version"] == "2"
         assert header(data, "transfer-encoding") == []
+
+
+@pytest.mark.anyio
+async def test_a_regular_file_is_uploaded_with_its_length_over_http2_only(
+    server: Server, tmp_path: Path
+) -> None:
+    # Some servers (lighttpd) answer 411 to an HTTP/2 upload without a length. HTTP/1.1 keeps
+    # sending a file chunked; a pipe has no length to send.
+    path = tmp_path / "upload.bin"
+    path.write_bytes(pattern_bytes(100_000))
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"piped")
+    os.close(write_end)
+    async with h2c_pool() as pool, httpcore2.ConnectionPool() as http11_pool:
+        with path.open("rb") as file:
+            file.seek(1000)  # the length counts from where the file stands
+            over_h2 = echo(await pool.request("POST", server.url + "/echo", content=file))
+            file.seek(1000)
+            over_h11 = echo(await http11_pool.request("POST", server.url + "/echo", content=file))
+        with os.fdopen(read_end, "rb") as pipe:
+            piped = echo(await pool.request("POST", server.url + "/echo", content=pipe))
+        # Neither a device nor a file object without a descriptor is a regular file.
+        with open(os.devnull, "rb") as device:
+            from_device = echo(await pool.request("POST", server.url + "/echo", content=device))
+        in_memory = echo(
+            await pool.request("POST", server.url + "/echo", content=io.BytesIO(b"in memory"))
+        )
+    assert over_h2["http_version"] == "2"
+    assert header(over_h2, "content-length") == ["99000"]
+    assert over_h2["body_length"] == 99_000
+    assert over_h11["http_version"] == "1.1"
+    assert header(over_h11, "content-length") == []
+    assert header(over_h11, "transfer-encoding") == ["chunked"]
+    assert over_h11["body_length"] == 99_000
+    assert [
+        (data["body"], header(data, "content-length")) for data in (piped, from_device, in_memory)
+    ] == [("piped", []), ("", []), ("in memory", [])]
 
 
 @pytest.mark.anyio

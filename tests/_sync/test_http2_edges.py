@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from h2.settings import SettingCodes
@@ -159,6 +160,140 @@ def test_a_second_goaway_with_a_lower_last_stream_id_refuses_more_streams() -> N
     assert paths == [[b"/first", b"/second"], [b"/second"]]
 
 
+def test_a_complete_response_survives_the_goaway_and_close_that_followed() -> None:
+    # Seen against nginx and Apache reloading: two GETs share a connection; the server answers
+    # the first (two DATA frames), sends GOAWAY with the first as its last stream, and closes
+    # the socket. The second is retried on a new connection; the first response, read later,
+    # is complete. Nothing goes out for the refused stream (the server never opened it), and a
+    # WINDOW_UPDATE that cannot be written costs no body whose end has arrived.
+    def script(conn: H2ServerConnection, request: H2Request) -> None:
+        if conn.raw.index > 0:
+            conn.respond(request.stream_id)
+        elif request.path == b"/first":
+            conn.h2.send_headers(request.stream_id, [(b":status", b"200")])  # the body later
+        else:
+            first = conn.stream_id(b"/first")
+            conn.h2.send_data(first, b"Hello, ")
+            conn.h2.send_data(first, b"world!", end_stream=True)
+            conn.send_goaway(first)
+            conn.close(linger=False)
+
+    with H2Server(script) as server:
+        with h2c_pool() as pool:
+            with pool.stream("GET", server.url + "/first") as first:
+                second = pool.request("GET", server.url + "/second")
+                assert second.content == HELLO
+                assert first.read() == b"Hello, world!"
+    paths = [[request.path for request in conn.requests.values()] for conn in server.connections]
+    assert paths == [[b"/first", b"/second"], [b"/second"]]
+    assert server.connections[0].resets() == []
+
+
+class FailingWrites(httpcore2.SyncNetworkStream):
+    """A network stream whose writes fail once `broken` is set, as on a socket whose peer has
+    gone (asyncio's transport says so as soon as it reads the end of the stream)."""
+
+    def __init__(self, stream: httpcore2.SyncNetworkStream) -> None:
+        self.stream = stream
+        self.broken = False
+
+    def write(self, data: bytes, timeout: float | None = None) -> None:
+        if self.broken:
+            raise httpcore2.WriteError("The connection is closed")
+        self.stream.write(data, timeout)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self.stream.read(max_bytes, timeout)
+
+    def close(self) -> None:
+        self.stream.close()
+
+    def get_extra_info(self, info: str) -> Any:
+        return self.stream.get_extra_info(info)
+
+    def is_readable(self) -> bool:
+        return self.stream.is_readable()
+
+
+class FailingWritesBackend(httpcore2.SyncBackend):
+    def __init__(self) -> None:
+        super().__init__()
+        self.streams: list[FailingWrites] = []
+
+    def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore2.SyncNetworkStream:
+        stream = FailingWrites(super().connect_tcp(*args, **kwargs))
+        self.streams.append(stream)
+        return stream
+
+
+def test_a_failed_window_update_costs_no_body_whose_end_has_arrived() -> None:
+    # As above, with five responses of 1.8 MiB, complete before the client reads any: reading
+    # the fifth takes the data read past half the connection window (8 MiB), so the client
+    # sends a connection WINDOW_UPDATE, whose write fails. Every body and its end are in hand:
+    # each read succeeds all the same.
+    size = 1800 * 1024
+    body = pattern_bytes(size)
+    held = [f"/held{index}".encode() for index in range(5)]
+
+    def script(conn: H2ServerConnection, request: H2Request) -> None:
+        if conn.raw.index > 0:
+            conn.respond(request.stream_id)
+        elif request.path in held:
+            conn.h2.send_headers(request.stream_id, [(b":status", b"200")])  # the body later
+        else:
+            for path in held:
+                stream_id = conn.stream_id(path)
+                for start in range(0, size, 16384):
+                    conn.h2.send_data(stream_id, body[start : start + 16384])
+                conn.h2.end_stream(stream_id)
+            conn.send_goaway(conn.stream_id(held[-1]))
+            conn.close(linger=False)
+
+    backend = FailingWritesBackend()
+    with H2Server(script) as server:
+        with httpcore2.SyncConnectionPool(http1=False, http2=True, network_backend=backend) as pool:
+            responses = [
+                pool.handle_request(httpcore2.Request("GET", server.url + path.decode()))
+                for path in held
+            ]
+            try:
+                trigger = pool.request("GET", server.url + "/trigger")
+                assert trigger.content == HELLO
+                backend.streams[0].broken = True
+                for response in responses:
+                    assert response.read() == body
+            finally:
+                for response in responses:
+                    response.close()
+    assert len(backend.streams) == 2
+
+
+def test_an_answer_on_a_stream_the_goaway_refused_is_ignored() -> None:
+    # The client sends nothing for a stream above the GOAWAY's last stream id (the server
+    # never opened it), so a server that answers it after all is heard, and ignored.
+    def script(conn: H2ServerConnection, request: H2Request) -> None:
+        if conn.raw.index > 0:
+            conn.respond(request.stream_id)
+        elif request.path == b"/first":
+            conn.h2.send_headers(request.stream_id, [(b":status", b"200")])  # the body later
+        else:
+            conn.send_goaway(conn.stream_id(b"/first"))
+
+            def answer_both() -> None:
+                conn.respond(request.stream_id, body=b"late")
+                conn.h2.send_data(conn.stream_id(b"/first"), b"first", end_stream=True)
+
+            conn.call_later(0.05, answer_both)
+
+    with H2Server(script) as server:
+        with h2c_pool() as pool:
+            with pool.stream("GET", server.url + "/first") as first:
+                second = pool.request("GET", server.url + "/second")
+                assert second.content == HELLO
+                assert first.read() == b"first"
+    assert server.connections[0].resets() == []
+
+
 def test_a_close_after_goaway_fails_the_stream_it_let_through() -> None:
     body = pattern_bytes(MIB)
 
@@ -234,8 +369,10 @@ def test_at_most_20_informational_responses() -> None:
     with H2Server(script) as server:
         with h2c_pool() as pool:
             assert (pool.request("GET", f"{server.url}/{limit}")).content == HELLO
-            with pytest.raises(httpcore2.RemoteProtocolError, match="more than 20 informational"):
-                pool.request("GET", f"{server.url}/{limit + 1}")
+            # A flood of them is cut off where it is queued, at the limit.
+            for count in (limit + 1, 1000):
+                with pytest.raises(httpcore2.RemoteProtocolError, match="more than 20 informa"):
+                    pool.request("GET", f"{server.url}/{count}")
             assert (pool.request("GET", f"{server.url}/{limit}")).content == HELLO
     assert len(server.connections) == 1
 

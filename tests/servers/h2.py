@@ -103,8 +103,9 @@ class _Outgoing:
 class _Close(Exception):
     """Raised by a script to drop the connection (no GOAWAY)."""
 
-    def __init__(self, reset: bool) -> None:
+    def __init__(self, reset: bool, linger: bool) -> None:
         self.reset = reset
+        self.linger = linger
 
 
 OnRequest = Callable[["H2ServerConnection", H2Request], None]
@@ -187,6 +188,9 @@ class H2ServerConnection:
     ) -> None:
         """Send response headers now and `body` as the windows allow: at most `chunk` bytes
         (0: no limit beyond the frame size) every `delay` seconds, then `trailers` if any."""
+        stream = self.h2.streams.get(stream_id)
+        if stream is None or stream.closed:
+            return  # the client reset the stream before its request was dispatched here
         head = [(b":status", str(status).encode()), *headers]
         if content_length:
             head.append((b"content-length", str(len(body)).encode()))
@@ -218,11 +222,12 @@ class H2ServerConnection:
         """Queue bytes behind what `h2` already has to send (which goes first)."""
         self.raw.send(self.h2.data_to_send() + data)
 
-    def close(self, *, reset: bool = False) -> None:
+    def close(self, *, reset: bool = False, linger: bool = True) -> None:
         """Drop the connection once what is queued is sent, without GOAWAY: a FIN (then read
-        until the client closes too, so that its late frames cause no RST) or with `reset` a
-        RST. Only from a script: this leaves the connection's loop."""
-        raise _Close(reset)
+        until the client closes too, so that its late frames cause no RST; with `linger=False`
+        the socket is closed at once, as a server that exits does) or with `reset` a RST.
+        Only from a script: this leaves the connection's loop."""
+        raise _Close(reset, linger)
 
     # The loop.
 
@@ -260,9 +265,11 @@ class H2ServerConnection:
             self._flush()
             if close.reset:
                 self.raw.reset()
-            else:
+            elif close.linger:
                 self.raw.shutdown_write()
                 self.raw.wait_for_close()
+            else:
+                self.raw.close()
 
     def _wait_readable(self) -> bool:
         """Wait for bytes from the client, sending paced body chunks meanwhile; False once
@@ -313,6 +320,11 @@ class H2ServerConnection:
         for callback in due:
             callback()
         for stream_id, out in list(self._outgoing.items()):
+            stream = self.h2.streams.get(stream_id)
+            if stream is None or stream.closed:
+                # The client reset it, in frames whose events are still to be dispatched.
+                del self._outgoing[stream_id]
+                continue
             while out.data and out.next_at <= now and (size := self._window(stream_id, out)) > 0:
                 piece, out.data = out.data[:size], out.data[size:]
                 self.h2.send_data(stream_id, piece, end_stream=not out.data and not out.trailers)

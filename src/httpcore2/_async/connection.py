@@ -99,7 +99,7 @@ class HTTPConnection:
             if http2:
                 connection = HTTP2Connection(stream, keepalive_expiry=self._keepalive_expiry)
                 try:
-                    await connection.handshake(request.extensions["timeout"])
+                    await connection.handshake(request.extensions["timeout"], request)
                 except BaseException:
                     await connection.aclose()
                     raise

@@ -101,7 +101,9 @@ class SyncSocketStream(SyncNetworkStream):
             if self._read_error is not None:
                 raise self._read_error
             return self._sock.recv(max_bytes)
-        except TimeoutError as exc:
+        except (TimeoutError, BlockingIOError, ssl.SSLWantReadError) as exc:
+            # A timeout of 0 (no time left before a deadline) makes the socket non-blocking:
+            # nothing waiting is a timeout too, not a network error.
             raise ReadTimeout(f"No data received within {timeout} s") from exc
         except OSError as exc:
             raise ReadError(str(exc) or type(exc).__name__) from exc
@@ -110,7 +112,7 @@ class SyncSocketStream(SyncNetworkStream):
         self._set_timeout(timeout)
         try:
             self._sock.sendall(data)
-        except TimeoutError as exc:
+        except (TimeoutError, BlockingIOError, ssl.SSLWantWriteError) as exc:
             raise WriteTimeout(f"Could not send data within {timeout} s") from exc
         except OSError as exc:
             raise WriteError(str(exc) or type(exc).__name__) from exc

@@ -100,7 +100,7 @@ class SyncHTTPConnection:
             if http2:
                 connection = SyncHTTP2Connection(stream, keepalive_expiry=self._keepalive_expiry)
                 try:
-                    connection.handshake(request.extensions["timeout"])
+                    connection.handshake(request.extensions["timeout"], request)
                 except BaseException:
                     connection.close()
                     raise

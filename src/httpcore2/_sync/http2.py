@@ -13,7 +13,7 @@ from __future__ import annotations
 import collections
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import h2.config
 import h2.connection
@@ -23,7 +23,7 @@ import h2.settings
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
-from .._content import ByteStream, RequestStream
+from .._content import ByteStream, FileStream, RequestStream
 from .._exceptions import (
     ConnectionNotAvailable,
     HTTPError,
@@ -35,6 +35,7 @@ from .._exceptions import (
 )
 from .._models import Headers, Request, Response
 from .._synchronization import ThreadLock, SyncWaiter
+from .._trace import Trace, SyncTraceStep, emit
 from .http11 import MAX_INFORMATIONAL
 from .network import SyncNetworkStream
 
@@ -73,14 +74,26 @@ _STREAM_EVENTS = frozenset(
     {
         h2.events.ResponseReceived,
         h2.events.InformationalResponseReceived,
-        h2.events.DataReceived,
         h2.events.TrailersReceived,
         h2.events.StreamEnded,
         h2.events.StreamReset,
     }
 )
 
-StreamEvent = h2.events.Event | HTTPError
+_T = TypeVar("_T")
+
+
+def _traced(
+    trace: Trace,
+    name: str,
+    info: dict[str, Any],
+    step: Callable[[], _T],
+) -> _T:
+    """Run `step` as a trace step; `.complete` carries `info` and what the step returned."""
+    with SyncTraceStep(trace, name, info) as traced:
+        result = step()
+        traced.complete_info = info if result is None else {**info, "return_value": result}
+    return result
 
 
 def _timeouts(request: Request) -> dict[str, float | None]:
@@ -99,6 +112,10 @@ class _H2Connection(h2.connection.H2Connection):
     streams at or below the last stream id could not finish: their DATA, and our
     WINDOW_UPDATEs, would be protocol errors. `SyncHTTP2Connection` refuses new streams itself
     once a GOAWAY has arrived.
+
+    h2 has no public hook for this: the override replaces a private method, which h2 looks
+    up in its frame dispatch table. pyproject.toml bounds h2 below its next major version,
+    and tests/test_h2_private_api.py fails loudly if h2 stops calling the method.
     """
 
     def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[h2.events.Event]]:
@@ -111,16 +128,38 @@ class _H2Connection(h2.connection.H2Connection):
         event.additional_data = frame.additional_data or None
         return [], [event]
 
-    @property
-    def has_data_to_send(self) -> bool:
-        """Whether frames are queued, without taking them."""
-        return bool(self._data_to_send)
+
+class _Data:
+    """Body bytes that arrived on a stream and are not read yet.
+
+    Consecutive DATA frames are joined into one buffer, so that what a stream holds for a
+    user who does not read tracks the bytes (which its flow-control window bounds), not the
+    number of frames: tiny or padded frames cost no more than one big one.
+    """
+
+    __slots__ = ("data", "size")
+
+    def __init__(self, data: bytes) -> None:
+        self.data: bytes | bytearray = data
+        self.size = 0  # flow-controlled bytes (data and padding) to acknowledge once read
+
+    def append(self, data: bytes) -> None:
+        if type(self.data) is bytes:
+            self.data = bytearray(self.data)
+        self.data += data
+
+    def take(self) -> bytes:
+        data = self.data
+        return data if isinstance(data, bytes) else bytes(data)
+
+
+StreamEvent = h2.events.Event | _Data | HTTPError
 
 
 class _Stream:
     """Our side of one stream: the events the reader handed over, not yet consumed."""
 
-    __slots__ = ("answered", "ended", "events", "id", "unread")
+    __slots__ = ("answered", "ended", "events", "id", "informational", "unread")
 
     def __init__(self, stream_id: int) -> None:
         self.id = stream_id
@@ -128,6 +167,7 @@ class _Stream:
         self.ended = False  # the server ended or reset the stream, or refused it
         self.answered = False  # the server sent something on the stream
         self.unread = 0  # flow-controlled bytes received and not yet read by the user
+        self.informational = 0  # 1xx responses received
 
 
 class SyncHTTP2Connection:
@@ -235,16 +275,23 @@ class SyncHTTP2Connection:
 
     # Opening the connection.
 
-    def handshake(self, timeouts: dict[str, float | None]) -> None:
+    def handshake(self, timeouts: dict[str, float | None], request: Request | None = None) -> None:
         """Send the connection preface and wait for the server's SETTINGS.
 
         Knowing the server's limit of concurrent streams before the pool hands out more
-        streams means no request is refused for exceeding it.
+        streams means no request is refused for exceeding it. `request`, the one that opened
+        the connection, has the `trace` extension, if any, told about the preface.
         """
         with self._lock:
             self._h2.initiate_connection()
             self._h2.increment_flow_control_window(CONNECTION_WINDOW - _DEFAULT_WINDOW)
-        self._flush(timeouts["write"])
+        write_timeout = timeouts["write"]
+        trace = None if request is None else request.extensions.get("trace")
+        if trace is None:
+            self._flush(write_timeout)
+        else:
+            info = {"request": request}
+            _traced(trace, "http2.send_connection_init", info, lambda: self._flush(write_timeout))
         # The server's preface must start with a SETTINGS frame (RFC 9113, 3.4); anything
         # else, an HTTP/1.1 answer say, would read as the head of a huge frame and hang.
         data = b""
@@ -265,17 +312,23 @@ class SyncHTTP2Connection:
         """Send a request on a new stream and return the response once its head arrived."""
         timeouts = _timeouts(request)
         stream = None
-        if not self._streams:
-            if self._stream.is_readable():
-                self._catch_up(request)
-            elif self._requests and time.monotonic() - self._idle_since >= PING_AFTER_IDLE:
-                self._check_alive(request, timeouts)
+        if (
+            not self._streams
+            and not self._catch_up(request)
+            and self._requests
+            and time.monotonic() - self._idle_since >= PING_AFTER_IDLE
+        ):
+            self._check_alive(request, timeouts)
+        trace = request.extensions.get("trace")
         try:
             stream, body = self._open_stream(request)
-            self._flush(timeouts["write"])
-            if body is not None:
-                self._send_body(stream, body, timeouts["write"])
-            status, headers = self._receive_response_head(stream, timeouts["read"])
+            if trace is None:
+                self._flush(timeouts["write"])
+                if body is not None:
+                    self._send_body(stream, body, timeouts["write"])
+                status, headers = self._receive_response_head(stream, timeouts["read"])
+            else:
+                status, headers = self._exchange_traced(trace, request, stream, body)
         except BaseException as exc:
             if stream is not None:
                 self._stream_finished(stream)
@@ -297,15 +350,46 @@ class SyncHTTP2Connection:
             request=request,
         )
 
-    def _catch_up(self, request: Request) -> None:
+    def _exchange_traced(
+        self, trace: Trace, request: Request, stream: _Stream, body: RequestStream | None
+    ) -> tuple[int, Headers]:
+        """What `handle_request` does without a trace, each step between its events."""
+        info = {"request": request, "stream_id": stream.id}
+        timeouts = _timeouts(request)
+        write, read = timeouts["write"], timeouts["read"]
+        _traced(trace, "http2.send_request_headers", info, lambda: self._flush(write))
+        if body is not None:
+            _traced(
+                trace,
+                "http2.send_request_body",
+                info,
+                lambda: self._send_body(stream, body, write),
+            )
+        return _traced(
+            trace,
+            "http2.receive_response_headers",
+            info,
+            lambda: self._receive_response_head(stream, read),
+        )
+
+    def _catch_up(self, request: Request) -> bool:
         """Read what arrived while the connection was idle (late frames for streams we
-        closed, a GOAWAY, the end of the connection) before a request goes out on it."""
+        closed, a GOAWAY, the end of the connection) before a request goes out on it.
+
+        True if the connection showed signs of life: something arrived, or another task is
+        reading. Only the reader looks at the stream: on TLS, `is_readable` decrypts what
+        is there, which must never race with a read.
+        """
         with self._lock:
             if self._reading:
-                return
+                return True
+            if not self.is_available():
+                return False  # opening the stream says why
             self._reading = True
+        arrived = False
         try:
             while self.is_available() and self._stream.is_readable():
+                arrived = True
                 self._receive(IDLE_READ_TIMEOUT)
         except HTTPError:
             pass  # a timeout: there was nothing for us; a failure: see below
@@ -314,6 +398,7 @@ class SyncHTTP2Connection:
         if not self.is_available():
             message = "The idle HTTP/2 connection was closed by the server."
             raise ConnectionNotAvailable(message, request=request)
+        return arrived
 
     def _check_alive(self, request: Request, timeouts: dict[str, float | None]) -> None:
         """PING a long idle connection: one that does not answer takes no more requests.
@@ -410,19 +495,33 @@ class SyncHTTP2Connection:
         return not stream.ended
 
     def _flush(self, timeout: float | None) -> None:
-        """Send what h2 has queued, unless another task is sending already (then it will)."""
+        """Send what h2 has queued, unless another task is sending already (then it will).
+
+        Nothing is sent once the connection has failed: whoever needed it sent knows.
+        """
         with self._lock:
-            if self._writing or not self._h2.has_data_to_send:
+            if self._writing or self._error is not None:
+                return
+            data = self._h2.data_to_send()
+            if not data:
                 return
             self._writing = True
+        self._write(data, timeout)
+
+    def _write(
+        self,
+        data: bytes,
+        timeout: float | None,
+    ) -> None:
+        """Write `data`, then whatever h2 queued meanwhile, until nothing is left."""
         try:
             while True:
+                self._stream.write(data, timeout)
                 with self._lock:
                     data = self._h2.data_to_send()
                     if not data:
                         self._writing = False
-                        break
-                self._stream.write(data, timeout)
+                        return
         except BaseException as exc:
             # Part of a frame may have gone out: nothing more can be sent on this connection.
             with self._lock:
@@ -437,18 +536,15 @@ class SyncHTTP2Connection:
     # Receiving.
 
     def _receive_response_head(self, stream: _Stream, timeout: float | None) -> tuple[int, Headers]:
-        for _ in range(MAX_INFORMATIONAL + 1):
+        while True:  # `_dispatch` fails the stream past MAX_INFORMATIONAL 1xx responses
             event = self._next_event(stream, timeout)
             if type(event) is h2.events.ResponseReceived:
                 return _response_head(event.headers)
             # h2 lets nothing else come before a response head: DATA, or the end of the
             # stream, there is a protocol error of the whole connection.
             assert type(event) is h2.events.InformationalResponseReceived, event
-        raise RemoteProtocolError(
-            f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
-        )
 
-    def _next_event(self, stream: _Stream, timeout: float | None) -> h2.events.Event:
+    def _next_event(self, stream: _Stream, timeout: float | None) -> h2.events.Event | _Data:
         """The stream's next event; a reset or a refusal is raised."""
         if not stream.events:
             self._wait(stream, stream.events.__len__, timeout, ReadTimeout)
@@ -465,12 +561,20 @@ class SyncHTTP2Connection:
         return event
 
     def _acknowledge(self, stream: _Stream, size: int, timeout: float | None) -> None:
-        """Give the server back the window of data the user has read."""
+        """Give the server back the window of data the user has read.
+
+        The reader needs nothing sent: if the write fails, the connection is failed for the
+        streams that still need it, and this one goes on with what it has received (all of
+        its body, maybe).
+        """
         with self._lock:
             stream.unread -= size
             if self._error is None:
                 self._h2.acknowledge_received_data(size, stream.id)
-        self._flush(timeout)
+        try:
+            self._flush(timeout)
+        except HTTPError:
+            pass
 
     def _wait(
         self,
@@ -514,9 +618,12 @@ class SyncHTTP2Connection:
     def _stop_reading(self) -> None:
         with self._lock:
             self._reading = False
-            # Someone else waiting must take over the reading.
-            if self._waiters:
-                self._wake(next(iter(self._waiters)))
+            self._pass_reading()
+
+    def _pass_reading(self) -> None:
+        """If nobody reads, wake the oldest waiter to take over the reading."""
+        if not self._reading and self._waiters:
+            self._wake(next(iter(self._waiters)))
 
     def _receive(self, timeout: float | None) -> None:
         """Read once from the network and hand the events to their streams."""
@@ -556,18 +663,27 @@ class SyncHTTP2Connection:
 
     def _dispatch(self, event: h2.events.Event) -> None:
         event_type = type(event)
-        if event_type in _STREAM_EVENTS:
+        if event_type is h2.events.DataReceived:
+            self._data_received(event)  # type: ignore[arg-type]
+        elif event_type in _STREAM_EVENTS:
             stream_id: int = event.stream_id  # type: ignore[attr-defined]
             stream = self._streams.get(stream_id)
-            if event_type is h2.events.DataReceived:
-                size: int = event.flow_controlled_length  # type: ignore[attr-defined]
-                if stream is None:
-                    # Data for a stream we gave up on: the connection window gets it back.
-                    self._h2.acknowledge_received_data(size, stream_id)
-                    return
-                stream.unread += size
             if stream is None:
                 return
+            if event_type is h2.events.InformationalResponseReceived:
+                # Their number is bounded here, where they are queued, not where they are
+                # read: a server must not make a stream hold events without end.
+                stream.informational += 1
+                if stream.informational > MAX_INFORMATIONAL:
+                    if not stream.ended:
+                        stream.ended = True
+                        message = (
+                            f"The server sent more than {MAX_INFORMATIONAL} informational "
+                            "(1xx) responses."
+                        )
+                        stream.events.append(RemoteProtocolError(message))
+                        self._wake(stream_id)
+                    return
             if event_type is h2.events.StreamEnded or event_type is h2.events.StreamReset:
                 stream.ended = True
             stream.answered = True
@@ -589,6 +705,30 @@ class SyncHTTP2Connection:
             self._wake(0)
         # PINGs (h2 answers them), SETTINGS acknowledgements, PRIORITY and unknown frames need
         # nothing from us.
+
+    def _data_received(self, event: h2.events.DataReceived) -> None:
+        stream_id = event.stream_id
+        size = event.flow_controlled_length or 0
+        data: bytes = event.data or b""
+        stream = self._streams.get(stream_id)
+        if stream is None or not data:
+            # Data for a stream we gave up on, or a frame that carries none (only padding,
+            # or nothing at all: h2 reports the end of a stream on its own): hand nothing
+            # over, and give the windows back at once.
+            if size:
+                self._h2.acknowledge_received_data(size, stream_id)
+            return
+        stream.unread += size
+        events = stream.events
+        last = events[-1] if events else None
+        if type(last) is _Data:
+            last.append(data)
+        else:
+            last = _Data(data)
+            events.append(last)
+        last.size += size
+        stream.answered = True
+        self._wake(stream_id)
 
     def _goaway(self, event: h2.events.ConnectionTerminated) -> None:
         """Streams above the last stream id were not processed: fail them as refused."""
@@ -642,6 +782,8 @@ class SyncHTTP2Connection:
                 self._idle_since = time.monotonic()
             if self._error is not None:
                 return
+            if self._last_stream_id is not None and stream.id > self._last_stream_id:
+                return  # the server never opened it (GOAWAY): nothing to send for it
             if stream.unread:
                 self._h2.acknowledge_received_data(stream.unread, stream.id)
             h2_stream = self._h2.streams.get(stream.id)
@@ -669,6 +811,13 @@ def _request_headers(request: Request) -> list[tuple[bytes, bytes]]:
         if name in _DROPPED_HEADERS or (name == b"te" and value.lower() != b"trailers"):
             continue
         headers_out.append((name, value))
+    body = request.stream
+    # HTTP/1.1 sends a file chunked; HTTP/2 has no chunks to drop, and some servers answer
+    # 411 to an upload without a length, so a regular file's size goes out.
+    if type(body) is FileStream and b"content-length" not in headers:
+        size = body.regular_file_size()
+        if size is not None:
+            headers_out.append((b"content-length", str(size).encode("ascii")))
     return headers_out
 
 
@@ -696,6 +845,8 @@ class SyncHTTP2ResponseStream:
         "_request",
         "_stream",
         "_timeouts",
+        "_trace",
+        "_trace_state",
     )
 
     def __init__(
@@ -712,36 +863,59 @@ class SyncHTTP2ResponseStream:
         self._timeouts = _timeouts(request)
         self._closed = False
         self._done = False
+        self._trace: Trace | None = request.extensions.get("trace")
+        self._trace_state = 0  # body events emitted: 1 once started, 2 once complete or failed
 
     def __iter__(self) -> SyncHTTP2ResponseStream:
         return self
 
     def __next__(self) -> bytes:
         connection = self._connection
+        trace = self._trace
         try:
+            if trace is not None and not self._trace_state:
+                self._trace_state = 1
+                emit(trace, "http2.receive_response_body.started", self._info())
             while not self._done:
                 event = connection._next_event(self._stream, self._timeouts["read"])
-                if type(event) is h2.events.DataReceived:
-                    connection._acknowledge(
-                        self._stream, event.flow_controlled_length, self._timeouts["write"]
-                    )
-                    if event.data:
-                        return event.data
-                elif type(event) is h2.events.TrailersReceived:
+                if type(event) is _Data:
+                    connection._acknowledge(self._stream, event.size, self._timeouts["write"])
+                    return event.take()
+                if type(event) is h2.events.TrailersReceived:
                     self._extensions["trailers"] = Headers.from_wire(event.headers)
                 else:
                     self._done = True
         except BaseException as exc:
             self._done = True
-            self.close()
             if isinstance(exc, HTTPError):
                 exc.request = self._request
+            try:
+                if trace is not None and self._trace_state == 1:
+                    self._trace_state = 2
+                    emit(trace, "http2.receive_response_body.failed", {"exception": exc})
+            finally:
+                self.close()
             raise
+        if trace is not None and self._trace_state == 1:
+            self._trace_state = 2
+            emit(trace, "http2.receive_response_body.complete", self._info())
         raise StopIteration()
 
+    def _info(self) -> dict[str, Any]:
+        return {"request": self._request, "stream_id": self._stream.id}
+
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            # No I/O here: a reset this needs goes out with the connection's next write,
-            # so closing stays safe in a cancelled task.
+        if self._closed:
+            return
+        self._closed = True
+        # No I/O here: a reset this needs goes out with the connection's next write,
+        # so closing stays safe in a cancelled task.
+        trace = self._trace
+        if trace is None:
             self._connection._stream_finished(self._stream)
+            return
+        try:
+            emit(trace, "http2.response_closed.started", self._info())
+        finally:
+            self._connection._stream_finished(self._stream)
+        emit(trace, "http2.response_closed.complete", self._info())
