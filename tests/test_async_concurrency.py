@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from typing import Any
 
 import anyio
 import pytest
@@ -16,9 +17,10 @@ from tests.servers.fds import client_fd_count
 pytestmark = pytest.mark.anyio
 
 
-def assert_pool_is_at_rest(pool: httpcore2.ConnectionPool, max_connections: int) -> None:
+def assert_pool_is_at_rest(pool: httpcore2.ConnectionPool, most: int) -> None:
+    """Nothing in use or queued, and at most `most` connections kept idle."""
     assert "Requests: 0 active, 0 queued" in repr(pool)
-    assert len(pool.connections) <= max_connections
+    assert len(pool.connections) <= most
     assert all(connection.is_idle() for connection in pool.connections)
 
 
@@ -186,7 +188,11 @@ async def wait_for_queue(pool: httpcore2.ConnectionPool, queued: int) -> None:
             await anyio.sleep(0.005)
 
 
-async def test_idle_connection_of_another_origin_is_evicted_for_a_waiter(server: Server) -> None:
+async def test_a_waiter_for_another_origin_gets_the_slot_and_the_idle_connection_stays(
+    server: Server,
+) -> None:
+    # max_connections counts connections in use: the one released goes idle and frees the
+    # slot for the other origin's waiter, which opens its own; neither is closed.
     other_origin = f"http://localhost:{server.port}/"
     statuses: list[int] = []
     async with httpcore2.ConnectionPool(
@@ -196,9 +202,9 @@ async def test_idle_connection_of_another_origin_is_evicted_for_a_waiter(server:
             async with pool.stream("GET", server.url + "/") as held:
                 tasks.start_soon(lambda: _status(pool, other_origin, statuses))
                 await wait_for_queue(pool, 1)
-                await held.aread()  # back to the pool idle, then evicted for the waiter
+                await held.aread()
         assert statuses == [200]
-        assert len(pool.connections) == 1
+        assert_pool_is_at_rest(pool, 2)
 
 
 async def test_per_host_waiters_get_a_slot_when_a_connection_is_dropped(server: Server) -> None:
@@ -216,8 +222,20 @@ async def test_per_host_waiters_get_a_slot_when_a_connection_is_dropped(server: 
         assert_pool_is_at_rest(pool, 1)
 
 
-async def _status(pool: httpcore2.ConnectionPool, url: str, statuses: list[int]) -> None:
-    statuses.append((await pool.request("GET", url)).status)
+async def _status(
+    pool: httpcore2.ConnectionPool,
+    url: str,
+    statuses: list[int],
+    extensions: dict[str, Any] | None = None,
+) -> None:
+    statuses.append((await pool.request("GET", url, extensions=extensions)).status)
+
+
+async def _cancellable_status(
+    pool: httpcore2.ConnectionPool, url: str, scope: anyio.CancelScope
+) -> None:
+    with scope:
+        await pool.request("GET", url)
 
 
 async def test_a_timed_out_waiter_leaves_the_others_in_line(server: Server) -> None:
@@ -259,4 +277,117 @@ async def test_waiters_for_several_origins_at_the_limit(server: Server, tls_serv
                     tasks.start_soon(_status, pool, url, statuses)
                 await wait_for_queue(pool, 2)
         assert statuses == [200, 200]
-        assert_pool_is_at_rest(pool, 1)
+        assert_pool_is_at_rest(pool, 3)  # one idle per origin
+
+
+class CountingBackend(httpcore2.AutoBackend):
+    """Records the port of each TCP connect attempt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: list[int] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+    ) -> httpcore2.NetworkStream:
+        self.attempts.append(port)
+        return await super().connect_tcp(host, port, timeout, local_address)
+
+
+async def test_requests_waiting_on_an_http2_connect_fail_with_it_together(
+    never_accepting: tuple[str, int],
+) -> None:
+    # Issue 8 point 6: they used to fail one connect timeout after another.
+    host, port = never_accepting
+    backend = CountingBackend()
+    errors: list[httpcore2.HTTPError] = []
+    timeouts = {"timeout": {"connect": 0.3, "pool": 30.0}}
+    async with httpcore2.ConnectionPool(http2=True, network_backend=backend) as pool:
+
+        async def one() -> None:
+            try:
+                await pool.request("GET", f"https://{host}:{port}/", extensions=timeouts)
+            except httpcore2.HTTPError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(4):
+                tasks.start_soon(one)
+        assert pool.connections == []
+    assert [type(error) for error in errors] == [httpcore2.ConnectTimeout] * 4
+    assert len({id(error.request) for error in errors}) == 4  # each names its own request
+    assert backend.attempts == [port]  # one connect, whose failure they all share
+
+
+async def test_a_cancelled_http2_connect_leaves_its_waiters_to_connect(
+    never_accepting: tuple[str, int],
+) -> None:
+    # Only a connect that failed fails its waiters: when the task connecting is cancelled,
+    # the next waiter connects instead.
+    host, port = never_accepting
+    url = f"https://{host}:{port}/"
+    backend = CountingBackend()
+    errors: list[httpcore2.HTTPError] = []
+    async with httpcore2.ConnectionPool(http2=True, network_backend=backend) as pool:
+
+        async def waiter() -> None:
+            try:
+                await pool.request("GET", url, extensions={"timeout": {"connect": 0.3}})
+            except httpcore2.HTTPError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tasks:
+            connecting = anyio.CancelScope()
+            tasks.start_soon(_cancellable_status, pool, url, connecting)
+            with anyio.fail_after(5):
+                while not backend.attempts:
+                    await anyio.sleep(0.005)
+            tasks.start_soon(waiter)
+            await wait_for_queue(pool, 1)
+            connecting.cancel()
+    assert [type(error) for error in errors] == [httpcore2.ConnectTimeout]
+    assert backend.attempts == [port, port]
+
+
+async def test_a_wait_for_a_connection_is_traced_to_its_end(server: Server) -> None:
+    events: list[str] = []
+    trace = {"trace": lambda name, info: events.append(name)}
+    statuses: list[int] = []
+    limits = httpcore2.PoolLimits(max_connections=1)
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/") as held:
+                tasks.start_soon(lambda: _status(pool, server.url + "/", statuses, trace))
+                await wait_for_queue(pool, 1)
+                await held.aread()
+    assert statuses == [200]
+    assert [name for name in events if name.startswith("connection_pool.")] == [
+        "connection_pool.wait_for_connection.started",
+        "connection_pool.wait_for_connection.complete",
+    ]
+
+
+async def test_a_cancelled_waiter_for_an_idle_connection_passes_it_on(server: Server) -> None:
+    # At max_connections a request waits even when its origin has an idle connection; a
+    # waiter cancelled meanwhile leaves it to the next one.
+    other_origin = f"http://localhost:{server.port}/"
+    statuses: list[int] = []
+    limits = httpcore2.PoolLimits(max_connections=1)
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        await pool.request("GET", other_origin)
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/") as held:
+                cancelled = anyio.CancelScope()
+                tasks.start_soon(_cancellable_status, pool, other_origin, cancelled)
+                await wait_for_queue(pool, 1)
+                tasks.start_soon(_status, pool, other_origin, statuses)
+                await wait_for_queue(pool, 2)
+                cancelled.cancel()
+                await wait_for_queue(pool, 1)
+                await held.aread()
+        assert statuses == [200]
+        assert_pool_is_at_rest(pool, 2)  # the idle one was reused: no third connection

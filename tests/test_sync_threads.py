@@ -113,9 +113,10 @@ def wait_for_queue(pool: httpcore2.SyncConnectionPool, queued: int) -> None:
         time.sleep(0.005)
 
 
-def test_idle_connection_of_another_origin_is_evicted_for_a_waiting_thread(
+def test_a_thread_waiting_for_another_origin_gets_the_slot_and_the_idle_connection_stays(
     server: Server,
 ) -> None:
+    # max_connections counts connections in use: the released one stays idle.
     other_origin = f"http://localhost:{server.port}/"
     statuses: list[int] = []
     limits = httpcore2.PoolLimits(max_connections=1)
@@ -129,7 +130,8 @@ def test_idle_connection_of_another_origin_is_evicted_for_a_waiting_thread(
             held.read()
         thread.join(5)
         assert statuses == [200]
-        assert len(pool.connections) == 1
+        assert len(pool.connections) == 2
+        assert all(connection.is_idle() for connection in pool.connections)
 
 
 def test_per_host_waiting_threads_get_a_slot_when_a_connection_is_dropped(
@@ -264,3 +266,47 @@ def test_a_thread_waiting_on_the_per_host_cap_gets_the_dropped_slot(server: Serv
         # Closed unread: dropped, and its per-host slot goes to the waiting thread.
         thread.join(5)
         assert statuses == [200]
+
+
+class CountingBackend(httpcore2.SyncBackend):
+    """Records the port of each TCP connect attempt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: list[int] = []
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+    ) -> httpcore2.SyncNetworkStream:
+        self.attempts.append(port)
+        return super().connect_tcp(host, port, timeout, local_address)
+
+
+def test_threads_waiting_on_an_http2_connect_fail_with_it_together(
+    never_accepting: tuple[str, int],
+) -> None:
+    # Issue 8 point 6: they used to fail one connect timeout after another.
+    host, port = never_accepting
+    backend = CountingBackend()
+    errors: list[httpcore2.HTTPError] = []
+    timeouts = {"timeout": {"connect": 0.3, "pool": 30.0}}
+    with httpcore2.SyncConnectionPool(http2=True, network_backend=backend) as pool:
+
+        def one() -> None:
+            try:
+                pool.request("GET", f"https://{host}:{port}/", extensions=timeouts)
+            except httpcore2.HTTPError as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=one) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert pool.connections == []
+    assert [type(error) for error in errors] == [httpcore2.ConnectTimeout] * 4
+    assert backend.attempts == [port]

@@ -86,15 +86,47 @@ def test_no_keepalive_connections_kept_when_the_limit_is_zero() -> None:
         assert backend.streams[0].closed
 
 
-def test_idle_connection_of_another_origin_is_evicted_at_the_limit() -> None:
-    backend = httpcore2.SyncMockBackend([OK])
+def test_idle_connections_do_not_count_against_max_connections() -> None:
+    # Issue 18: at the limit, another origin's idle connection used to be closed for each
+    # request, so with several origins almost every request opened a connection.
+    backend = httpcore2.SyncMockBackend([OK] * 3)
     limits = httpcore2.PoolLimits(max_connections=1)
     with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
-        pool.request("GET", "http://a.example/")
+        for _ in range(3):
+            pool.request("GET", "http://a.example/")
+            pool.request("GET", "http://b.example/")
+        assert len(backend.streams) == 2
+        assert not any(stream.closed for stream in backend.streams)
+        assert "Connections: 0 active, 2 idle" in repr(pool)
+
+
+def test_max_connections_counts_connections_in_use_even_for_an_idle_one() -> None:
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_connections=1)
+    quick = {"timeout": {"pool": 0.01}}
+    with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
         pool.request("GET", "http://b.example/")
-        assert len(pool.connections) == 1
-        assert backend.streams[0].closed
-        assert not backend.streams[1].closed
+        with pool.stream("GET", "http://a.example/"):
+            # b's idle connection may not be put in use while a's is: the limit bounds the
+            # requests in flight, whether or not an idle connection is at hand.
+            with pytest.raises(httpcore2.PoolTimeout):
+                pool.request("GET", "http://b.example/", extensions=quick)
+        assert (pool.request("GET", "http://b.example/")).status == 200
+        assert len(backend.streams) == 2
+
+
+def test_idle_connections_past_the_keepalive_limit_close_least_recently_used() -> None:
+    backend = httpcore2.SyncMockBackend([OK] * 3)
+    limits = httpcore2.PoolLimits(max_keepalive_connections=2)
+    with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        for origin in ("a", "b", "a", "c"):  # b is now the least recently used
+            pool.request("GET", f"http://{origin}.example/")
+        assert [stream.closed for stream in backend.streams] == [False, True, False]
+        pool.request("GET", "http://a.example/")
+        pool.request("GET", "http://c.example/")
+        assert len(backend.streams) == 3
+        pool.request("GET", "http://b.example/")  # a new one; a goes
+        assert [stream.closed for stream in backend.streams] == [True, True, False, False]
 
 
 def test_pool_timeout_when_no_connection_frees_up() -> None:
