@@ -11,8 +11,10 @@ import anyio
 import pytest
 
 import httpcore2
+from httpcore2._async import connection_pool
 from tests.servers.asgi_server import Server
 from tests.servers.fds import client_fd_count
+from tests.servers.h2 import H2Server, respond_ok
 
 pytestmark = pytest.mark.anyio
 
@@ -222,6 +224,21 @@ async def test_per_host_waiters_get_a_slot_when_a_connection_is_dropped(server: 
         assert_pool_is_at_rest(pool, 1)
 
 
+async def test_waiters_on_the_per_host_cap_get_one_connection_at_a_time(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=None, max_connections_per_host=1)
+    statuses: list[int] = []
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/"):
+                for _ in range(2):
+                    tasks.start_soon(_status, pool, server.url + "/", statuses)
+                await wait_for_queue(pool, 2)
+            # Closed unread: dropped; the first waiter opens the one connection allowed,
+            # which the second gets after it.
+        assert statuses == [200, 200]
+        assert_pool_is_at_rest(pool, 1)
+
+
 async def _status(
     pool: httpcore2.ConnectionPool,
     url: str,
@@ -391,3 +408,44 @@ async def test_a_cancelled_waiter_for_an_idle_connection_passes_it_on(server: Se
                 await held.aread()
         assert statuses == [200]
         assert_pool_is_at_rest(pool, 2)  # the idle one was reused: no third connection
+
+
+async def test_a_waiter_gets_its_origins_connection_rather_than_open_one(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 18: when the pool holds as many connections as it may keep idle, a request whose
+    # origin has a connection in use waits for it instead of opening one more, which would
+    # push another origin's idle connection out. (Patience long enough for a slow machine.)
+    monkeypatch.setattr(connection_pool, "SAME_ORIGIN_PATIENCE", 30.0)
+    other_origin = f"http://localhost:{server.port}/"
+    statuses: list[int] = []
+    limits = httpcore2.PoolLimits(max_keepalive_connections=2)
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        await pool.request("GET", other_origin)
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/") as held:
+                tasks.start_soon(_status, pool, server.url + "/", statuses)
+                await wait_for_queue(pool, 1)
+                await held.aread()
+        assert statuses == [200]
+        assert_pool_is_at_rest(pool, 2)
+        assert len(pool.connections) == 2
+
+
+async def test_an_idle_http2_connection_waits_for_a_slot_then_serves_its_waiters() -> None:
+    # max_connections counts HTTP/2 connections carrying streams: B's idle one may not be
+    # put in use while A's is; once A's is released, B's takes every waiting stream.
+    limits = httpcore2.PoolLimits(max_connections=1)
+    statuses: list[int] = []
+    with H2Server(respond_ok()) as first, H2Server(respond_ok()) as second:
+        async with httpcore2.ConnectionPool(http1=False, http2=True, pool_limits=limits) as pool:
+            await pool.request("GET", second.url + "/")
+            async with anyio.create_task_group() as tasks:
+                async with pool.stream("GET", first.url + "/") as held:
+                    for _ in range(3):
+                        tasks.start_soon(_status, pool, second.url + "/", statuses)
+                    await wait_for_queue(pool, 3)
+                    await held.aread()
+            assert statuses == [200] * 3
+            assert_pool_is_at_rest(pool, 2)
+    assert [len(first.connections), len(second.connections)] == [1, 1]

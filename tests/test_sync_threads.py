@@ -10,9 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import httpcore2
+from httpcore2._sync import connection_pool
 from httpcore2._synchronization import SyncWaiter
 from tests.servers.asgi_server import Server
 from tests.servers.fds import client_fd_count
+from tests.servers.h2 import H2Server, respond_ok
 
 
 def test_threads_share_the_allowed_connections(server: Server) -> None:
@@ -310,3 +312,70 @@ def test_threads_waiting_on_an_http2_connect_fail_with_it_together(
         assert pool.connections == []
     assert [type(error) for error in errors] == [httpcore2.ConnectTimeout] * 4
     assert backend.attempts == [port]
+
+
+def test_a_waiting_thread_gets_its_origins_connection_rather_than_open_one(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 18: see the async test of the same name.
+    monkeypatch.setattr(connection_pool, "SAME_ORIGIN_PATIENCE", 30.0)
+    other_origin = f"http://localhost:{server.port}/"
+    statuses: list[int] = []
+    limits = httpcore2.PoolLimits(max_keepalive_connections=2)
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        pool.request("GET", other_origin)
+        with pool.stream("GET", server.url + "/") as held:
+            thread = threading.Thread(
+                target=lambda: statuses.append(pool.request("GET", server.url + "/").status)
+            )
+            thread.start()
+            wait_for_queue(pool, 1)
+            held.read()
+        thread.join(5)
+        assert statuses == [200]
+        assert len(pool.connections) == 2
+        assert all(connection.is_idle() for connection in pool.connections)
+
+
+def test_an_idle_http2_connection_waits_for_a_slot_then_serves_waiting_threads() -> None:
+    # See the async test of the same name.
+    limits = httpcore2.PoolLimits(max_connections=1)
+    statuses: list[int] = []
+    with H2Server(respond_ok()) as first, H2Server(respond_ok()) as second:
+        with httpcore2.SyncConnectionPool(http1=False, http2=True, pool_limits=limits) as pool:
+            pool.request("GET", second.url + "/")
+            with pool.stream("GET", first.url + "/") as held:
+                threads = [
+                    threading.Thread(
+                        target=lambda: statuses.append(pool.request("GET", second.url + "/").status)
+                    )
+                    for _ in range(3)
+                ]
+                for thread in threads:
+                    thread.start()
+                wait_for_queue(pool, 3)
+                held.read()
+            for thread in threads:
+                thread.join(5)
+            assert statuses == [200] * 3
+    assert [len(first.connections), len(second.connections)] == [1, 1]
+
+
+def test_threads_on_the_per_host_cap_get_one_connection_at_a_time(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=None, max_connections_per_host=1)
+    statuses: list[int] = []
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        with pool.stream("GET", server.url + "/"):
+            threads = [
+                threading.Thread(
+                    target=lambda: statuses.append(pool.request("GET", server.url + "/").status)
+                )
+                for _ in range(2)
+            ]
+            for thread in threads:
+                thread.start()
+            wait_for_queue(pool, 2)
+        for thread in threads:
+            thread.join(5)
+        assert statuses == [200, 200]
+        assert len(pool.connections) == 1

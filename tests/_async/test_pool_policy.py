@@ -131,6 +131,15 @@ async def test_a_server_that_turns_every_new_connection_away_gets_three() -> Non
 
 
 @pytest.mark.anyio
+async def test_a_new_connection_that_takes_nothing_is_not_replaced_past_the_pool_timeout() -> None:
+    with H2Server(goaway_on_connect()) as server:
+        async with h2c_pool() as pool:
+            with pytest.raises(httpcore2.RemoteProtocolError, match="within the pool timeout"):
+                await pool.request("GET", server.url + "/", extensions={"timeout": {"pool": 0}})
+    assert len(server.connections) == 1
+
+
+@pytest.mark.anyio
 async def test_a_wait_for_a_connection_is_traced() -> None:
     events: list[tuple[str, dict[str, Any]]] = []
 

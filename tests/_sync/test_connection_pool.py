@@ -129,6 +129,36 @@ def test_idle_connections_past_the_keepalive_limit_close_least_recently_used() -
         assert [stream.closed for stream in backend.streams] == [True, True, False, False]
 
 
+def test_past_the_keepalive_limit_an_origins_last_connection_is_spared() -> None:
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_keepalive_connections=2)
+    with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        pool.request("GET", "http://b.example/")  # b's only connection, and the oldest
+        with pool.stream("GET", "http://a.example/") as first:
+            with pool.stream("GET", "http://a.example/") as second:
+                first.read()
+                second.read()
+        # Three idle, two kept: a's older one goes, not b's last.
+        assert [stream.closed for stream in backend.streams] == [False, True, False]
+        pool.request("GET", "http://b.example/")
+        assert len(backend.streams) == 3
+
+
+def test_a_request_waits_briefly_for_its_origin_before_opening_one_more() -> None:
+    # The pool already holds as many connections as it may keep idle: a request whose
+    # origin has a connection in use waits SAME_ORIGIN_PATIENCE for it, then opens one.
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_keepalive_connections=1)
+    with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        with pool.stream("GET", "http://a.example/") as held:
+            response = pool.request("GET", "http://a.example/")
+            assert response.content == b"Hello, world!"
+            assert len(backend.streams) == 2
+            held.read()
+        # Two idle, one kept: the least recently used goes.
+        assert [stream.closed for stream in backend.streams] == [False, True]
+
+
 def test_pool_timeout_when_no_connection_frees_up() -> None:
     backend = httpcore2.SyncMockBackend([OK] * 2)
     limits = httpcore2.PoolLimits(max_connections=1)

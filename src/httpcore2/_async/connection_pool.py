@@ -42,6 +42,12 @@ MAX_REFUSALS_WITHOUT_DEADLINE = 100
 # its stream, its stream refused, a limit of zero streams) before it gives up: a server that
 # does this to every new connection would otherwise have it reconnect for as long as it may.
 MAX_UNUSABLE_CONNECTIONS = 3
+# A request that finds no idle connection to its origin while the pool keeps as many idle
+# connections as it may waits this long for one of its origin's connections in use before
+# opening one more: that one would only push another idle connection out (with many origins,
+# almost every request would open a connection), and under load a connection in use comes
+# back sooner than a new one is ready.
+SAME_ORIGIN_PATIENCE = 0.05
 _POOL_CLOSED: Any = object()
 _ABSENT: Any = object()
 _PHASES = DEFAULT_TIMEOUT.as_dict().keys()
@@ -267,6 +273,7 @@ class ConnectionPool:
             if connection is None:
                 waiter = Waiter()
                 self._enqueue(key, waiter)
+                patient = self._prefers_waiting(key)
         if to_close:
             await _close_all(to_close)
         if waiter is None:
@@ -274,10 +281,10 @@ class ConnectionPool:
             return connection, reused
         trace = request.extensions.get("trace")
         if trace is None:
-            return await self._wait(waiter, key, deadline, request)
+            return await self._wait(waiter, key, deadline, request, patient)
         await _trace(trace, "connection_pool.wait_for_connection.started", {"request": request})
         try:
-            granted = await self._wait(waiter, key, deadline, request)
+            granted = await self._wait(waiter, key, deadline, request, patient)
         except BaseException as exc:
             await _trace(trace, "connection_pool.wait_for_connection.failed", {"exception": exc})
             raise
@@ -285,16 +292,37 @@ class ConnectionPool:
         return granted
 
     async def _wait(
-        self, waiter: Waiter, key: PoolKey, deadline: float | None, request: Request
+        self,
+        waiter: Waiter,
+        key: PoolKey,
+        deadline: float | None,
+        request: Request,
+        patient: bool,
     ) -> tuple[HTTPConnection, bool]:
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        try:
-            await waiter.wait(timeout)
-        except BaseException:
-            granted = self._leave_queue(waiter, key)
-            if type(granted) is tuple:
-                await self._release(granted[0])
-            raise
+        while True:
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            brief = patient and (timeout is None or timeout > SAME_ORIGIN_PATIENCE)
+            try:
+                await waiter.wait(SAME_ORIGIN_PATIENCE if brief else timeout)
+            except BaseException:
+                granted = self._leave_queue(waiter, key)
+                if type(granted) is tuple:
+                    await self._release(granted[0])
+                raise
+            if not brief:
+                break
+            patient = False
+            to_close: list[HTTPConnection] = []
+            with self._lock:
+                if waiter.value is not None:
+                    break
+                # None of its origin's connections came back in time: a new one, then.
+                queue = self._waiters[key]
+                replacement = queue[queue.index(waiter)] = Waiter()
+                waiter = replacement
+                self._mark_ready(key, patient=False)
+                self._grant(to_close)
+            await _close_all(to_close)
         granted = self._leave_queue(waiter, key)
         if granted is None:
             pool_timeout = request.extensions["timeout"]["pool"]
@@ -369,9 +397,7 @@ class ConnectionPool:
                     return
                 self._idle.setdefault(key, []).append(connection)
                 self._idle_order[connection] = None
-                limit = self._limits.max_keepalive_connections
-                if limit is not None and len(self._idle_order) > limit:
-                    self._evict_oldest_idle(to_close)
+                self._keep_idle_within_limit(to_close)
             else:
                 self._forget(connection, key, to_close)
             self._grant(to_close)
@@ -394,9 +420,7 @@ class ConnectionPool:
             self._serve_waiters(connection, key)
             if not self._streams[connection]:
                 self._idle_order[connection] = None
-                limit = self._limits.max_keepalive_connections
-                if limit is not None and len(self._idle_order) > limit:
-                    self._evict_oldest_idle(to_close)
+                self._keep_idle_within_limit(to_close)
         self._grant(to_close)
 
     def _checkout_stream(
@@ -463,17 +487,31 @@ class ConnectionPool:
         per_host_limit = self._limits.max_connections_per_host
         if per_host_limit is not None and self._per_host.get(key, 0) >= per_host_limit:
             return None
-        if key in self._waiters or not self._has_slot():
+        if key in self._waiters or not self._has_slot() or self._prefers_waiting(key):
             return None
         return self._new_connection(key)
+
+    def _prefers_waiting(self, key: PoolKey) -> bool:
+        """Whether a request for `key` should wait a little for one of its origin's HTTP/1.1
+        connections in use rather than open one, because the pool holds as many connections
+        as it may keep idle already (see `SAME_ORIGIN_PATIENCE`)."""
+        limit = self._limits.max_keepalive_connections
+        if not limit or len(self._connections) < limit:
+            return False  # a new connection pushes no idle one out (or none is kept)
+        return key in self._per_host and not self._may_multiplex(key)
+
+    def _may_multiplex(self, key: PoolKey) -> bool:
+        """Whether the key's connections may speak HTTP/2 (one per origin, shared)."""
+        return self._http2 and (key[0] == b"https" or not self._http1)
 
     def _enqueue(self, key: PoolKey, waiter: Waiter) -> None:
         self._waiters.setdefault(key, collections.deque()).append(waiter)
         self._mark_ready(key)
 
-    def _mark_ready(self, key: PoolKey) -> None:
+    def _mark_ready(self, key: PoolKey, *, patient: bool = True) -> None:
         """Let `_grant` serve the key's waiters when a connection may be put in use for them:
-        an idle one of theirs, or a new one if the key may have one."""
+        an idle one of theirs, or a new one if the key may have one (and, if `patient`, it
+        does not prefer to wait for one of its own)."""
         if key not in self._waiters:
             return
         shared = self._shared.get(key)
@@ -483,6 +521,8 @@ class ConnectionPool:
         elif key not in self._idle:
             per_host_limit = self._limits.max_connections_per_host
             if per_host_limit is not None and self._per_host.get(key, 0) >= per_host_limit:
+                return
+            if patient and self._prefers_waiting(key):
                 return
         self._ready[key] = None
 
@@ -530,7 +570,7 @@ class ConnectionPool:
         )
         self._connections[connection] = key
         self._per_host[key] = self._per_host.get(key, 0) + 1
-        if self._http2 and (key[0] == b"https" or not self._http1):
+        if self._may_multiplex(key):
             self._shared[key] = connection
         return connection
 
@@ -550,8 +590,27 @@ class ConnectionPool:
         if not connection.is_closed():
             to_close.append(connection)
 
-    def _evict_oldest_idle(self, to_close: list[HTTPConnection]) -> None:
-        connection = next(iter(self._idle_order))
+    def _keep_idle_within_limit(self, to_close: list[HTTPConnection]) -> None:
+        """Past `max_keepalive_connections`, close the least recently used idle connection
+        whose origin has another one; only if none has, the least recently used of all.
+
+        An origin's last connection is what spares its next request a connect (and the wait
+        for one of its connections in use, see `SAME_ORIGIN_PATIENCE`); with requests going
+        round many origins, the least recently used is also the one needed soonest.
+        """
+        limit = self._limits.max_keepalive_connections
+        if limit is None or len(self._idle_order) <= limit:
+            return
+        per_host = self._per_host
+        connections = self._connections
+        for connection in self._idle_order:
+            if per_host[connections[connection]] > 1:
+                break
+        else:
+            connection = next(iter(self._idle_order))
+        self._evict_idle(connection, to_close)
+
+    def _evict_idle(self, connection: HTTPConnection, to_close: list[HTTPConnection]) -> None:
         del self._idle_order[connection]
         key = self._connections[connection]
         if connection not in self._streams:
@@ -569,7 +628,7 @@ class ConnectionPool:
             oldest = next(iter(self._idle_order))
             if now - oldest.idle_since < expiry:
                 return
-            self._evict_oldest_idle(to_close)
+            self._evict_idle(oldest, to_close)
 
 
 class _Retries:
@@ -607,7 +666,8 @@ class _Retries:
             else:
                 resend = time.monotonic() < self.deadline
             if isinstance(exc, ConnectionNotAvailable):
-                if resend:
+                # Nothing sent: on a connection that served before (a GOAWAY came), always.
+                if reused or resend:
                     return True
                 message = f"No connection could take the request within the pool timeout: {exc}"
                 raise RemoteProtocolError(message, request=request) from exc
