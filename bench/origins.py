@@ -137,7 +137,8 @@ class OriginsServer:
         )
         conf = os.path.join(tmp, "nginx.conf")
         with open(conf, "w") as file:
-            file.write(NGINX_CONF.format(tmp=tmp, temp_paths=_nginx_temp_paths(tmp), server=servers))
+            paths = _nginx_temp_paths(tmp)
+            file.write(NGINX_CONF.format(tmp=tmp, temp_paths=paths, server=servers))
         cpu = self.cpu
         self.process = subprocess.Popen(
             ["nginx", "-p", tmp, "-c", conf, "-e", "stderr"],
@@ -305,8 +306,7 @@ def _verdicts(by_key: dict[tuple[str, int], Case], args: argparse.Namespace) -> 
         checks.append(f"{share:.2%} connections per request (<= {TARGET_CONNECTIONS:.0%})")
         met = met and share <= TARGET_CONNECTIONS
         verdicts.append(
-            f"{REFERENCE} at {origins} origins: {', '.join(checks)}: "
-            f"{'met' if met else 'NOT met'}."
+            f"{REFERENCE} at {origins} origins: {', '.join(checks)}: {'met' if met else 'NOT met'}."
         )
     return verdicts
 

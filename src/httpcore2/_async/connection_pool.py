@@ -47,7 +47,7 @@ MAX_UNUSABLE_CONNECTIONS = 3
 # opening one more: that one would only push another idle connection out (with many origins,
 # almost every request would open a connection), and under load a connection in use comes
 # back sooner than a new one is ready.
-SAME_ORIGIN_PATIENCE = 0.05
+SAME_ORIGIN_PATIENCE = 0.1
 _POOL_CLOSED: Any = object()
 _ABSENT: Any = object()
 _PHASES = DEFAULT_TIMEOUT.as_dict().keys()
@@ -83,16 +83,19 @@ class ConnectionPool:
                 ...
     ```
 
-    Idle connections are kept per origin and reused, newest first; each is handed to
-    exactly one waiting request. A request that fails on a reused connection before any
-    response byte arrived (the server had closed it) is retried once on a new connection,
-    when its method is idempotent and its body can be sent again.
+    `max_connections` bounds the connections in use (opening, or carrying requests); idle
+    ones are kept per origin, reused newest first, up to `max_keepalive_connections` in all,
+    and each is handed to exactly one waiting request. A request that fails on a reused
+    connection before any response byte arrived (the server had closed it) is sent again,
+    on the next connection, when its method is idempotent and its body can be sent again.
 
     With `http2=True`, an origin gets one connection as long as HTTP/2 is possible:
     requests that arrive while it connects wait for its ALPN answer, then share it as
     streams, up to the server's limit of concurrent streams (beyond it they wait for a
-    stream). A request the server did not process (refused, or above a GOAWAY's last
-    stream id) is sent again on a new connection, whatever its method, if its body can be.
+    stream); if that connect fails, they fail with it. A request the server did not process
+    (refused, or above a GOAWAY's last stream id) is sent again, whatever its method, if its
+    body can be, while its pool timeout allows. The whole policy is described in
+    docs/connection-pool.md.
     """
 
     def __init__(
