@@ -207,6 +207,7 @@ async def test_a_waiter_for_another_origin_gets_the_slot_and_the_idle_connection
                 await held.aread()
         assert statuses == [200]
         assert_pool_is_at_rest(pool, 2)
+        assert len(pool.connections) == 2
 
 
 async def test_per_host_waiters_get_a_slot_when_a_connection_is_dropped(server: Server) -> None:
