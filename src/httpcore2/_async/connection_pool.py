@@ -42,11 +42,11 @@ MAX_REFUSALS_WITHOUT_DEADLINE = 100
 # its stream, its stream refused, a limit of zero streams) before it gives up: a server that
 # does this to every new connection would otherwise have it reconnect for as long as it may.
 MAX_UNUSABLE_CONNECTIONS = 3
-# A request that finds no idle connection to its origin while the pool keeps as many idle
-# connections as it may waits this long for one of its origin's connections in use before
-# opening one more: that one would only push another idle connection out (with many origins,
-# almost every request would open a connection), and under load a connection in use comes
-# back sooner than a new one is ready.
+# A request that finds no idle connection to its origin, while the pool already holds as
+# many connections as it may keep idle, waits this long for one of its origin's connections
+# in use before opening one more: that one would only push another idle connection out (with
+# many origins, almost every request would open a connection), and under load a connection in
+# use comes back sooner than a new one is ready.
 SAME_ORIGIN_PATIENCE = 0.1
 _POOL_CLOSED: Any = object()
 _ABSENT: Any = object()
