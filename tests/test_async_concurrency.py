@@ -450,3 +450,30 @@ async def test_an_idle_http2_connection_waits_for_a_slot_then_serves_its_waiters
             assert statuses == [200] * 3
             assert_pool_is_at_rest(pool, 2)
     assert [len(first.connections), len(second.connections)] == [1, 1]
+
+
+async def test_a_trace_that_fails_once_the_wait_is_over_gives_the_connection_back(
+    server: Server,
+) -> None:
+    def trace(name: str, info: dict[str, Any]) -> None:
+        if name == "connection_pool.wait_for_connection.complete":
+            raise RuntimeError(name)
+
+    errors: list[BaseException] = []
+
+    async def traced() -> None:
+        try:
+            await pool.request("GET", server.url + "/", extensions={"trace": trace})
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    limits = httpcore2.PoolLimits(max_connections=1)
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/") as held:
+                tasks.start_soon(traced)
+                await wait_for_queue(pool, 1)
+                await held.aread()
+        assert [str(error) for error in errors] == ["connection_pool.wait_for_connection.complete"]
+        assert_pool_is_at_rest(pool, 1)
+        assert (await pool.request("GET", server.url + "/")).status == 200

@@ -379,3 +379,31 @@ def test_threads_on_the_per_host_cap_get_one_connection_at_a_time(server: Server
             thread.join(5)
         assert statuses == [200, 200]
         assert len(pool.connections) == 1
+
+
+def test_a_trace_that_fails_once_the_wait_is_over_gives_the_connection_back(
+    server: Server,
+) -> None:
+    def trace(name: str, info: dict[str, object]) -> None:
+        if name == "connection_pool.wait_for_connection.complete":
+            raise RuntimeError(name)
+
+    errors: list[BaseException] = []
+
+    def traced() -> None:
+        try:
+            pool.request("GET", server.url + "/", extensions={"trace": trace})
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    limits = httpcore2.PoolLimits(max_connections=1)
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        with pool.stream("GET", server.url + "/") as held:
+            thread = threading.Thread(target=traced)
+            thread.start()
+            wait_for_queue(pool, 1)
+            held.read()
+        thread.join(5)
+        assert [str(error) for error in errors] == ["connection_pool.wait_for_connection.complete"]
+        assert "Requests: 0 active, 0 queued" in repr(pool)
+        assert pool.request("GET", server.url + "/").status == 200

@@ -153,3 +153,24 @@ def test_a_wait_for_a_connection_is_traced() -> None:
         ("connection_pool.wait_for_connection.started", {"request": request}),
         ("connection_pool.wait_for_connection.failed", {"exception": info.value}),
     ]
+
+
+class TraceError(Exception):
+    pass
+
+
+def test_a_trace_that_fails_as_the_wait_starts_leaves_no_waiter_behind() -> None:
+    def trace(name: str, info: dict[str, Any]) -> None:
+        if name == "connection_pool.wait_for_connection.started":
+            raise TraceError(name)
+
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_connections=1)
+    with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        with pool.stream("GET", "http://example.com/") as held:
+            with pytest.raises(TraceError):
+                pool.request("GET", "http://example.com/", extensions={"trace": trace})
+            assert "1 active, 0 queued" in repr(pool)
+            held.read()
+        assert (pool.request("GET", "http://example.com/")).status == 200
+        assert len(backend.streams) == 1

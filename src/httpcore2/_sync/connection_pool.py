@@ -285,13 +285,22 @@ class SyncConnectionPool:
         trace = request.extensions.get("trace")
         if trace is None:
             return self._wait(waiter, key, deadline, request, patient)
-        _trace(trace, "connection_pool.wait_for_connection.started", {"request": request})
+        try:
+            _trace(trace, "connection_pool.wait_for_connection.started", {"request": request})
+        except BaseException:
+            self._give_up(waiter, key)
+            raise
         try:
             granted = self._wait(waiter, key, deadline, request, patient)
         except BaseException as exc:
             _trace(trace, "connection_pool.wait_for_connection.failed", {"exception": exc})
             raise
-        _trace(trace, "connection_pool.wait_for_connection.complete", {"return_value": None})
+        try:
+            info = {"return_value": None}
+            _trace(trace, "connection_pool.wait_for_connection.complete", info)
+        except BaseException:
+            self._release(granted[0])
+            raise
         return granted
 
     def _wait(
@@ -302,30 +311,21 @@ class SyncConnectionPool:
         request: Request,
         patient: bool,
     ) -> tuple[SyncHTTPConnection, bool]:
-        while True:
-            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-            brief = patient and (timeout is None or timeout > SAME_ORIGIN_PATIENCE)
-            try:
-                waiter.wait(SAME_ORIGIN_PATIENCE if brief else timeout)
-            except BaseException:
-                granted = self._leave_queue(waiter, key)
-                if type(granted) is tuple:
-                    self._release(granted[0])
-                raise
-            if not brief:
-                break
-            patient = False
-            to_close: list[SyncHTTPConnection] = []
-            with self._lock:
-                if waiter.value is not None:
+        try:
+            while True:
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not (patient and (timeout is None or timeout > SAME_ORIGIN_PATIENCE)):
+                    waiter.wait(timeout)
                     break
-                # None of its origin's connections came back in time: a new one, then.
-                queue = self._waiters[key]
-                replacement = queue[queue.index(waiter)] = SyncWaiter()
-                waiter = replacement
-                self._mark_ready(key, patient=False)
-                self._grant(to_close)
-            _close_all(to_close)
+                waiter.wait(SAME_ORIGIN_PATIENCE)
+                patient = False
+                to_close: list[SyncHTTPConnection] = []
+                # Waiting on the one it returns ends at once if the old one was handed over.
+                waiter = self._lose_patience(waiter, key, to_close)
+                _close_all(to_close)
+        except BaseException:
+            self._give_up(waiter, key)
+            raise
         granted = self._leave_queue(waiter, key)
         if granted is None:
             pool_timeout = request.extensions["timeout"]["pool"]
@@ -337,6 +337,27 @@ class SyncConnectionPool:
             error = granted.error
             raise type(error)(str(error), request=request) from error
         return granted  # type: ignore[no-any-return]
+
+    def _lose_patience(
+        self, waiter: SyncWaiter, key: PoolKey, to_close: list[SyncHTTPConnection]
+    ) -> SyncWaiter:
+        """None of its origin's connections came back in time: let the key's waiters open
+        one. Returns the waiter to wait on from now (a new one, if nothing was handed over:
+        the old one has timed out)."""
+        with self._lock:
+            if waiter.value is not None:
+                return waiter
+            queue = self._waiters[key]
+            replacement = queue[queue.index(waiter)] = SyncWaiter()
+            self._mark_ready(key, patient=False)
+            self._grant(to_close)
+            return replacement
+
+    def _give_up(self, waiter: SyncWaiter, key: PoolKey) -> None:
+        """Leave the queue for good; a connection handed over meanwhile goes back."""
+        granted = self._leave_queue(waiter, key)
+        if type(granted) is tuple:
+            self._release(granted[0])
 
     def _leave_queue(self, waiter: SyncWaiter, key: PoolKey) -> Any:
         """What the waiter was handed; if nothing yet, take it out of the queue."""
@@ -499,13 +520,13 @@ class SyncConnectionPool:
         return self._new_connection(key)
 
     def _prefers_waiting(self, key: PoolKey) -> bool:
-        """Whether a request for `key` should wait a little for one of its origin's HTTP/1.1
-        connections in use rather than open one, because the pool holds as many connections
-        as it may keep idle already (see `SAME_ORIGIN_PATIENCE`)."""
+        """Whether a request for `key` that could open a connection should rather wait a
+        little for one of its origin's HTTP/1.1 connections in use, because the pool holds as
+        many connections as it may keep idle already (see `SAME_ORIGIN_PATIENCE`)."""
         limit = self._limits.max_keepalive_connections
         if not limit or len(self._connections) < limit:
             return False  # a new connection pushes no idle one out (or none is kept)
-        return key in self._per_host and not self._may_multiplex(key)
+        return key in self._per_host and not self._may_multiplex(key) and self._has_slot()
 
     def _may_multiplex(self, key: PoolKey) -> bool:
         """Whether the key's connections may speak HTTP/2 (one per origin, shared)."""
