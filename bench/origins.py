@@ -223,6 +223,7 @@ class Case:
     seconds: list[float] = field(default_factory=list)
     opened: list[int] = field(default_factory=list)
     server_busy: list[float] = field(default_factory=list)
+    client_cpu: list[float] = field(default_factory=list)  # this process's CPU seconds
     error: str | None = None
 
     def rps(self, requests: int) -> float:
@@ -239,9 +240,11 @@ def measure(case: Case, server: OriginsServer, args: argparse.Namespace) -> None
             await cycle(get, urls, max(args.warmup, args.concurrency), args.concurrency)
             gc.collect()
             before, cpu = server.accepted(), server.cpu_seconds()
+            client_cpu = time.process_time()
             started = time.perf_counter()
             await cycle(get, urls, args.requests, args.concurrency)
             seconds = time.perf_counter() - started
+            case.client_cpu.append(time.process_time() - client_cpu)
             busy = (server.cpu_seconds() - cpu) / seconds
             # Each count is read over a connection of its own, which the second includes.
             case.opened.append(server.accepted() - before - 1)
@@ -261,8 +264,8 @@ def report(cases: list[Case], args: argparse.Namespace) -> str:
             f"origins, pool of {args.concurrency} (median of {args.repeat} rounds)",
             "",
             "| origins | client | req/s | spread | ÷ own 1 origin | ÷ aiohttp "
-            "| connections opened | per request | server CPU |",
-            "|--:|---|--:|--:|--:|--:|--:|--:|--:|",
+            "| client CPU µs/req | connections opened | per request | server CPU |",
+            "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|",
         ]
         by_key = {(case.client, case.origins): case for case in rows}
         for case in rows:
@@ -279,7 +282,9 @@ def report(cases: list[Case], args: argparse.Namespace) -> str:
             lines.append(
                 f"| {case.origins} | {case.client} | {rps:,.0f} "
                 f"| ±{(max(rates) - min(rates)) / rps * 50:.1f}% "
-                f"| {_fmt(vs_one)} | {_fmt(vs_peer)} | {opened:,.0f} "
+                f"| {_fmt(vs_one)} | {_fmt(vs_peer)} "
+                f"| {statistics.median(case.client_cpu) / args.requests * 1e6:.0f} "
+                f"| {opened:,.0f} "
                 f"| {opened / args.requests:.2%} "
                 f"| {statistics.median(case.server_busy):.0%} |"
             )

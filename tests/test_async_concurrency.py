@@ -416,8 +416,9 @@ async def test_a_waiter_gets_its_origins_connection_rather_than_open_one(
 ) -> None:
     # Issue 18: when the pool holds as many connections as it may keep idle, a request whose
     # origin has a connection in use waits for it instead of opening one more, which would
-    # push another origin's idle connection out. (Patience long enough for a slow machine.)
-    monkeypatch.setattr(connection_pool, "SAME_ORIGIN_PATIENCE", 30.0)
+    # push another origin's idle connection out. (Patience long enough for a slow machine, and
+    # shorter than the pool timeout.)
+    monkeypatch.setattr(connection_pool, "SAME_ORIGIN_PATIENCE", 3.0)
     other_origin = f"http://localhost:{server.port}/"
     statuses: list[int] = []
     limits = httpcore2.PoolLimits(max_keepalive_connections=2)

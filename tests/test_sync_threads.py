@@ -318,7 +318,7 @@ def test_a_waiting_thread_gets_its_origins_connection_rather_than_open_one(
     server: Server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Issue 18: see the async test of the same name.
-    monkeypatch.setattr(connection_pool, "SAME_ORIGIN_PATIENCE", 30.0)
+    monkeypatch.setattr(connection_pool, "SAME_ORIGIN_PATIENCE", 3.0)
     other_origin = f"http://localhost:{server.port}/"
     statuses: list[int] = []
     limits = httpcore2.PoolLimits(max_keepalive_connections=2)

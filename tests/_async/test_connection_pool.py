@@ -154,18 +154,55 @@ async def test_past_the_keepalive_limit_an_origins_last_connection_is_spared() -
 
 @pytest.mark.anyio
 async def test_a_request_waits_briefly_for_its_origin_before_opening_one_more() -> None:
-    # The pool already holds as many connections as it may keep idle: a request whose
-    # origin has a connection in use waits SAME_ORIGIN_PATIENCE for it, then opens one.
+    # The pool already holds as many connections as it may keep idle, one of them idle (of
+    # another origin): a request whose origin has a connection in use waits for it
+    # SAME_ORIGIN_PATIENCE, then opens one.
+    events: list[str] = []
+    trace = {"trace": lambda name, info: events.append(name)}
+    backend = httpcore2.MockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_keepalive_connections=2)
+    async with httpcore2.ConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        await pool.request("GET", "http://b.example/")
+        async with pool.stream("GET", "http://a.example/") as held:
+            response = await pool.request("GET", "http://a.example/", extensions=trace)
+            assert response.content == b"Hello, world!"
+            assert len(backend.streams) == 3
+            await held.aread()
+        # Three idle, two kept: the least recently used with a sibling goes (a's newer one).
+        assert [stream.closed for stream in backend.streams] == [False, False, True]
+    assert "connection_pool.wait_for_connection.complete" in events
+
+
+@pytest.mark.anyio
+async def test_a_burst_to_one_origin_opens_its_connections_at_once() -> None:
+    # Past the keep-alive size, but no other origin's idle connection would be pushed out:
+    # no waiting for the connection in use.
+    events: list[str] = []
+    trace = {"trace": lambda name, info: events.append(name)}
     backend = httpcore2.MockBackend([OK] * 2)
     limits = httpcore2.PoolLimits(max_keepalive_connections=1)
     async with httpcore2.ConnectionPool(network_backend=backend, pool_limits=limits) as pool:
         async with pool.stream("GET", "http://a.example/") as held:
-            response = await pool.request("GET", "http://a.example/")
+            response = await pool.request("GET", "http://a.example/", extensions=trace)
             assert response.content == b"Hello, world!"
-            assert len(backend.streams) == 2
             await held.aread()
-        # Two idle, one kept: the least recently used goes.
-        assert [stream.closed for stream in backend.streams] == [False, True]
+    assert len(backend.streams) == 2
+    assert [name for name in events if name.startswith("connection_pool.")] == []
+
+
+@pytest.mark.anyio
+async def test_a_pool_timeout_shorter_than_the_patience_opens_one_at_once() -> None:
+    # Waiting for the origin's connection in use would end in PoolTimeout: connect instead.
+    backend = httpcore2.MockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_keepalive_connections=2)
+    quick = {"timeout": {"pool": 0.05}}
+    async with httpcore2.ConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        await pool.request("GET", "http://b.example/")
+        async with pool.stream("GET", "http://a.example/") as held:
+            response = await pool.request("GET", "http://a.example/", extensions=quick)
+            assert response.content == b"Hello, world!"
+            await held.aread()
+    assert len(backend.streams) == 3
 
 
 @pytest.mark.anyio

@@ -43,10 +43,11 @@ MAX_REFUSALS_WITHOUT_DEADLINE = 100
 # does this to every new connection would otherwise have it reconnect for as long as it may.
 MAX_UNUSABLE_CONNECTIONS = 3
 # A request that finds no idle connection to its origin, while the pool already holds as
-# many connections as it may keep idle, waits this long for one of its origin's connections
-# in use before opening one more: that one would only push another idle connection out (with
-# many origins, almost every request would open a connection), and under load a connection in
-# use comes back sooner than a new one is ready.
+# many connections as it may keep idle and some of them are idle (of other origins), waits
+# this long for one of its origin's connections in use before opening one more: that one
+# would only push another origin's idle connection out (with many origins, almost every
+# request would open a connection), and under load a connection in use comes back sooner
+# than a new one is ready. Within a pool timeout shorter than this, it does not wait.
 SAME_ORIGIN_PATIENCE = 0.1
 _POOL_CLOSED: Any = object()
 _ABSENT: Any = object()
@@ -314,10 +315,12 @@ class ConnectionPool:
         try:
             while True:
                 timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-                if not (patient and (timeout is None or timeout > SAME_ORIGIN_PATIENCE)):
+                if not patient:
                     await waiter.wait(timeout)
                     break
-                await waiter.wait(SAME_ORIGIN_PATIENCE)
+                if timeout is None or timeout > SAME_ORIGIN_PATIENCE:
+                    await waiter.wait(SAME_ORIGIN_PATIENCE)
+                # else no time for patience: a new connection at once.
                 patient = False
                 to_close: list[HTTPConnection] = []
                 # Waiting on the one it returns ends at once if the old one was handed over.
@@ -517,11 +520,13 @@ class ConnectionPool:
 
     def _prefers_waiting(self, key: PoolKey) -> bool:
         """Whether a request for `key` that could open a connection should rather wait a
-        little for one of its origin's HTTP/1.1 connections in use, because the pool holds as
-        many connections as it may keep idle already (see `SAME_ORIGIN_PATIENCE`)."""
+        little for one of its origin's HTTP/1.1 connections in use (see
+        `SAME_ORIGIN_PATIENCE`): the pool holds as many connections as it may keep idle
+        already, and some are idle, of other origins (the key has none), so that one more
+        would, once back, push one of those out."""
         limit = self._limits.max_keepalive_connections
-        if not limit or len(self._connections) < limit:
-            return False  # a new connection pushes no idle one out (or none is kept)
+        if not limit or len(self._connections) < limit or not self._idle_order:
+            return False
         return key in self._per_host and not self._may_multiplex(key) and self._has_slot()
 
     def _may_multiplex(self, key: PoolKey) -> bool:
