@@ -5,20 +5,24 @@ from __future__ import annotations
 import json
 import random
 import time
+from typing import Any
 
 import anyio
 import pytest
 
 import httpcore2
+from httpcore2._async import connection_pool
 from tests.servers.asgi_server import Server
 from tests.servers.fds import client_fd_count
+from tests.servers.h2 import H2Server, respond_ok
 
 pytestmark = pytest.mark.anyio
 
 
-def assert_pool_is_at_rest(pool: httpcore2.ConnectionPool, max_connections: int) -> None:
+def assert_pool_is_at_rest(pool: httpcore2.ConnectionPool, most: int) -> None:
+    """Nothing in use or queued, and at most `most` connections kept idle."""
     assert "Requests: 0 active, 0 queued" in repr(pool)
-    assert len(pool.connections) <= max_connections
+    assert len(pool.connections) <= most
     assert all(connection.is_idle() for connection in pool.connections)
 
 
@@ -187,7 +191,11 @@ async def wait_for_queue(pool: httpcore2.ConnectionPool, queued: int) -> None:
             await anyio.sleep(0.005)
 
 
-async def test_idle_connection_of_another_origin_is_evicted_for_a_waiter(server: Server) -> None:
+async def test_a_waiter_for_another_origin_gets_the_slot_and_the_idle_connection_stays(
+    server: Server,
+) -> None:
+    # max_connections counts connections in use: the one released goes idle and frees the
+    # slot for the other origin's waiter, which opens its own; neither is closed.
     other_origin = f"http://localhost:{server.port}/"
     statuses: list[int] = []
     async with httpcore2.ConnectionPool(
@@ -197,9 +205,10 @@ async def test_idle_connection_of_another_origin_is_evicted_for_a_waiter(server:
             async with pool.stream("GET", server.url + "/") as held:
                 tasks.start_soon(lambda: _status(pool, other_origin, statuses))
                 await wait_for_queue(pool, 1)
-                await held.aread()  # back to the pool idle, then evicted for the waiter
+                await held.aread()
         assert statuses == [200]
-        assert len(pool.connections) == 1
+        assert_pool_is_at_rest(pool, 2)
+        assert len(pool.connections) == 2
 
 
 async def test_per_host_waiters_get_a_slot_when_a_connection_is_dropped(server: Server) -> None:
@@ -217,8 +226,35 @@ async def test_per_host_waiters_get_a_slot_when_a_connection_is_dropped(server: 
         assert_pool_is_at_rest(pool, 1)
 
 
-async def _status(pool: httpcore2.ConnectionPool, url: str, statuses: list[int]) -> None:
-    statuses.append((await pool.request("GET", url)).status)
+async def test_waiters_on_the_per_host_cap_get_one_connection_at_a_time(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=None, max_connections_per_host=1)
+    statuses: list[int] = []
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/"):
+                for _ in range(2):
+                    tasks.start_soon(_status, pool, server.url + "/", statuses)
+                await wait_for_queue(pool, 2)
+            # Closed unread: dropped; the first waiter opens the one connection allowed,
+            # which the second gets after it.
+        assert statuses == [200, 200]
+        assert_pool_is_at_rest(pool, 1)
+
+
+async def _status(
+    pool: httpcore2.ConnectionPool,
+    url: str,
+    statuses: list[int],
+    extensions: dict[str, Any] | None = None,
+) -> None:
+    statuses.append((await pool.request("GET", url, extensions=extensions)).status)
+
+
+async def _cancellable_status(
+    pool: httpcore2.ConnectionPool, url: str, scope: anyio.CancelScope
+) -> None:
+    with scope:
+        await pool.request("GET", url)
 
 
 async def test_a_timed_out_waiter_leaves_the_others_in_line(server: Server) -> None:
@@ -260,4 +296,186 @@ async def test_waiters_for_several_origins_at_the_limit(server: Server, tls_serv
                     tasks.start_soon(_status, pool, url, statuses)
                 await wait_for_queue(pool, 2)
         assert statuses == [200, 200]
+        assert_pool_is_at_rest(pool, 3)  # one idle per origin
+
+
+class CountingBackend(httpcore2.AutoBackend):
+    """Records the port of each TCP connect attempt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: list[int] = []
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+    ) -> httpcore2.NetworkStream:
+        self.attempts.append(port)
+        return await super().connect_tcp(host, port, timeout, local_address)
+
+
+async def test_requests_waiting_on_an_http2_connect_fail_with_it_together(
+    never_accepting: tuple[str, int],
+) -> None:
+    # Issue 8 point 6: they used to fail one connect timeout after another.
+    host, port = never_accepting
+    backend = CountingBackend()
+    errors: list[httpcore2.HTTPError] = []
+    timeouts = {"timeout": {"connect": 0.3, "pool": 30.0}}
+    async with httpcore2.ConnectionPool(http2=True, network_backend=backend) as pool:
+
+        async def one() -> None:
+            try:
+                await pool.request("GET", f"https://{host}:{port}/", extensions=timeouts)
+            except httpcore2.HTTPError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(4):
+                tasks.start_soon(one)
+        assert pool.connections == []
+    assert [type(error) for error in errors] == [httpcore2.ConnectTimeout] * 4
+    assert len({id(error.request) for error in errors}) == 4  # each names its own request
+    assert backend.attempts == [port]  # one connect, whose failure they all share
+
+
+async def test_a_cancelled_http2_connect_leaves_its_waiters_to_connect(
+    never_accepting: tuple[str, int],
+) -> None:
+    # Only a connect that failed fails its waiters: when the task connecting is cancelled,
+    # the next waiter connects instead.
+    host, port = never_accepting
+    url = f"https://{host}:{port}/"
+    backend = CountingBackend()
+    errors: list[httpcore2.HTTPError] = []
+    async with httpcore2.ConnectionPool(http2=True, network_backend=backend) as pool:
+
+        async def waiter() -> None:
+            try:
+                await pool.request("GET", url, extensions={"timeout": {"connect": 0.3}})
+            except httpcore2.HTTPError as exc:
+                errors.append(exc)
+
+        async with anyio.create_task_group() as tasks:
+            connecting = anyio.CancelScope()
+            tasks.start_soon(_cancellable_status, pool, url, connecting)
+            with anyio.fail_after(5):
+                while not backend.attempts:
+                    await anyio.sleep(0.005)
+            tasks.start_soon(waiter)
+            await wait_for_queue(pool, 1)
+            connecting.cancel()
+    assert [type(error) for error in errors] == [httpcore2.ConnectTimeout]
+    assert backend.attempts == [port, port]
+
+
+async def test_a_wait_for_a_connection_is_traced_to_its_end(server: Server) -> None:
+    events: list[str] = []
+    trace = {"trace": lambda name, info: events.append(name)}
+    statuses: list[int] = []
+    limits = httpcore2.PoolLimits(max_connections=1)
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/") as held:
+                tasks.start_soon(lambda: _status(pool, server.url + "/", statuses, trace))
+                await wait_for_queue(pool, 1)
+                await held.aread()
+    assert statuses == [200]
+    assert [name for name in events if name.startswith("connection_pool.")] == [
+        "connection_pool.wait_for_connection.started",
+        "connection_pool.wait_for_connection.complete",
+    ]
+
+
+async def test_a_cancelled_waiter_for_an_idle_connection_passes_it_on(server: Server) -> None:
+    # At max_connections a request waits even when its origin has an idle connection; a
+    # waiter cancelled meanwhile leaves it to the next one.
+    other_origin = f"http://localhost:{server.port}/"
+    statuses: list[int] = []
+    limits = httpcore2.PoolLimits(max_connections=1)
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        await pool.request("GET", other_origin)
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/") as held:
+                cancelled = anyio.CancelScope()
+                tasks.start_soon(_cancellable_status, pool, other_origin, cancelled)
+                await wait_for_queue(pool, 1)
+                tasks.start_soon(_status, pool, other_origin, statuses)
+                await wait_for_queue(pool, 2)
+                cancelled.cancel()
+                await wait_for_queue(pool, 1)
+                await held.aread()
+        assert statuses == [200]
+        assert_pool_is_at_rest(pool, 2)  # the idle one was reused: no third connection
+
+
+async def test_a_waiter_gets_its_origins_connection_rather_than_open_one(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 18: when the pool holds as many connections as it may keep idle, a request whose
+    # origin has a connection in use waits for it instead of opening one more, which would
+    # push another origin's idle connection out. (Patience long enough for a slow machine, and
+    # shorter than the pool timeout.)
+    monkeypatch.setattr(connection_pool, "SAME_ORIGIN_PATIENCE", 3.0)
+    other_origin = f"http://localhost:{server.port}/"
+    statuses: list[int] = []
+    limits = httpcore2.PoolLimits(max_keepalive_connections=2)
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        await pool.request("GET", other_origin)
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/") as held:
+                tasks.start_soon(_status, pool, server.url + "/", statuses)
+                await wait_for_queue(pool, 1)
+                await held.aread()
+        assert statuses == [200]
+        assert_pool_is_at_rest(pool, 2)
+        assert len(pool.connections) == 2
+
+
+async def test_an_idle_http2_connection_waits_for_a_slot_then_serves_its_waiters() -> None:
+    # max_connections counts HTTP/2 connections carrying streams: B's idle one may not be
+    # put in use while A's is; once A's is released, B's takes every waiting stream.
+    limits = httpcore2.PoolLimits(max_connections=1)
+    statuses: list[int] = []
+    with H2Server(respond_ok()) as first, H2Server(respond_ok()) as second:
+        async with httpcore2.ConnectionPool(http1=False, http2=True, pool_limits=limits) as pool:
+            await pool.request("GET", second.url + "/")
+            async with anyio.create_task_group() as tasks:
+                async with pool.stream("GET", first.url + "/") as held:
+                    for _ in range(3):
+                        tasks.start_soon(_status, pool, second.url + "/", statuses)
+                    await wait_for_queue(pool, 3)
+                    await held.aread()
+            assert statuses == [200] * 3
+            assert_pool_is_at_rest(pool, 2)
+    assert [len(first.connections), len(second.connections)] == [1, 1]
+
+
+async def test_a_trace_that_fails_once_the_wait_is_over_gives_the_connection_back(
+    server: Server,
+) -> None:
+    def trace(name: str, info: dict[str, Any]) -> None:
+        if name == "connection_pool.wait_for_connection.complete":
+            raise RuntimeError(name)
+
+    errors: list[BaseException] = []
+
+    async def traced() -> None:
+        try:
+            await pool.request("GET", server.url + "/", extensions={"trace": trace})
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    limits = httpcore2.PoolLimits(max_connections=1)
+    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
+        async with anyio.create_task_group() as tasks:
+            async with pool.stream("GET", server.url + "/") as held:
+                tasks.start_soon(traced)
+                await wait_for_queue(pool, 1)
+                await held.aread()
+        assert [str(error) for error in errors] == ["connection_pool.wait_for_connection.complete"]
         assert_pool_is_at_rest(pool, 1)
+        assert (await pool.request("GET", server.url + "/")).status == 200

@@ -10,9 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 import httpcore2
+from httpcore2._sync import connection_pool
 from httpcore2._synchronization import SyncWaiter
 from tests.servers.asgi_server import Server
 from tests.servers.fds import client_fd_count
+from tests.servers.h2 import H2Server, respond_ok
 
 
 def test_threads_share_the_allowed_connections(server: Server) -> None:
@@ -113,9 +115,10 @@ def wait_for_queue(pool: httpcore2.SyncConnectionPool, queued: int) -> None:
         time.sleep(0.005)
 
 
-def test_idle_connection_of_another_origin_is_evicted_for_a_waiting_thread(
+def test_a_thread_waiting_for_another_origin_gets_the_slot_and_the_idle_connection_stays(
     server: Server,
 ) -> None:
+    # max_connections counts connections in use: the released one stays idle.
     other_origin = f"http://localhost:{server.port}/"
     statuses: list[int] = []
     limits = httpcore2.PoolLimits(max_connections=1)
@@ -129,7 +132,8 @@ def test_idle_connection_of_another_origin_is_evicted_for_a_waiting_thread(
             held.read()
         thread.join(5)
         assert statuses == [200]
-        assert len(pool.connections) == 1
+        assert len(pool.connections) == 2
+        assert all(connection.is_idle() for connection in pool.connections)
 
 
 def test_per_host_waiting_threads_get_a_slot_when_a_connection_is_dropped(
@@ -264,3 +268,142 @@ def test_a_thread_waiting_on_the_per_host_cap_gets_the_dropped_slot(server: Serv
         # Closed unread: dropped, and its per-host slot goes to the waiting thread.
         thread.join(5)
         assert statuses == [200]
+
+
+class CountingBackend(httpcore2.SyncBackend):
+    """Records the port of each TCP connect attempt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.attempts: list[int] = []
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+    ) -> httpcore2.SyncNetworkStream:
+        self.attempts.append(port)
+        return super().connect_tcp(host, port, timeout, local_address)
+
+
+def test_threads_waiting_on_an_http2_connect_fail_with_it_together(
+    never_accepting: tuple[str, int],
+) -> None:
+    # Issue 8 point 6: they used to fail one connect timeout after another.
+    host, port = never_accepting
+    backend = CountingBackend()
+    errors: list[httpcore2.HTTPError] = []
+    timeouts = {"timeout": {"connect": 0.3, "pool": 30.0}}
+    with httpcore2.SyncConnectionPool(http2=True, network_backend=backend) as pool:
+
+        def one() -> None:
+            try:
+                pool.request("GET", f"https://{host}:{port}/", extensions=timeouts)
+            except httpcore2.HTTPError as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=one) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert pool.connections == []
+    assert [type(error) for error in errors] == [httpcore2.ConnectTimeout] * 4
+    assert backend.attempts == [port]
+
+
+def test_a_waiting_thread_gets_its_origins_connection_rather_than_open_one(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 18: see the async test of the same name.
+    monkeypatch.setattr(connection_pool, "SAME_ORIGIN_PATIENCE", 3.0)
+    other_origin = f"http://localhost:{server.port}/"
+    statuses: list[int] = []
+    limits = httpcore2.PoolLimits(max_keepalive_connections=2)
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        pool.request("GET", other_origin)
+        with pool.stream("GET", server.url + "/") as held:
+            thread = threading.Thread(
+                target=lambda: statuses.append(pool.request("GET", server.url + "/").status)
+            )
+            thread.start()
+            wait_for_queue(pool, 1)
+            held.read()
+        thread.join(5)
+        assert statuses == [200]
+        assert len(pool.connections) == 2
+        assert all(connection.is_idle() for connection in pool.connections)
+
+
+def test_an_idle_http2_connection_waits_for_a_slot_then_serves_waiting_threads() -> None:
+    # See the async test of the same name.
+    limits = httpcore2.PoolLimits(max_connections=1)
+    statuses: list[int] = []
+    with H2Server(respond_ok()) as first, H2Server(respond_ok()) as second:
+        with httpcore2.SyncConnectionPool(http1=False, http2=True, pool_limits=limits) as pool:
+            pool.request("GET", second.url + "/")
+            with pool.stream("GET", first.url + "/") as held:
+                threads = [
+                    threading.Thread(
+                        target=lambda: statuses.append(pool.request("GET", second.url + "/").status)
+                    )
+                    for _ in range(3)
+                ]
+                for thread in threads:
+                    thread.start()
+                wait_for_queue(pool, 3)
+                held.read()
+            for thread in threads:
+                thread.join(5)
+            assert statuses == [200] * 3
+    assert [len(first.connections), len(second.connections)] == [1, 1]
+
+
+def test_threads_on_the_per_host_cap_get_one_connection_at_a_time(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=None, max_connections_per_host=1)
+    statuses: list[int] = []
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        with pool.stream("GET", server.url + "/"):
+            threads = [
+                threading.Thread(
+                    target=lambda: statuses.append(pool.request("GET", server.url + "/").status)
+                )
+                for _ in range(2)
+            ]
+            for thread in threads:
+                thread.start()
+            wait_for_queue(pool, 2)
+        for thread in threads:
+            thread.join(5)
+        assert statuses == [200, 200]
+        assert len(pool.connections) == 1
+
+
+def test_a_trace_that_fails_once_the_wait_is_over_gives_the_connection_back(
+    server: Server,
+) -> None:
+    def trace(name: str, info: dict[str, object]) -> None:
+        if name == "connection_pool.wait_for_connection.complete":
+            raise RuntimeError(name)
+
+    errors: list[BaseException] = []
+
+    def traced() -> None:
+        try:
+            pool.request("GET", server.url + "/", extensions={"trace": trace})
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    limits = httpcore2.PoolLimits(max_connections=1)
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        with pool.stream("GET", server.url + "/") as held:
+            thread = threading.Thread(target=traced)
+            thread.start()
+            wait_for_queue(pool, 1)
+            held.read()
+        thread.join(5)
+        assert [str(error) for error in errors] == ["connection_pool.wait_for_connection.complete"]
+        assert "Requests: 0 active, 0 queued" in repr(pool)
+        assert pool.request("GET", server.url + "/").status == 200

@@ -169,8 +169,10 @@ DEFAULT_TIMEOUT = Timeout(5.0)
 class PoolLimits:
     """Limits on the connections a pool keeps.
 
-    - `max_connections`: open connections in total (`None`: unlimited).
-    - `max_keepalive_connections`: idle connections kept for reuse; more are closed.
+    - `max_connections`: connections in use, opening or carrying requests (`None`:
+      unlimited); idle ones do not count.
+    - `max_keepalive_connections`: idle connections kept for reuse, all origins together;
+      past it the least recently used is closed.
     - `keepalive_expiry`: seconds an idle connection is kept before it is closed.
     - `max_connections_per_host`: open connections to one origin (`None`: no cap).
 

@@ -128,8 +128,8 @@ async def test_goaway_with_an_unknown_error_code_refuses_the_stream() -> None:
             with pytest.raises(httpcore2.RemoteProtocolError, match=str(0xDEAD)):
                 await pool.request("GET", server.url + "/")
             assert pool.connections == []
-    # Refused every time: sent once and retried three times, each on a new connection.
-    assert [list(conn.requests) for conn in server.connections] == [[1]] * 4
+    # Refused every time on each new connection: three of them, then the request gives up.
+    assert [list(conn.requests) for conn in server.connections] == [[1]] * 3
 
 
 @pytest.mark.anyio
@@ -331,14 +331,12 @@ async def test_a_server_that_allows_no_streams_gets_none() -> None:
     script = Script(respond_ok().on_request, {SettingCodes.MAX_CONCURRENT_STREAMS: 0})
     with H2Server(script) as server:
         async with h2c_pool() as pool:
-            with pytest.raises(httpcore2.PoolTimeout):
-                await pool.request(
-                    "GET", server.url + "/", extensions={"timeout": {"pool": 0.2, "read": 5.0}}
-                )
-    # Nothing was sent beyond the limit, so the server had nothing to complain about, and
-    # the request waited for a stream on the one connection rather than open others.
-    (conn,) = server.connections
-    assert (conn.requests, conn.protocol_error) == ({}, None)
+            with pytest.raises(httpcore2.RemoteProtocolError, match="3 new connections"):
+                await pool.request("GET", server.url + "/")
+            assert pool.connections == []
+    # Nothing was sent beyond the limit, so the server had nothing to complain about; each
+    # connection that allowed no stream was closed, and the request gave up after three.
+    assert [(conn.requests, conn.protocol_error) for conn in server.connections] == [({}, None)] * 3
 
 
 @pytest.mark.anyio

@@ -86,15 +86,112 @@ def test_no_keepalive_connections_kept_when_the_limit_is_zero() -> None:
         assert backend.streams[0].closed
 
 
-def test_idle_connection_of_another_origin_is_evicted_at_the_limit() -> None:
-    backend = httpcore2.SyncMockBackend([OK])
+def test_idle_connections_do_not_count_against_max_connections() -> None:
+    # Issue 18: at the limit, another origin's idle connection used to be closed for each
+    # request, so with several origins almost every request opened a connection.
+    backend = httpcore2.SyncMockBackend([OK] * 3)
     limits = httpcore2.PoolLimits(max_connections=1)
     with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
-        pool.request("GET", "http://a.example/")
+        for _ in range(3):
+            pool.request("GET", "http://a.example/")
+            pool.request("GET", "http://b.example/")
+        assert len(backend.streams) == 2
+        assert not any(stream.closed for stream in backend.streams)
+        assert "Connections: 0 active, 2 idle" in repr(pool)
+
+
+def test_max_connections_counts_connections_in_use_even_for_an_idle_one() -> None:
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_connections=1)
+    quick = {"timeout": {"pool": 0.01}}
+    with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
         pool.request("GET", "http://b.example/")
-        assert len(pool.connections) == 1
-        assert backend.streams[0].closed
-        assert not backend.streams[1].closed
+        with pool.stream("GET", "http://a.example/"):
+            # b's idle connection may not be put in use while a's is: the limit bounds the
+            # requests in flight, whether or not an idle connection is at hand.
+            with pytest.raises(httpcore2.PoolTimeout):
+                pool.request("GET", "http://b.example/", extensions=quick)
+        assert (pool.request("GET", "http://b.example/")).status == 200
+        assert len(backend.streams) == 2
+
+
+def test_idle_connections_past_the_keepalive_limit_close_least_recently_used() -> None:
+    backend = httpcore2.SyncMockBackend([OK] * 3)
+    limits = httpcore2.PoolLimits(max_keepalive_connections=2)
+    with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        for origin in ("a", "b", "a", "c"):  # b is now the least recently used
+            pool.request("GET", f"http://{origin}.example/")
+        assert [stream.closed for stream in backend.streams] == [False, True, False]
+        pool.request("GET", "http://a.example/")
+        pool.request("GET", "http://c.example/")
+        assert len(backend.streams) == 3
+        pool.request("GET", "http://b.example/")  # a new one; a goes
+        assert [stream.closed for stream in backend.streams] == [True, True, False, False]
+
+
+def test_past_the_keepalive_limit_an_origins_last_connection_is_spared() -> None:
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_keepalive_connections=2)
+    with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        pool.request("GET", "http://b.example/")  # b's only connection, and the oldest
+        with pool.stream("GET", "http://a.example/") as first:
+            with pool.stream("GET", "http://a.example/") as second:
+                first.read()
+                second.read()
+        # Three idle, two kept: a's older one goes, not b's last.
+        assert [stream.closed for stream in backend.streams] == [False, True, False]
+        pool.request("GET", "http://b.example/")
+        assert len(backend.streams) == 3
+
+
+def test_a_request_waits_briefly_for_its_origin_before_opening_one_more() -> None:
+    # The pool already holds as many connections as it may keep idle, one of them idle (of
+    # another origin): a request whose origin has a connection in use waits for it
+    # SAME_ORIGIN_PATIENCE, then opens one.
+    events: list[str] = []
+    trace = {"trace": lambda name, info: events.append(name)}
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_keepalive_connections=2)
+    with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        pool.request("GET", "http://b.example/")
+        with pool.stream("GET", "http://a.example/") as held:
+            response = pool.request("GET", "http://a.example/", extensions=trace)
+            assert response.content == b"Hello, world!"
+            assert len(backend.streams) == 3
+            held.read()
+        # Three idle, two kept: the least recently used with a sibling goes (a's newer one).
+        assert [stream.closed for stream in backend.streams] == [False, False, True]
+    assert "connection_pool.wait_for_connection.complete" in events
+
+
+def test_a_burst_to_one_origin_opens_its_connections_at_once() -> None:
+    # Past the keep-alive size, but no other origin's idle connection would be pushed out:
+    # no waiting for the connection in use.
+    events: list[str] = []
+    trace = {"trace": lambda name, info: events.append(name)}
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_keepalive_connections=1)
+    with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        with pool.stream("GET", "http://a.example/") as held:
+            response = pool.request("GET", "http://a.example/", extensions=trace)
+            assert response.content == b"Hello, world!"
+            held.read()
+    assert len(backend.streams) == 2
+    assert [name for name in events if name.startswith("connection_pool.")] == []
+
+
+def test_a_pool_timeout_shorter_than_the_patience_opens_one_at_once() -> None:
+    # Waiting for the origin's connection in use would end in PoolTimeout: connect instead.
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    limits = httpcore2.PoolLimits(max_keepalive_connections=2)
+    quick = {"timeout": {"pool": 0.05}}
+    with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
+        pool.request("GET", "http://b.example/")
+        with pool.stream("GET", "http://a.example/") as held:
+            response = pool.request("GET", "http://a.example/", extensions=quick)
+            assert response.content == b"Hello, world!"
+            held.read()
+    assert len(backend.streams) == 3
 
 
 def test_pool_timeout_when_no_connection_frees_up() -> None:

@@ -114,13 +114,15 @@ OnRequest = Callable[["H2ServerConnection", H2Request], None]
 @dataclass(frozen=True)
 class Script:
     """How to answer: `on_request(conn, request)` for each complete request, extra
-    `settings` (`SettingCodes` -> value) for the server's first SETTINGS frame, and
+    `settings` (`SettingCodes` -> value) for the server's first SETTINGS frame,
     `on_data(conn, request)` after each DATA frame of a request body still arriving (to answer
-    before the upload is complete)."""
+    before the upload is complete), and `on_connect(conn)` once the server's SETTINGS are
+    queued, before anything is read (what it sends goes out in the same write)."""
 
     on_request: OnRequest
     settings: Mapping[SettingCodes, int] = field(default_factory=dict)
     on_data: OnRequest | None = None
+    on_connect: Callable[[H2ServerConnection], None] | None = None
 
 
 class H2ServerConnection:
@@ -242,6 +244,8 @@ class H2ServerConnection:
             self.h2.local_settings = h2.settings.Settings(client=False, initial_values=values)
         self.h2.initiate_connection()
         try:
+            if self.script.on_connect is not None:
+                self.script.on_connect(self)
             self._flush()
             while self._wait_readable():
                 data = self.raw.recv()

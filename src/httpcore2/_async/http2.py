@@ -436,8 +436,7 @@ class HTTP2Connection:
         finally:
             self._stop_reading()
         if not self.is_available():
-            message = "The idle HTTP/2 connection was closed by the server."
-            raise ConnectionNotAvailable(message, request=request)
+            raise ConnectionNotAvailable(self._unavailable_message(), request=request)
         return arrived
 
     async def _check_alive(self, request: Request, timeouts: dict[str, float | None]) -> None:
@@ -471,7 +470,7 @@ class HTTP2Connection:
         end_stream = type(body) is ByteStream and not body.content
         with self._lock:
             if not self.is_available():
-                raise ConnectionNotAvailable("The HTTP/2 connection takes no new streams.")
+                raise ConnectionNotAvailable(self._unavailable_message())
             stream_id = self._h2.get_next_available_stream_id()
             if stream_id > MAX_STREAM_ID:
                 self._exhausted = True
@@ -728,6 +727,14 @@ class HTTP2Connection:
             for event in events:
                 self._dispatch(event)
         await self._flush(timeout)
+
+    def _unavailable_message(self) -> str:
+        if self._last_stream_id is None:
+            return "The HTTP/2 connection takes no new streams."
+        return (
+            "The HTTP/2 connection takes no new streams: the server sent GOAWAY "
+            f"(last stream id {self._last_stream_id})."
+        )
 
     def _disconnected_message(self) -> str:
         message = "The server closed the HTTP/2 connection"

@@ -15,6 +15,7 @@ from .._config import DEFAULT_TIMEOUT, Deadline, PoolLimits, Timeout, VerifyType
 from .._content import RequestContent
 from .._exceptions import (
     ConnectionNotAvailable,
+    HTTPError,
     NetworkError,
     PoolTimeout,
     RemoteProtocolError,
@@ -27,6 +28,7 @@ from .._logging import log_reused
 from .._models import Extensions, HeaderTypes, Request, Response
 from .._proxies import Proxy, as_proxy
 from .._synchronization import ThreadLock, SyncWaiter
+from .._trace import emit
 from .._urls import URL
 from .connection import SyncHTTPConnection
 from .network import SyncNetworkBackend
@@ -40,11 +42,32 @@ __all__ = ["SyncConnectionPool"]
 PoolKey = tuple[bytes, bytes, int, Any, Any]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-# How often a request the server did not process (see `StreamRefused`) is sent again.
-MAX_REFUSALS = 3
+# A request the server did not process (see `StreamRefused`) is sent again while its pool
+# timeout has not run out; without a pool timeout, at most this many times.
+MAX_REFUSALS_WITHOUT_DEADLINE = 100
+# How many new connections of its own a request may find unable to take it (a GOAWAY before
+# its stream, its stream refused, a limit of zero streams) before it gives up: a server that
+# does this to every new connection would otherwise have it reconnect for as long as it may.
+MAX_UNUSABLE_CONNECTIONS = 3
+# A request that finds no idle connection to its origin, while the pool already holds as
+# many connections as it may keep idle and some of them are idle (of other origins), waits
+# this long for one of its origin's connections in use before opening one more: that one
+# would only push another origin's idle connection out (with many origins, almost every
+# request would open a connection), and under load a connection in use comes back sooner
+# than a new one is ready. Within a pool timeout shorter than this, it does not wait.
+SAME_ORIGIN_PATIENCE = 0.1
 _POOL_CLOSED: Any = object()
 _ABSENT: Any = object()
 _PHASES = DEFAULT_TIMEOUT.as_dict().keys()
+
+
+class _ConnectFailed:
+    """Handed to the requests that waited for a connect that failed: they fail with it."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: HTTPError) -> None:
+        self.error = error
 
 
 def _request_timeouts(extensions: Extensions) -> dict[str, float | None]:
@@ -73,16 +96,19 @@ class SyncConnectionPool:
                 ...
     ```
 
-    Idle connections are kept per origin and reused, newest first; each is handed to
-    exactly one waiting request. A request that fails on a reused connection before any
-    response byte arrived (the server had closed it) is retried once on a new connection,
-    when its method is idempotent and its body can be sent again.
+    `max_connections` bounds the connections in use (opening, or carrying requests); idle
+    ones are kept per origin, reused newest first, up to `max_keepalive_connections` in all,
+    and each is handed to exactly one waiting request. A request that fails on a reused
+    connection before any response byte arrived (the server had closed it) is sent again,
+    on the next connection, when its method is idempotent and its body can be sent again.
 
     With `http2=True`, an origin gets one connection as long as HTTP/2 is possible:
     requests that arrive while it connects wait for its ALPN answer, then share it as
     streams, up to the server's limit of concurrent streams (beyond it they wait for a
-    stream). A request the server did not process (refused, or above a GOAWAY's last
-    stream id) is sent again on a new connection, whatever its method, if its body can be.
+    stream); if that connect fails, they fail with it. A request the server did not process
+    (refused, or above a GOAWAY's last stream id) is sent again, whatever its method, if its
+    body can be, while its pool timeout allows. The whole policy is described in
+    docs/connection-pool.md.
 
     With `proxy=` (a URL or a `Proxy`) every request goes through that proxy; without it,
     the request extension `proxy` does (a `Proxy`, or `None` for a direct connection), as
@@ -207,34 +233,24 @@ class SyncConnectionPool:
         extensions = request.extensions
         proxy = self._proxy or extensions.get("proxy")
         key: PoolKey = (raw.scheme, raw.host, raw.port, extensions.get("sni_hostname"), proxy)
-        retried = False
-        refusals = 0
+        # Waiting for connections and sending again what the server did not process share
+        # one budget: the pool timeout, from now.
+        pool_timeout = timeouts["pool"]
+        deadline = None if pool_timeout is None else time.monotonic() + pool_timeout
+        retries = None
         while True:
-            connection, reused = self._acquire(key, timeouts["pool"], request)
+            connection, reused = self._acquire(key, deadline, request)
             if reused:
                 log_reused(connection, request)
             try:
                 if not connection.is_connected:
-                    connection.connect(request)
-                    self._connected(connection)
+                    self._connect(connection, request)
                 response = connection.handle_request(request)
             except BaseException as exc:
                 self._release(connection)
-                if isinstance(exc, ConnectionNotAvailable):
-                    continue
-                if isinstance(exc, StreamRefused):
-                    if refusals < MAX_REFUSALS and _can_resend(request):
-                        refusals += 1
-                        continue
-                elif (
-                    reused
-                    and not retried
-                    and not connection.response_started(request)
-                    and isinstance(exc, (RemoteProtocolError, NetworkError))
-                    and request.method in IDEMPOTENT_METHODS
-                    and _can_resend(request)
-                ):
-                    retried = True
+                if retries is None:
+                    retries = _Retries(deadline)
+                if retries.again(exc, request, connection, reused):
                     continue
                 raise
             response.stream = SyncPoolResponseStream(response.stream, self, connection, timeouts)
@@ -276,7 +292,7 @@ class SyncConnectionPool:
     # Checking connections out and in. Every `with self._lock` block is free of I/O.
 
     def _acquire(
-        self, key: PoolKey, timeout: float | None, request: Request
+        self, key: PoolKey, deadline: float | None, request: Request
     ) -> tuple[SyncHTTPConnection, bool]:
         to_close: list[SyncHTTPConnection] = []
         waiter = None
@@ -288,39 +304,104 @@ class SyncConnectionPool:
             shared = self._shared.get(key)
             if shared is not None:
                 connection = self._checkout_stream(shared, key, now, to_close)
-            else:
+            elif self._has_slot():
                 connection = self._checkout_idle(key, now, to_close)
+            else:
+                connection = None
             if to_close:
                 self._grant(to_close)
             reused = connection is not None
             if connection is None and key not in self._shared:
-                connection = self._open_slot(key, to_close)
+                connection = self._open_slot(key)
             if connection is None:
                 waiter = SyncWaiter()
                 self._enqueue(key, waiter)
+                patient = self._prefers_waiting(key)
         if to_close:
             _close_all(to_close)
         if waiter is None:
             assert connection is not None
             return connection, reused
-        return self._wait(waiter, key, timeout, request)
+        trace = request.extensions.get("trace")
+        if trace is None:
+            return self._wait(waiter, key, deadline, request, patient)
+        try:
+            emit(trace, "connection_pool.wait_for_connection.started", {"request": request})
+        except BaseException:
+            self._give_up(waiter, key)
+            raise
+        try:
+            granted = self._wait(waiter, key, deadline, request, patient)
+        except BaseException as exc:
+            emit(trace, "connection_pool.wait_for_connection.failed", {"exception": exc})
+            raise
+        try:
+            info = {"return_value": None}
+            emit(trace, "connection_pool.wait_for_connection.complete", info)
+        except BaseException:
+            self._release(granted[0])
+            raise
+        return granted
 
     def _wait(
-        self, waiter: SyncWaiter, key: PoolKey, timeout: float | None, request: Request
+        self,
+        waiter: SyncWaiter,
+        key: PoolKey,
+        deadline: float | None,
+        request: Request,
+        patient: bool,
     ) -> tuple[SyncHTTPConnection, bool]:
         try:
-            waiter.wait(timeout)
+            while True:
+                timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if not patient:
+                    waiter.wait(timeout)
+                    break
+                if timeout is None or timeout > SAME_ORIGIN_PATIENCE:
+                    waiter.wait(SAME_ORIGIN_PATIENCE)
+                # else no time for patience: a new connection at once.
+                patient = False
+                to_close: list[SyncHTTPConnection] = []
+                # Waiting on the one it returns ends at once if the old one was handed over.
+                waiter = self._lose_patience(waiter, key, to_close)
+                _close_all(to_close)
         except BaseException:
-            granted = self._leave_queue(waiter, key)
-            if granted is not None and granted is not _POOL_CLOSED:
-                self._release(granted[0])
+            self._give_up(waiter, key)
             raise
         granted = self._leave_queue(waiter, key)
         if granted is None:
-            raise PoolTimeout(f"No connection became available within {timeout} s", request=request)
+            # The phase as set: with a total timeout, reading it once its deadline has passed
+            # would raise instead (see `Deadline`).
+            pool_timeout = dict.get(request.extensions["timeout"], "pool")
+            message = f"No connection became available within {pool_timeout} s"
+            raise PoolTimeout(message, request=request)
         if granted is _POOL_CLOSED:
             raise RuntimeError("The connection pool was closed while waiting for a connection.")
+        if type(granted) is _ConnectFailed:
+            error = granted.error
+            raise type(error)(str(error), request=request) from error
         return granted  # type: ignore[no-any-return]
+
+    def _lose_patience(
+        self, waiter: SyncWaiter, key: PoolKey, to_close: list[SyncHTTPConnection]
+    ) -> SyncWaiter:
+        """None of its origin's connections came back in time: let the key's waiters open
+        one. Returns the waiter to wait on from now (a new one, if nothing was handed over:
+        the old one has timed out)."""
+        with self._lock:
+            if waiter.value is not None:
+                return waiter
+            queue = self._waiters[key]
+            replacement = queue[queue.index(waiter)] = SyncWaiter()
+            self._mark_ready(key, patient=False)
+            self._grant(to_close)
+            return replacement
+
+    def _give_up(self, waiter: SyncWaiter, key: PoolKey) -> None:
+        """Leave the queue for good; a connection handed over meanwhile goes back."""
+        granted = self._leave_queue(waiter, key)
+        if type(granted) is tuple:
+            self._release(granted[0])
 
     def _leave_queue(self, waiter: SyncWaiter, key: PoolKey) -> Any:
         """What the waiter was handed; if nothing yet, take it out of the queue."""
@@ -333,8 +414,22 @@ class SyncConnectionPool:
                     self._ready.pop(key, None)
             return waiter.value
 
-    def _connected(self, connection: SyncHTTPConnection) -> None:
-        """A new connection settled its protocol: share it if HTTP/2, else let waiters on."""
+    def _connect(self, connection: SyncHTTPConnection, request: Request) -> None:
+        """Connect; if HTTP/2, share the connection, else let the waiters open their own.
+
+        Requests waiting for this connect to learn whether the origin speaks HTTP/2 fail
+        with its error, at once: each would otherwise try, and fail, in turn.
+        """
+        try:
+            connection.connect(request)
+        except HTTPError as exc:
+            with self._lock:
+                key = self._connections.get(connection)
+                if key is not None and self._shared.get(key) is connection:
+                    self._ready.pop(key, None)
+                    for waiter in self._waiters.pop(key, ()):
+                        waiter.set(_ConnectFailed(exc))
+            raise
         to_close: list[SyncHTTPConnection] = []
         with self._lock:
             key = self._connections.get(connection)
@@ -370,9 +465,7 @@ class SyncConnectionPool:
                     return
                 self._idle.setdefault(key, []).append(connection)
                 self._idle_order[connection] = None
-                limit = self._limits.max_keepalive_connections
-                if limit is not None and len(self._idle_order) > limit:
-                    self._evict_oldest_idle(to_close)
+                self._keep_idle_within_limit(to_close)
             else:
                 self._forget(connection, key, to_close)
             self._grant(to_close)
@@ -383,9 +476,10 @@ class SyncConnectionPool:
         self, connection: SyncHTTPConnection, key: PoolKey, to_close: list[SyncHTTPConnection]
     ) -> None:
         streams = self._streams[connection] = self._streams[connection] - 1
-        available = connection.is_available()
+        available = connection.is_available() and connection.max_concurrent_streams > 0
         if not available and self._shared.get(key) is connection:
-            # A GOAWAY, or no stream ids left: new requests need a new connection.
+            # A GOAWAY, no stream ids left, or no streams allowed at all: new requests
+            # need a new connection.
             del self._shared[key]
             self._mark_ready(key)
         if connection.is_closed() or not (available or streams):
@@ -394,9 +488,7 @@ class SyncConnectionPool:
             self._serve_waiters(connection, key)
             if not self._streams[connection]:
                 self._idle_order[connection] = None
-                limit = self._limits.max_keepalive_connections
-                if limit is not None and len(self._idle_order) > limit:
-                    self._evict_oldest_idle(to_close)
+                self._keep_idle_within_limit(to_close)
         self._grant(to_close)
 
     def _checkout_stream(
@@ -420,6 +512,8 @@ class SyncConnectionPool:
         if streams >= connection.max_concurrent_streams:
             return None
         if streams == 0:
+            if not self._has_slot():
+                return None
             del self._idle_order[connection]
         self._streams[connection] = streams + 1
         return connection
@@ -455,51 +549,80 @@ class SyncConnectionPool:
             self._forget(connection, key, to_close)
         return None
 
-    def _open_slot(
-        self,
-        key: PoolKey,
-        to_close: list[SyncHTTPConnection],
-    ) -> SyncHTTPConnection | None:
-        """A new connection for `key` if the limits allow one (evicting an idle one if need be)."""
+    def _has_slot(self) -> bool:
+        """Whether one more connection may be in use (idle ones do not count)."""
+        limit = self._limits.max_connections
+        return limit is None or len(self._connections) - len(self._idle_order) < limit
+
+    def _open_slot(self, key: PoolKey) -> SyncHTTPConnection | None:
+        """A new connection for `key`, if the limits allow one and no request waits for it."""
         per_host_limit = self._limits.max_connections_per_host
         if per_host_limit is not None and self._per_host.get(key, 0) >= per_host_limit:
             return None
-        if key in self._waiters:
+        if key in self._waiters or not self._has_slot() or self._prefers_waiting(key):
             return None
-        limit = self._limits.max_connections
-        if limit is not None and len(self._connections) >= limit:
-            if not self._idle_order:
-                return None
-            self._evict_oldest_idle(to_close)
         return self._new_connection(key)
+
+    def _prefers_waiting(self, key: PoolKey) -> bool:
+        """Whether a request for `key` that could open a connection should rather wait a
+        little for one of its origin's HTTP/1.1 connections in use (see
+        `SAME_ORIGIN_PATIENCE`): the pool holds as many connections as it may keep idle
+        already, and some are idle, of other origins (the key has none), so that one more
+        would, once back, push one of those out."""
+        limit = self._limits.max_keepalive_connections
+        if not limit or len(self._connections) < limit or not self._idle_order:
+            return False
+        return key in self._per_host and not self._may_multiplex(key) and self._has_slot()
+
+    def _may_multiplex(self, key: PoolKey) -> bool:
+        """Whether the key's connections may speak HTTP/2 (one per origin, shared)."""
+        return self._http2 and (key[0] == b"https" or not self._http1)
 
     def _enqueue(self, key: PoolKey, waiter: SyncWaiter) -> None:
         self._waiters.setdefault(key, collections.deque()).append(waiter)
         self._mark_ready(key)
 
-    def _mark_ready(self, key: PoolKey) -> None:
-        """Let `_grant` open a connection for the key's waiters, if the key may have one."""
-        if key not in self._waiters or key in self._shared:
+    def _mark_ready(self, key: PoolKey, *, patient: bool = True) -> None:
+        """Let `_grant` serve the key's waiters when a connection may be put in use for them:
+        an idle one of theirs, or a new one if the key may have one (and, if `patient`, it
+        does not prefer to wait for one of its own)."""
+        if key not in self._waiters:
             return
-        per_host_limit = self._limits.max_connections_per_host
-        if per_host_limit is None or self._per_host.get(key, 0) < per_host_limit:
-            self._ready[key] = None
+        shared = self._shared.get(key)
+        if shared is not None:
+            if self._streams.get(shared) != 0:
+                return  # connecting, or in use: its waiters wait for it, or for a stream
+        elif key not in self._idle:
+            per_host_limit = self._limits.max_connections_per_host
+            if per_host_limit is not None and self._per_host.get(key, 0) >= per_host_limit:
+                return
+            if patient and self._prefers_waiting(key):
+                return
+        self._ready[key] = None
 
     def _grant(self, to_close: list[SyncHTTPConnection]) -> None:
-        """Open connections for waiters, round robin across keys, while the limits allow."""
-        limit = self._limits.max_connections
+        """Put connections in use for waiters, round robin across keys, while the limits
+        allow: an idle one of their origin if there is one, else a new one."""
         per_host_limit = self._limits.max_connections_per_host
-        while self._ready:
+        while self._ready and self._has_slot():
             key = next(iter(self._ready))
-            if per_host_limit is not None and self._per_host.get(key, 0) >= per_host_limit:
-                del self._ready[key]
+            shared = self._shared.get(key)
+            if shared is not None:
+                if self._streams.get(shared) == 0:
+                    self._serve_waiters(shared, key)  # an idle HTTP/2 connection
+                self._ready.pop(key, None)
                 continue
-            if limit is not None and len(self._connections) >= limit:
-                if not self._idle_order:
-                    return
-                self._evict_oldest_idle(to_close)
+            connection = None
+            if key in self._idle:
+                connection = self._checkout_idle(key, time.monotonic(), to_close)
+            reused = connection is not None
+            if connection is None:
+                if per_host_limit is not None and self._per_host.get(key, 0) >= per_host_limit:
+                    del self._ready[key]
+                    continue
+                connection = self._new_connection(key)
             queue = self._waiters[key]
-            queue.popleft().set((self._new_connection(key), False))
+            queue.popleft().set((connection, reused))
             if not queue:
                 del self._waiters[key]
                 del self._ready[key]
@@ -538,7 +661,7 @@ class SyncConnectionPool:
             )
         self._connections[connection] = key
         self._per_host[key] = self._per_host.get(key, 0) + 1
-        if self._http2 and (key[0] == b"https" or not self._http1):
+        if self._may_multiplex(key):
             self._shared[key] = connection
         return connection
 
@@ -565,8 +688,29 @@ class SyncConnectionPool:
         if not connection.is_closed():
             to_close.append(connection)
 
-    def _evict_oldest_idle(self, to_close: list[SyncHTTPConnection]) -> None:
-        connection = next(iter(self._idle_order))
+    def _keep_idle_within_limit(self, to_close: list[SyncHTTPConnection]) -> None:
+        """Past `max_keepalive_connections`, close the least recently used idle connection
+        whose origin has another one; only if none has, the least recently used of all.
+
+        An origin's last connection is what spares its next request a connect (and the wait
+        for one of its connections in use, see `SAME_ORIGIN_PATIENCE`); with requests going
+        round many origins, the least recently used is also the one needed soonest.
+        """
+        limit = self._limits.max_keepalive_connections
+        if limit is None or len(self._idle_order) <= limit:
+            return
+        per_host = self._per_host
+        connections = self._connections
+        for connection in self._idle_order:
+            if per_host[connections[connection]] > 1:
+                break
+        else:
+            connection = next(iter(self._idle_order))
+        self._evict_idle(connection, to_close)
+
+    def _evict_idle(
+        self, connection: SyncHTTPConnection, to_close: list[SyncHTTPConnection]
+    ) -> None:
         del self._idle_order[connection]
         key = self._connections[connection]
         if connection not in self._streams:
@@ -584,7 +728,64 @@ class SyncConnectionPool:
             oldest = next(iter(self._idle_order))
             if now - oldest.idle_since < expiry:
                 return
-            self._evict_oldest_idle(to_close)
+            self._evict_idle(oldest, to_close)
+
+
+class _Retries:
+    """Whether a request that failed is sent again: the pool's retry rules, in one place."""
+
+    __slots__ = ("deadline", "refusals", "stale", "unusable")
+
+    def __init__(self, deadline: float | None) -> None:
+        self.deadline = deadline
+        self.refusals = 0  # times the server did not process it
+        self.unusable = 0  # new connections of its own that took nothing
+        self.stale = False  # it failed on a reused connection before any response byte
+
+    def in_time(self) -> bool:
+        return self.deadline is None or time.monotonic() < self.deadline
+
+    def again(
+        self, exc: BaseException, request: Request, connection: SyncHTTPConnection, reused: bool
+    ) -> bool:
+        """Whether to send `request` again after `exc`; raise if the server keeps it from
+        being sent at all."""
+        if isinstance(exc, StreamRefused):
+            # Never processed: send it again while the pool timeout allows. A new connection
+            # that took nothing counts apart, so that a server refusing every connection
+            # cannot keep us reconnecting.
+            if not reused:
+                self.unusable += 1
+                if self.unusable >= MAX_UNUSABLE_CONNECTIONS:
+                    message = (
+                        f"The server took no request on {self.unusable} new connections: {exc}"
+                    )
+                    raise RemoteProtocolError(message, request=request) from exc
+            if self.deadline is None:
+                resend = self.refusals < MAX_REFUSALS_WITHOUT_DEADLINE
+            else:
+                resend = time.monotonic() < self.deadline
+            if isinstance(exc, ConnectionNotAvailable):
+                # Nothing sent: on a connection that served before (a GOAWAY came), always.
+                if reused or resend:
+                    return True
+                message = f"No connection could take the request within the pool timeout: {exc}"
+                raise RemoteProtocolError(message, request=request) from exc
+            self.refusals += 1
+            return resend and _can_resend(request)
+        if (
+            reused
+            and isinstance(exc, (RemoteProtocolError, NetworkError))
+            and not connection.response_started(request)
+            and request.method in IDEMPOTENT_METHODS
+            and _can_resend(request)
+            and (not self.stale or self.in_time())
+        ):
+            # The server had closed it. Others it kept idle may be closed too (a restart
+            # closes them all): go on while they fail so, then a new one has the last word.
+            self.stale = True
+            return True
+        return False
 
 
 def _can_resend(request: Request) -> bool:
