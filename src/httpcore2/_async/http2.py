@@ -87,6 +87,14 @@ _T = TypeVar("_T")
 
 
 # unasync: remove-begin
+def _on_trio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return True
+    return False
+
+
 async def _uncancellable(
     coroutine: collections.abc.Coroutine[Any, Any, None],
 ) -> BaseException | None:
@@ -546,10 +554,11 @@ class HTTP2Connection:
                 return
             self._writing = True
         # unasync: remove-begin
-        if len(self._streams) > 1:
-            # What goes out may be other streams' frames too: a cancellation of this task
-            # must not cut the write short, which would leave part of a frame on the wire
-            # and fail every stream. It is raised once the write is done.
+        if len(self._streams) > 1 or _on_trio():
+            # What goes out may be other streams' frames too (on trio, also those of streams
+            # opened while the write goes on, and a shield costs nothing there): a
+            # cancellation of this task must not cut the write short, which would leave part
+            # of a frame on the wire and fail every stream. It is raised once the write is done.
             cancelled = await _uncancellable(self._write(data, timeout, batch=True))
             if cancelled is not None:
                 raise cancelled
