@@ -34,7 +34,7 @@ GETS = 2000
 POSTS = 200
 CONCURRENCY = 50
 KEEPALIVE_REQUESTS = 5
-RELOAD_INTERVAL = 0.075
+RELOAD_INTERVAL = 0.05
 BODY = b"reloaded\n" * 100
 UPLOAD = b"x" * 4096
 # A refused request is sent again while its pool timeout allows; with 50 requests waiting for
@@ -218,5 +218,5 @@ def test_no_get_fails_while_nginx_reloads(
         (200, listener.protocol, BODY)
     }
     # The reloads happened and took effect while the GETs were sent.
-    assert reloader.count >= 3
+    assert reloader.count >= 2
     assert len(workers) >= 2
