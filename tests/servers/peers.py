@@ -6,7 +6,10 @@ paths), serving the files of `docroot`, and stopped on exit:
 - `Nginx(directory)` listens on four ports: `h2` (TLS, ALPN h2 and http/1.1), `h2c` (HTTP/2
   by prior knowledge), `http` (HTTP/1.1) and `https` (TLS, HTTP/1.1 only). `PUT /upload/NAME`
   stores the body as `uploads/NAME` (WebDAV), `/trailers/...` adds the trailer
-  `X-Checksum: abc`, and every response carries `X-Connection`, nginx's connection number.
+  `X-Checksum: abc`, and every response carries `X-Connection`, nginx's connection number,
+  and `X-Worker`, the pid of the worker process that answered. With `master_process=True` a
+  master process runs its worker, and `reload()` does what `nginx -s reload` does: a new
+  worker takes the listeners, the old one finishes its requests and closes its connections.
 - `Nghttpd(directory, tls=...)` serves HTTP/2 only (ALPN h2, or prior knowledge without TLS),
   echoes the body of a POST or PUT, and adds the trailer `X-Checksum: abc` to every body.
 
@@ -16,8 +19,11 @@ CI (`CI` set), where it fails: `.ci/run` installs both.
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -100,7 +106,15 @@ class _Process:
 class Nginx(_Process):
     """nginx on four loopback ports; see the module docstring."""
 
-    def __init__(self, directory: Path, tls: TLSFiles, *, max_concurrent_streams: int = 128):
+    def __init__(
+        self,
+        directory: Path,
+        tls: TLSFiles,
+        *,
+        max_concurrent_streams: int = 128,
+        master_process: bool = False,
+        keepalive_requests: int = 100_000,
+    ):
         binary = find_binary("nginx", "nginx-light")
         self.docroot = directory / "www"
         self.uploads = directory / "uploads"
@@ -115,6 +129,11 @@ class Nginx(_Process):
                 cert=tls.cert_file,
                 key=tls.key_file,
                 streams=max_concurrent_streams,
+                master_process="on" if master_process else "off",
+                # A worker under a root master runs as this user, who can read our files.
+                user=pwd.getpwuid(os.getuid()).pw_name,
+                group=grp.getgrgid(os.getgid()).gr_name,
+                keepalive_requests=keepalive_requests,
                 **self.ports,
             )
         )
@@ -126,6 +145,11 @@ class Nginx(_Process):
                 stderr=output,
             )
         _wait_until_listening(self.process, list(self.ports.values()), log)
+        self.pid_file = directory / "nginx.pid"
+
+    def reload(self) -> None:
+        """Signal the master to reload (`nginx -s reload`); needs `master_process=True`."""
+        os.kill(int(self.pid_file.read_text()), signal.SIGHUP)
 
     def url(self, listener: str) -> str:
         """The base URL of one listener: `h2`, `h2c`, `http` or `https`."""
@@ -136,7 +160,8 @@ class Nginx(_Process):
 
 _NGINX_CONFIG = """
 daemon off;
-master_process off;
+user {user} {group};
+master_process {master_process};
 worker_processes 1;
 pid {directory}/nginx.pid;
 error_log {directory}/error.log warn;
@@ -149,11 +174,12 @@ http {{
     uwsgi_temp_path {directory}/temp/uwsgi;
     scgi_temp_path {directory}/temp/scgi;
     http2_max_concurrent_streams {streams};
-    keepalive_requests 100000;
+    keepalive_requests {keepalive_requests};
     ssl_certificate {cert};
     ssl_certificate_key {key};
     root {directory}/www;
     add_header X-Connection $connection always;
+    add_header X-Worker $pid always;
     server {{
         listen 127.0.0.1:{h2} ssl http2;
         listen 127.0.0.1:{h2c} http2;
