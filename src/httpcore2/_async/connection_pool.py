@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .._config import DEFAULT_TIMEOUT, Deadline, PoolLimits, Timeout, VerifyTypes, pool_ssl_context
@@ -31,7 +32,7 @@ from .._trace import aemit
 from .._urls import URL
 from .connection import HTTPConnection
 from .network import NetworkBackend
-from .proxy import proxy_connection
+from .proxy import proxy_connection_class
 
 __all__ = ["ConnectionPool"]
 
@@ -630,32 +631,22 @@ class ConnectionPool:
 
     def _new_connection(self, key: PoolKey) -> HTTPConnection:
         proxy = key[4]
+        new: Callable[..., HTTPConnection]
         if proxy is None:
-            connection = HTTPConnection(
-                ssl_context=self._ssl_context,
-                http1=self._http1,
-                http2=self._http2,
-                keepalive_expiry=self._limits.keepalive_expiry,
-                http1_engine=self._http1_engine,
-                retries=self._retries,
-                local_address=self._local_address,
-                uds=self._uds,
-                network_backend=self._backend,
-            )
+            new = functools.partial(HTTPConnection, uds=self._uds)
         else:
-            connection = proxy_connection(
-                proxy,
-                key[0] == b"https",
-                ssl_context=self._ssl_context,
-                proxy_ssl_context=self._ssl_context_for_proxies(),
-                http1=self._http1,
-                http2=self._http2,
-                keepalive_expiry=self._limits.keepalive_expiry,
-                http1_engine=self._http1_engine,
-                retries=self._retries,
-                local_address=self._local_address,
-                network_backend=self._backend,
-            )
+            kind = proxy_connection_class(proxy, key[0] == b"https")
+            new = functools.partial(kind, proxy, proxy_ssl_context=self._ssl_context_for_proxies())
+        connection = new(
+            ssl_context=self._ssl_context,
+            http1=self._http1,
+            http2=self._http2,
+            keepalive_expiry=self._limits.keepalive_expiry,
+            http1_engine=self._http1_engine,
+            retries=self._retries,
+            local_address=self._local_address,
+            network_backend=self._backend,
+        )
         self._connections[connection] = key
         self._per_host[key] = self._per_host.get(key, 0) + 1
         if self._may_multiplex(key):

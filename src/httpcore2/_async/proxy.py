@@ -29,45 +29,19 @@ __all__ = [
     "ProxyConnection",
     "SocksProxyConnection",
     "TunnelProxyConnection",
-    "proxy_connection",
+    "proxy_connection_class",
 ]
 
 READ_SIZE = 64 * 1024
 
 
-def proxy_connection(
-    proxy: Proxy,
-    origin_is_ssl: bool,
-    *,
-    ssl_context: ssl.SSLContext | None,
-    proxy_ssl_context: ssl.SSLContext | None,
-    http1: bool,
-    http2: bool,
-    keepalive_expiry: float | None,
-    http1_engine: HTTP1EngineName | None,
-    retries: int,
-    local_address: str | None,
-    network_backend: NetworkBackend | None,
-) -> HTTPConnection:
-    """The connection that reaches an origin (https or not) through `proxy`."""
+def proxy_connection_class(proxy: Proxy, origin_is_ssl: bool) -> type[ProxyConnection]:
+    """The kind of connection that reaches an origin (https or not) through `proxy`."""
     if proxy.is_socks:
-        kind: type[ProxyConnection] = SocksProxyConnection
-    elif origin_is_ssl:
-        kind = TunnelProxyConnection
-    else:
-        kind = ForwardProxyConnection
-    return kind(
-        proxy,
-        ssl_context,
-        proxy_ssl_context,
-        http1=http1,
-        http2=http2,
-        keepalive_expiry=keepalive_expiry,
-        http1_engine=http1_engine,
-        retries=retries,
-        local_address=local_address,
-        network_backend=network_backend,
-    )
+        return SocksProxyConnection
+    if origin_is_ssl:
+        return TunnelProxyConnection
+    return ForwardProxyConnection
 
 
 class ProxyConnection(HTTPConnection):

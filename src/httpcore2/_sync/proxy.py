@@ -30,45 +30,19 @@ __all__ = [
     "SyncProxyConnection",
     "SyncSocksProxyConnection",
     "SyncTunnelProxyConnection",
-    "proxy_connection",
+    "proxy_connection_class",
 ]
 
 READ_SIZE = 64 * 1024
 
 
-def proxy_connection(
-    proxy: Proxy,
-    origin_is_ssl: bool,
-    *,
-    ssl_context: ssl.SSLContext | None,
-    proxy_ssl_context: ssl.SSLContext | None,
-    http1: bool,
-    http2: bool,
-    keepalive_expiry: float | None,
-    http1_engine: HTTP1EngineName | None,
-    retries: int,
-    local_address: str | None,
-    network_backend: SyncNetworkBackend | None,
-) -> SyncHTTPConnection:
-    """The connection that reaches an origin (https or not) through `proxy`."""
+def proxy_connection_class(proxy: Proxy, origin_is_ssl: bool) -> type[SyncProxyConnection]:
+    """The kind of connection that reaches an origin (https or not) through `proxy`."""
     if proxy.is_socks:
-        kind: type[SyncProxyConnection] = SyncSocksProxyConnection
-    elif origin_is_ssl:
-        kind = SyncTunnelProxyConnection
-    else:
-        kind = SyncForwardProxyConnection
-    return kind(
-        proxy,
-        ssl_context,
-        proxy_ssl_context,
-        http1=http1,
-        http2=http2,
-        keepalive_expiry=keepalive_expiry,
-        http1_engine=http1_engine,
-        retries=retries,
-        local_address=local_address,
-        network_backend=network_backend,
-    )
+        return SyncSocksProxyConnection
+    if origin_is_ssl:
+        return SyncTunnelProxyConnection
+    return SyncForwardProxyConnection
 
 
 class SyncProxyConnection(SyncHTTPConnection):
