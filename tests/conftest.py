@@ -18,6 +18,8 @@ from tests.servers.asgi_server import Server
 from tests.servers.certs import TLSFiles
 from tests.servers.raw import Handler, RawServer, RawServerFactory, never_accepting_listener
 
+pytest_plugins = ["tests.cases"]
+
 # Variables that would change which CA bundle, proxy or credentials a client picks up.
 _ENVIRONMENT = frozenset(
     {
