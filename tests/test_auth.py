@@ -149,6 +149,7 @@ def test_digest_nonce_count_goes_on_across_requests(monkeypatch: pytest.MonkeyPa
     )
 
 
+@pytest.mark.case("S09")
 def test_digest_answers_a_challenge_once() -> None:
     auth = httpcore2.DigestAuth("u", "wrong")
     flow = auth.auth_flow(httpcore2.Request("GET", "http://a/"))

@@ -332,6 +332,7 @@ def test_pools_parse_the_ca_bundle_once_per_alpn_offer(monkeypatch: pytest.Monke
     _default_context.cache_clear()
 
 
+@pytest.mark.case("S31", "S34")
 def test_default_context_verifies_and_requires_tls_1_2() -> None:
     context = create_ssl_context()
     assert context.verify_mode == ssl.CERT_REQUIRED
@@ -339,15 +340,18 @@ def test_default_context_verifies_and_requires_tls_1_2() -> None:
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
 
 
+@pytest.mark.case("S31")
 def test_default_context_does_not_trust_an_unknown_ca() -> None:
     with pytest.raises(ssl.SSLCertVerificationError, match="unable to get local issuer"):
         handshake(create_ssl_context(), server_ssl_context())
 
 
+@pytest.mark.case("S34")
 def test_default_context_offers_http_1_1_only() -> None:
     assert offered_alpn(create_ssl_context()) == "http/1.1"
 
 
+@pytest.mark.case("S34")
 def test_alpn_protocols_are_offered() -> None:
     assert offered_alpn(create_ssl_context(alpn_protocols=("h2", "http/1.1"))) == "h2"
     assert offered_alpn(create_ssl_context(False, alpn_protocols=("h2",))) == "h2"
@@ -362,6 +366,7 @@ def test_alpn_is_negotiated_with_a_custom_ca(ca_file: Path) -> None:
     assert client.selected_alpn_protocol() == "http/1.1"
 
 
+@pytest.mark.case("S31")
 def test_verify_false_disables_checks_and_warns(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="httpcore2"):
         context = create_ssl_context(verify=False)

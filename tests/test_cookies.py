@@ -138,6 +138,7 @@ def test_set_cookie_parsing(line: str, header: str | None) -> None:
     assert sent(cookies, "http://example.org/") == header
 
 
+@pytest.mark.case("S48")
 def test_a_cookie_with_a_control_character_does_not_affect_the_others() -> None:
     cookies = Cookies()
     store(cookies, "http://example.org/", "a=1", b"bad=\x01", "b=2")
@@ -151,6 +152,7 @@ def test_attribute_names_are_case_insensitive_and_the_last_one_wins() -> None:
     assert (cookie.domain, cookie.path, cookie.secure) == (".example.org", "/y", True)
 
 
+@pytest.mark.case("S48")
 def test_name_and_value_are_limited_to_4096_octets() -> None:
     cookies = Cookies()
     store(cookies, "http://example.org/", "a=" + "v" * 4095, "b=" + "v" * 4096)
@@ -294,6 +296,7 @@ def test_session_and_persistent_cookies() -> None:
 # --- Domain (§5.1.3, §5.2.3, §5.3 steps 4-6, S46) ------------------------------------------
 
 
+@pytest.mark.case("S46")
 def test_without_domain_a_cookie_is_host_only() -> None:
     cookies = Cookies()
     store(cookies, "http://example.org/", "a=1")
@@ -309,6 +312,7 @@ def test_without_domain_a_cookie_is_host_only() -> None:
     assert sent(cookies, "http://org/") is None
 
 
+@pytest.mark.case("S46")
 @pytest.mark.parametrize("domain", ["example.org", ".example.org", "EXAMPLE.ORG", "  .Example.Org"])
 def test_a_domain_cookie_goes_to_the_domain_and_its_subdomains(domain: str) -> None:
     cookies = Cookies()
@@ -327,6 +331,7 @@ def test_a_cookie_for_the_host_itself_with_a_domain_includes_its_subdomains() ->
     assert sent(cookies, "http://www.example.org/") == "a=1"
 
 
+@pytest.mark.case("S46")
 @pytest.mark.parametrize(
     "domain",
     [
@@ -347,6 +352,7 @@ def test_a_domain_the_host_is_not_in_is_refused(domain: str) -> None:
     assert stored == (["example.org"] if domain == "." else [])
 
 
+@pytest.mark.case("S46")
 @pytest.mark.parametrize(
     ("url", "domain"),
     [
@@ -372,6 +378,7 @@ def test_a_registrable_domain_under_a_country_suffix_is_accepted() -> None:
     assert sent(cookies, "http://other.co.uk/") is None
 
 
+@pytest.mark.case("S46")
 def test_a_host_that_is_a_public_suffix_gets_a_host_only_cookie() -> None:
     cookies = Cookies()
     store(cookies, "http://localhost/", "a=1; Domain=localhost")
@@ -380,6 +387,7 @@ def test_a_host_that_is_a_public_suffix_gets_a_host_only_cookie() -> None:
     assert sent(cookies, "http://app.localhost/") is None
 
 
+@pytest.mark.case("S46")
 @pytest.mark.parametrize("domain", ["0.0.1", ".0.0.1", "com", "co.uk", "127.0.0.2", "1"])
 def test_an_ip_host_gets_no_domain_cookie(domain: str) -> None:
     cookies = Cookies()
@@ -387,6 +395,7 @@ def test_an_ip_host_gets_no_domain_cookie(domain: str) -> None:
     assert list(cookies.jar) == []
 
 
+@pytest.mark.case("S46")
 @pytest.mark.parametrize(
     ("url", "other"),
     [("http://127.0.0.1/", "http://127.0.0.2/"), ("http://[::1]/", "http://[::2]/")],
@@ -406,6 +415,7 @@ def test_an_empty_domain_attribute_is_ignored() -> None:
     assert jar_cookie(cookies, "a").domain == ".example.org"
 
 
+@pytest.mark.case("S46")
 def test_host_only_status_survives_a_save_and_a_load(tmp_path: Path) -> None:
     cookies = Cookies()
     store(
@@ -439,6 +449,7 @@ def test_the_default_path_is_the_directory_of_the_request(request_path: str, def
     assert jar_cookie(cookies, "b").path == default
 
 
+@pytest.mark.case("S48")
 @pytest.mark.parametrize(
     ("cookie_path", "request_path", "matches"),
     [
@@ -463,6 +474,7 @@ def test_path_matching(cookie_path: str, request_path: str, matches: bool) -> No
 # --- Secure, prefixes, HttpOnly, SameSite (S47) -------------------------------------------
 
 
+@pytest.mark.case("S47")
 def test_a_secure_cookie_goes_over_https_only_loopback_included() -> None:
     cookies = Cookies()
     store(cookies, "https://127.0.0.1/", "s=1; Secure", "p=1")
@@ -470,12 +482,14 @@ def test_a_secure_cookie_goes_over_https_only_loopback_included() -> None:
     assert sent(cookies, "http://127.0.0.1/") == "p=1"
 
 
+@pytest.mark.case("S47")
 def test_an_http_response_cannot_set_a_secure_cookie() -> None:
     cookies = Cookies()
     store(cookies, "http://example.org/", "s=1; Secure")
     assert list(cookies.jar) == []
 
 
+@pytest.mark.case("S47")
 @pytest.mark.parametrize(
     "line",
     [
@@ -495,6 +509,7 @@ def test_an_http_response_cannot_overwrite_or_shadow_a_secure_cookie(line: str) 
     assert sent(cookies, "https://www.example.org/") == "s=1"
 
 
+@pytest.mark.case("S47")
 def test_a_secure_cookie_on_a_parent_domain_is_not_shadowed_from_http_either() -> None:
     cookies = Cookies()
     store(cookies, "https://example.org/", "s=1; Secure; Domain=example.org")
@@ -524,6 +539,7 @@ def test_https_may_overwrite_a_secure_cookie() -> None:
     assert sent(cookies, "http://example.org/") == "s=2"
 
 
+@pytest.mark.case("S47")
 @pytest.mark.parametrize(
     ("url", "line", "stored"),
     [
@@ -583,6 +599,7 @@ def test_cookies_are_sent_longest_path_first_then_oldest_first() -> None:
     assert sent(cookies, "http://www.example.org/app/page") == "d=3; b=1; a=4; c=2"
 
 
+@pytest.mark.case("S48")
 def test_ten_thousand_set_cookie_headers_leave_a_capped_jar() -> None:
     cookies = Cookies()
     lines = [f"c{i}=value{i}; Path=/; Max-Age=3600" for i in range(10_000)]
@@ -594,6 +611,7 @@ def test_ten_thousand_set_cookie_headers_leave_a_capped_jar() -> None:
     assert len(header) < 1024
 
 
+@pytest.mark.case("S48")
 def test_the_per_domain_cap_evicts_expired_cookies_first() -> None:
     cookies = Cookies()
     store(cookies, "http://example.org/", "old=1; Max-Age=10", now=NOW)
@@ -603,6 +621,7 @@ def test_the_per_domain_cap_evicts_expired_cookies_first() -> None:
     assert "old" not in {cookie.name for cookie in cookies.jar}
 
 
+@pytest.mark.case("S48")
 def test_the_per_domain_cap_counts_host_only_and_domain_cookies_together() -> None:
     cookies = Cookies()
     half = MAX_COOKIES_PER_DOMAIN // 2
@@ -614,6 +633,7 @@ def test_the_per_domain_cap_counts_host_only_and_domain_cookies_together() -> No
     assert "h0" not in names
 
 
+@pytest.mark.case("S48")
 def test_the_total_cap_evicts_the_oldest_cookies() -> None:
     cookies = Cookies()
     hosts = MAX_COOKIES // MAX_COOKIES_PER_DOMAIN + 1
@@ -645,6 +665,7 @@ def test_a_cookie_header_is_left_alone_when_nothing_matches() -> None:
         assert request.headers.get_list("Cookie") == ["mine=1"]
 
 
+@pytest.mark.case("S49")
 def test_a_cookie_set_on_a_redirect_goes_to_the_next_hop_of_the_same_site_only() -> None:
     cookies = Cookies()
     redirect = Response(302, headers={"Location": "/next", "Set-Cookie": "a=1"})
@@ -719,6 +740,7 @@ def test_set_chooses_where_a_cookie_goes() -> None:
     assert sent(cookies, "http://other.example/api") == "any=1"
 
 
+@pytest.mark.case("S48")
 @pytest.mark.parametrize(
     ("name", "value"), [("", "1"), ("a=b", "1"), ("a;", "1"), ("a\n", "1"), ("a", "1; b=2")]
 )

@@ -149,6 +149,7 @@ def test_stacked_codings_are_undone_last_first() -> None:
         decode(decoder_for("br, gzip"), [body])
 
 
+@pytest.mark.case("S29")
 def test_codings_on_several_header_lines_are_one_list() -> None:
     body = zstd(zlib.compress(gzip.compress(PAYLOAD)))
     assert decode(decoder_for("gzip", "deflate", "zstd"), [body]) == PAYLOAD
@@ -180,6 +181,7 @@ def test_no_decoder_when_there_is_nothing_we_can_undo(values: list[str]) -> None
 # --- S29: the length of the chain --------------------------------------------------------------
 
 
+@pytest.mark.case("S29")
 def test_five_codings_are_decoded() -> None:
     body = PAYLOAD
     for _ in range(5):
@@ -187,6 +189,7 @@ def test_five_codings_are_decoded() -> None:
     assert decode(decoder_for("gzip, gzip", "gzip, gzip", "gzip"), [body]) == PAYLOAD
 
 
+@pytest.mark.case("S29")
 @pytest.mark.parametrize(
     "values",
     [
@@ -308,6 +311,7 @@ def bombs() -> dict[str, bytes]:
     return {coding: compress_zeros(coding, GiB) for coding in ("gzip", "br", "zstd")}
 
 
+@pytest.mark.case("S28")
 @pytest.mark.parametrize("coding", ["gzip", "br", "zstd"])
 def test_a_bomb_decodes_in_bounded_memory(bombs: dict[str, bytes], coding: str) -> None:
     body = bombs[coding]
@@ -329,6 +333,7 @@ def test_a_bomb_decodes_in_bounded_memory(bombs: dict[str, bytes], coding: str) 
     assert peak < 4 << 20
 
 
+@pytest.mark.case("S28")
 def test_zstandard_decodes_a_bomb_in_bounded_memory(bombs: dict[str, bytes]) -> None:
     decoder = ContentDecoder([_decoders._Zstandard(zstandard)], max_size=GiB)
     total = 0
@@ -343,6 +348,7 @@ def test_zstandard_decodes_a_bomb_in_bounded_memory(bombs: dict[str, bytes]) -> 
     assert peak < 4 << 20
 
 
+@pytest.mark.case("S28")
 @pytest.mark.parametrize("coding", list(ENCODERS))
 def test_one_chunk_never_yields_much_more_than_a_step(coding: str) -> None:
     body = ENCODERS[coding](bytes(16 << 20))
@@ -351,6 +357,7 @@ def test_one_chunk_never_yields_much_more_than_a_step(coding: str) -> None:
     assert max(sizes) <= 2 * STEP
 
 
+@pytest.mark.case("S28")
 @pytest.mark.parametrize("coding", list(ENCODERS))
 def test_max_decompressed_size_stops_a_bomb_as_soon_as_it_is_passed(coding: str) -> None:
     limit = 1 << 20
@@ -372,6 +379,7 @@ def test_a_body_of_exactly_max_decompressed_size_is_fine() -> None:
     assert decode(decoder_for("gzip", request=request), [gzip.compress(PAYLOAD)]) == PAYLOAD
 
 
+@pytest.mark.case("S28")
 @pytest.mark.parametrize("coding", list(ENCODERS))
 def test_issue8_a_body_read_into_memory_may_not_inflate_past_the_ratio(coding: str) -> None:
     headers = httpcore2.Headers({"Content-Encoding": coding})

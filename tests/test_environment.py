@@ -55,6 +55,7 @@ NO_PROXY_CASES = [
 ]
 
 
+@pytest.mark.case("S37")
 @pytest.mark.parametrize(("no_proxy", "url", "bypassed"), NO_PROXY_CASES)
 def test_no_proxy(no_proxy: str, url: str, bypassed: bool) -> None:
     assert bypasses_proxy(parse_no_proxy(no_proxy), httpcore2.URL(url)) is bypassed
@@ -65,6 +66,7 @@ def proxy_url(environment: Environment, url: str) -> str | None:
     return None if proxy is None else str(proxy.url)
 
 
+@pytest.mark.case("S38")
 def test_proxy_variables_by_scheme() -> None:
     environment = Environment(
         {"HTTP_PROXY": "http://p1:3128", "HTTPS_PROXY": "p2:3128", "NO_PROXY": "local.test"}
@@ -74,6 +76,7 @@ def test_proxy_variables_by_scheme() -> None:
     assert proxy_url(environment, "http://local.test/") is None
 
 
+@pytest.mark.case("S38")
 def test_lower_case_variables_win() -> None:
     environment = Environment(
         {
@@ -91,6 +94,7 @@ def test_lower_case_variables_win() -> None:
     assert proxy_url(environment, "http://upper.test/") == "http://lower:1/"
 
 
+@pytest.mark.case("S38")
 def test_all_proxy_is_the_fallback() -> None:
     environment = Environment({"ALL_PROXY": "socks5h://s:1080", "https_proxy": "http://h:1"})
     assert proxy_url(environment, "http://a.test/") == "socks5h://s:1080/"
@@ -98,6 +102,7 @@ def test_all_proxy_is_the_fallback() -> None:
     assert proxy_url(Environment({}), "http://a.test/") is None
 
 
+@pytest.mark.case("S38")
 def test_upper_case_http_proxy_is_ignored_under_cgi() -> None:
     # Under CGI, HTTP_PROXY comes from the client's "Proxy:" header (httpoxy).
     environment = Environment({"REQUEST_METHOD": "GET", "HTTP_PROXY": "http://evil:1"})
@@ -132,6 +137,7 @@ default login anon password guest
 """
 
 
+@pytest.mark.case("S39")
 def test_netrc_from_the_netrc_variable(tmp_path: Path) -> None:
     path = tmp_path / "netrc"
     path.write_text(NETRC)
@@ -162,6 +168,7 @@ def test_netrc_in_the_home_directory(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert environment.credentials_for(httpcore2.URL("http://b.test/")) is None
 
 
+@pytest.mark.case("S39")
 def test_netrc_entry_without_credentials(tmp_path: Path) -> None:
     path = tmp_path / "netrc"
     path.write_text("machine a.test account x\n")
@@ -170,11 +177,13 @@ def test_netrc_entry_without_credentials(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.case("S40")
 def test_no_netrc_file(tmp_path: Path) -> None:
     environment = Environment({"NETRC": str(tmp_path / "missing")})
     assert environment.credentials_for(httpcore2.URL("http://a.test/")) is None
 
 
+@pytest.mark.case("S40")
 def test_a_malformed_netrc_is_a_warning_that_shows_no_secret(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -187,6 +196,7 @@ def test_a_malformed_netrc_is_a_warning_that_shows_no_secret(
     assert "topsecret" not in caplog.text
 
 
+@pytest.mark.case("S40")
 def test_an_unreadable_netrc_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "netrc"
     path.write_bytes(b"machine a.test login u password \xff\xfe\n")  # not UTF-8

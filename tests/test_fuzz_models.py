@@ -198,6 +198,7 @@ def with_forbidden(draw: st.DrawFn, text: st.SearchStrategy[str]) -> str:
     return base[:at] + draw(_forbidden) + base[at:]
 
 
+@pytest.mark.case("S15")
 @fuzz_settings(100)
 @given(tokens, with_forbidden(field_values), st.booleans())
 def test_cr_lf_nul_in_a_value_are_always_rejected(name: str, value: str, as_bytes: bool) -> None:
@@ -217,6 +218,7 @@ def test_cr_lf_nul_in_a_value_are_always_rejected(name: str, value: str, as_byte
     assert headers.raw == []
 
 
+@pytest.mark.case("S15")
 @fuzz_settings(80)
 @given(with_forbidden(tokens), field_values)
 def test_cr_lf_nul_in_a_name_are_always_rejected(name: str, value: str) -> None:
@@ -272,6 +274,7 @@ def _response_with(set_cookies: list[bytes], url: str = ORIGIN) -> httpcore2.Res
     return httpcore2.Response(200, headers=headers, request=httpcore2.Request("GET", url))
 
 
+@pytest.mark.case("S48")
 @fuzz_settings(100)
 @given(st.lists(st.one_of(st.binary(max_size=80), st.text(max_size=80).map(str.encode))))
 def test_any_set_cookie_bytes_are_stored_or_ignored(lines: list[bytes]) -> None:

@@ -278,6 +278,7 @@ def feed(engine: HTTP11Engine, method: str, response: list[bytes]) -> list[Respo
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
+@pytest.mark.case("S19")
 @engines
 def test_s19_chunked_and_content_length_frame_by_chunked_then_close(
     engine_class: type[HTTP11Engine],
@@ -289,6 +290,7 @@ def test_s19_chunked_and_content_length_frame_by_chunked_then_close(
     assert not engine.start_next_exchange()
 
 
+@pytest.mark.case("S17")
 @engines
 @pytest.mark.parametrize("target", [b"/ HTTP/1.1\r\nX: y", b"/a\tb", b"/\x7f", b""])
 def test_target_extension_is_checked(engine_class: type[HTTP11Engine], target: bytes) -> None:
@@ -297,6 +299,7 @@ def test_target_extension_is_checked(engine_class: type[HTTP11Engine], target: b
         engine_class().request_head(request)
 
 
+@pytest.mark.case("S20")
 @engines
 @pytest.mark.parametrize(
     "value",
@@ -310,6 +313,7 @@ def test_s20_malformed_content_length_is_rejected(
         feed(engine_class(), "GET", [response])
 
 
+@pytest.mark.case("S20")
 @engines
 @pytest.mark.parametrize(
     ("fields", "surfaced"),
@@ -333,6 +337,7 @@ def test_s20_identical_lengths_fold_and_the_coding_is_lower_cased(
     assert events == [HEAD(200, b"OK", b"1.1", surfaced), b"ok", END_OF_BODY]
 
 
+@pytest.mark.case("S21")
 @engines
 @pytest.mark.parametrize(
     "fields",
@@ -352,6 +357,7 @@ def test_s21_unsupported_transfer_encoding_is_rejected(
         feed(engine_class(), "GET", [b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n0\r\n\r\n"])
 
 
+@pytest.mark.case("S22")
 @engines
 @pytest.mark.parametrize(
     "body",
@@ -380,6 +386,7 @@ def test_s22_invalid_chunked_body_is_rejected(
         feed(engine_class(), "GET", [CHUNKED, body])
 
 
+@pytest.mark.case("S23")
 @engines
 @pytest.mark.parametrize(
     "head",
@@ -425,6 +432,7 @@ def endless(engine: HTTP11Engine, first: bytes, piece: bytes) -> int:
     return fed[0]
 
 
+@pytest.mark.case("S24")
 @engines
 def test_s24_oversized_head_in_small_pieces_fails_at_the_limit(
     engine_class: type[HTTP11Engine],
@@ -433,6 +441,7 @@ def test_s24_oversized_head_in_small_pieces_fails_at_the_limit(
     assert received <= MAX_HEAD_SIZE + 100
 
 
+@pytest.mark.case("S24")
 @engines
 def test_s24_oversized_chunk_size_line_fails_at_the_limit(
     engine_class: type[HTTP11Engine],
@@ -441,6 +450,7 @@ def test_s24_oversized_chunk_size_line_fails_at_the_limit(
     assert received <= MAX_HEAD_SIZE + 100
 
 
+@pytest.mark.case("S25")
 @engines
 def test_s25_endless_trailers_fail_at_the_limit(engine_class: type[HTTP11Engine]) -> None:
     received = endless(engine_class(), CHUNKED + b"0\r\n", b"X-Trailer: yes\r\n")

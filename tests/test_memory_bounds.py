@@ -101,6 +101,7 @@ def added(outcome: dict[str, object]) -> int:
 # --- decompression bombs -------------------------------------------------------------------
 
 
+@pytest.mark.case("S28")
 @pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "zstd"])
 def test_issue8_reading_a_bomb_into_memory_stays_small(

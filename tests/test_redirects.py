@@ -67,6 +67,7 @@ def test_repeated_identical_locations_are_one_location() -> None:
     assert redirect_location(response) == "http://a.test/next"
 
 
+@pytest.mark.case("S13")
 def test_conflicting_locations_are_refused() -> None:
     request = Request("GET", "http://a.test/")
     response = Response(
@@ -80,6 +81,7 @@ def test_conflicting_locations_are_refused() -> None:
 # --- redirect_location: resolving the reference (RFC 3986 §5) -----------------------------
 
 
+@pytest.mark.case("S13")
 @pytest.mark.parametrize(
     ("location", "expected"),
     [
@@ -102,6 +104,7 @@ def test_location_is_resolved_against_the_request_url(location: bytes, expected:
     assert str(redirect_location(redirect(302, location))) == expected
 
 
+@pytest.mark.case("S13")
 @pytest.mark.parametrize(
     ("location", "expected"),
     [
@@ -119,6 +122,7 @@ def test_location_bytes_are_percent_encoded(location: bytes, expected: str) -> N
     assert str(redirect_location(redirect(302, location))) == expected
 
 
+@pytest.mark.case("S13")
 @pytest.mark.parametrize(
     ("url", "location", "expected"),
     [
@@ -135,6 +139,7 @@ def test_the_fragment_carries_over_when_the_location_has_none(
     assert str(redirect_location(redirect(301, location, url))) == expected
 
 
+@pytest.mark.case("S13")
 @pytest.mark.parametrize(
     ("location", "reason"),
     [
@@ -155,6 +160,7 @@ def test_an_invalid_location_is_a_protocol_error(location: bytes, reason: str) -
     assert info.value.request is response.request
 
 
+@pytest.mark.case("S11")
 @pytest.mark.parametrize(
     "location",
     [
@@ -176,6 +182,7 @@ def test_only_http_and_https_targets_are_followed(location: bytes) -> None:
     assert info.value.request is response.request
 
 
+@pytest.mark.case("S11")
 def test_a_relative_location_keeps_the_scheme_it_is_resolved_against() -> None:
     with pytest.raises(UnsupportedProtocol, match="'ftp'"):
         redirect_location(redirect(302, b"/next", "ftp://a.test/x"))
@@ -194,6 +201,7 @@ def expected_method(status: int, method: str) -> str:
     return method
 
 
+@pytest.mark.case("S10")
 @pytest.mark.parametrize("status", sorted(REDIRECT_STATUSES))
 @pytest.mark.parametrize("method", METHODS)
 def test_method_and_body_per_status(status: int, method: str) -> None:
@@ -219,6 +227,7 @@ def test_method_and_body_per_status(status: int, method: str) -> None:
         assert next_request.headers["content-type"] == "text/plain"
 
 
+@pytest.mark.case("S10")
 @pytest.mark.parametrize("status", [301, 302, 303])
 def test_a_streamed_post_turned_into_get_needs_no_replay(status: int) -> None:
     request = Request("POST", "http://a.test/upload", content=chunks())
@@ -228,6 +237,7 @@ def test_a_streamed_post_turned_into_get_needs_no_replay(status: int) -> None:
     assert list(next_request.headers) == [(b"Host", b"a.test")]
 
 
+@pytest.mark.case("S10")
 @pytest.mark.parametrize("status", [307, 308])
 def test_a_streamed_body_that_cannot_be_replayed_raises(status: int) -> None:
     request = Request("POST", "http://a.test/upload", content=chunks())
@@ -236,6 +246,7 @@ def test_a_streamed_body_that_cannot_be_replayed_raises(status: int) -> None:
         follow(request, status, "/again")
 
 
+@pytest.mark.case("S10")
 def test_an_async_streamed_body_that_cannot_be_replayed_raises() -> None:
     async def async_chunks() -> AsyncIterator[bytes]:
         yield b"streamed"
@@ -245,6 +256,7 @@ def test_an_async_streamed_body_that_cannot_be_replayed_raises() -> None:
         follow(request, 307, "/again")
 
 
+@pytest.mark.case("S10")
 def test_an_unseekable_file_cannot_be_replayed() -> None:
     class Pipe(io.RawIOBase):
         def readable(self) -> bool:
@@ -287,6 +299,7 @@ def test_a_bodyless_request_stays_bodyless() -> None:
 # --- build_redirect_request: Host (S14) ---------------------------------------------------
 
 
+@pytest.mark.case("S14")
 @pytest.mark.parametrize(
     ("location", "host"),
     [
@@ -319,34 +332,61 @@ def with_credentials(url: str) -> Request:
     )
 
 
+@pytest.mark.case("S07", "S08")
 @pytest.mark.parametrize(
     ("url", "location", "strip"),
     [
         # Same origin: kept.
-        ("http://a.test/x", "/y", False),
-        ("http://a.test/x", "http://A.TEST:80/y", False),
-        ("https://a.test:8443/x", "//a.test:8443/y", False),
+        pytest.param(
+            "http://a.test/x", "/y", False, marks=pytest.mark.case("S01", "S02", "S03", "S04")
+        ),
+        pytest.param(
+            "http://a.test/x",
+            "http://A.TEST:80/y",
+            False,
+            marks=pytest.mark.case("S01", "S02", "S03", "S04"),
+        ),
+        pytest.param(
+            "https://a.test:8443/x",
+            "//a.test:8443/y",
+            False,
+            marks=pytest.mark.case("S01", "S02", "S03", "S04"),
+        ),
         # S01: another host.
-        ("http://a.test/", "http://b.test/", True),
-        ("http://a.test/", "http://www.a.test/", True),
-        ("http://127.0.0.1/", "http://127.0.0.2/", True),
-        ("http://127.0.0.1/", "http://localhost/", True),
-        ("http://a.test/", "//b.test/", True),
+        pytest.param("http://a.test/", "http://b.test/", True, marks=pytest.mark.case("S01")),
+        pytest.param("http://a.test/", "http://www.a.test/", True, marks=pytest.mark.case("S01")),
+        pytest.param("http://127.0.0.1/", "http://127.0.0.2/", True, marks=pytest.mark.case("S01")),
+        pytest.param("http://127.0.0.1/", "http://localhost/", True, marks=pytest.mark.case("S01")),
+        pytest.param("http://a.test/", "//b.test/", True, marks=pytest.mark.case("S01")),
         # S02: same host, another port.
-        ("http://127.0.0.1:8000/", "http://127.0.0.1:8001/", True),
-        ("https://a.test/", "https://a.test:8443/", True),
+        pytest.param(
+            "http://127.0.0.1:8000/", "http://127.0.0.1:8001/", True, marks=pytest.mark.case("S02")
+        ),
+        pytest.param(
+            "https://a.test/", "https://a.test:8443/", True, marks=pytest.mark.case("S02")
+        ),
         # S03: https -> http, also on the same explicit port.
-        ("https://a.test/", "http://a.test/", True),
-        ("https://a.test:8443/", "http://a.test:8443/", True),
-        ("https://a.test:443/", "http://a.test:443/", True),
+        pytest.param("https://a.test/", "http://a.test/", True, marks=pytest.mark.case("S03")),
+        pytest.param(
+            "https://a.test:8443/", "http://a.test:8443/", True, marks=pytest.mark.case("S03")
+        ),
+        pytest.param(
+            "https://a.test:443/", "http://a.test:443/", True, marks=pytest.mark.case("S03")
+        ),
         # S04: http -> https on the same host keeps them only from port 80 to port 443.
-        ("http://a.test/", "https://a.test/", False),
-        ("http://a.test:80/x", "https://a.test:443/y", False),
-        ("http://a.test:8080/", "https://a.test:8443/", True),
-        ("http://a.test/", "https://a.test:8443/", True),
-        ("http://a.test:8080/", "https://a.test/", True),
-        ("http://a.test:443/", "https://a.test:443/", True),
-        ("http://a.test/", "https://b.test/", True),
+        pytest.param("http://a.test/", "https://a.test/", False, marks=pytest.mark.case("S04")),
+        pytest.param(
+            "http://a.test:80/x", "https://a.test:443/y", False, marks=pytest.mark.case("S04")
+        ),
+        pytest.param(
+            "http://a.test:8080/", "https://a.test:8443/", True, marks=pytest.mark.case("S04")
+        ),
+        pytest.param("http://a.test/", "https://a.test:8443/", True, marks=pytest.mark.case("S04")),
+        pytest.param("http://a.test:8080/", "https://a.test/", True, marks=pytest.mark.case("S04")),
+        pytest.param(
+            "http://a.test:443/", "https://a.test:443/", True, marks=pytest.mark.case("S04")
+        ),
+        pytest.param("http://a.test/", "https://b.test/", True, marks=pytest.mark.case("S04")),
     ],
 )
 def test_credentials_are_dropped_when_the_origin_changes(
@@ -364,6 +404,7 @@ def test_credentials_are_dropped_when_the_origin_changes(
     assert next_request.headers["accept"] == "*/*"
 
 
+@pytest.mark.case("S06", "S07", "S08")
 def test_every_copy_of_a_credential_header_is_dropped() -> None:
     request = Request(
         "GET",
@@ -381,6 +422,7 @@ def test_every_copy_of_a_credential_header_is_dropped() -> None:
     assert list(next_request.headers) == [(b"Host", b"b.test")]
 
 
+@pytest.mark.case("S05")
 def test_stripping_is_sticky_for_the_rest_of_the_chain() -> None:
     first = with_credentials("http://127.0.0.1/")
     response = Response(302, headers=[(b"Location", b"http://127.0.0.2/")], request=first)
@@ -399,6 +441,7 @@ def test_stripping_is_sticky_for_the_rest_of_the_chain() -> None:
     assert "authorization" not in third.headers
 
 
+@pytest.mark.case("S04", "S05")
 def test_a_stripped_chain_strips_on_same_origin_hops_and_upgrades() -> None:
     for location in ("/same", "https://a.test/"):
         next_request = follow(with_credentials("http://a.test/"), 302, location, stripped=True)

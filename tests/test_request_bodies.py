@@ -278,6 +278,7 @@ def test_a_multipart_stream_without_files() -> None:
     assert body_of(MultipartStream({"a": 1}, boundary=BOUNDARY)) == field("a", b"1") + END
 
 
+@pytest.mark.case("S18")
 @pytest.mark.parametrize(
     ("name", "filename", "escaped_name", "escaped_filename"),
     [
@@ -298,6 +299,7 @@ def test_names_and_filenames_are_escaped_the_whatwg_way(
     assert b"\r\nX: y" not in body
 
 
+@pytest.mark.case("S18")
 @pytest.mark.parametrize(
     "value",
     [

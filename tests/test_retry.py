@@ -15,6 +15,7 @@ from tests.servers.raw import RawServerFactory, build_response, respond_with
 NOW = datetime.datetime(2026, 12, 6, 12, 0, 0, tzinfo=datetime.timezone.utc)
 
 
+@pytest.mark.case("S50")
 def test_defaults() -> None:
     retry = httpcore2.Retry()
     assert (retry.total, retry.connect, retry.read, retry.status) == (3, None, None, None)
@@ -118,6 +119,7 @@ def test_retry_after_in_seconds_and_as_a_date() -> None:
     assert 3500 < seconds <= 3600
 
 
+@pytest.mark.case("S50")
 def test_delay_prefers_retry_after_capped_by_backoff_max() -> None:
     retry = httpcore2.Retry(backoff_factor=2.0, backoff_max=60.0).increment("status")
 

@@ -50,6 +50,7 @@ async def test_digest_against_httpbin(httpbin: WSGIServer, algorithm: str, qop: 
     assert "nc=00000002" in sent[2]
 
 
+@pytest.mark.case("S09")
 @pytest.mark.anyio
 async def test_digest_wrong_password_is_retried_exactly_once(httpbin: WSGIServer) -> None:
     path = "/digest-auth/auth/user/pass/SHA-256/never"
@@ -90,6 +91,7 @@ async def test_digest_rfc7616_algorithms(algorithm: str, qop: str, userhash: boo
     assert len(server.requests) == 3
 
 
+@pytest.mark.case("S09")
 @pytest.mark.anyio
 async def test_digest_stale_is_answered_only_once() -> None:
     app = DigestApp("user", "pass", nonce_uses=0)  # every nonce is stale at once
@@ -112,6 +114,7 @@ async def test_basic_auth_against_httpbin(httpbin: WSGIServer) -> None:
     assert len(httpbin.requests) == 2  # Basic is sent up front: no challenge round trip
 
 
+@pytest.mark.case("S41")
 @pytest.mark.anyio
 async def test_credentials_from_the_url(httpbin: WSGIServer) -> None:
     url = httpbin.url.replace("http://", "http://us%40er:p%3Ass@") + "/basic-auth/us@er/p:ss"
@@ -153,6 +156,7 @@ async def test_adapter_leaves_the_request_unchanged(httpbin: WSGIServer) -> None
     assert "authorization" in response.request.headers
 
 
+@pytest.mark.case("S09")
 @pytest.mark.anyio
 async def test_challenge_from_another_origin_is_not_answered(httpbin: WSGIServer) -> None:
     # The credentials belong to the first origin; the redirect target challenges too.
@@ -166,6 +170,7 @@ async def test_challenge_from_another_origin_is_not_answered(httpbin: WSGIServer
     assert [headers.get("authorization") for _, _, headers in other.requests] == [None]
 
 
+@pytest.mark.case("S01", "S07", "S08")
 @pytest.mark.anyio
 async def test_basic_auth_does_not_follow_a_redirect_to_another_origin(
     httpbin: WSGIServer,

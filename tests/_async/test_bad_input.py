@@ -29,6 +29,7 @@ def assert_no_secret(*texts: str) -> None:
         assert "Cookie-" + SECRET not in text
 
 
+@pytest.mark.case("S41")
 @pytest.mark.anyio
 async def test_p1_no_secret_in_messages_reprs_or_logs(
     server: Server, caplog: pytest.LogCaptureFixture
@@ -53,6 +54,7 @@ async def test_p1_no_secret_in_messages_reprs_or_logs(
         assert "(b'Cookie', b'[secure]')" in str(request.headers)
 
 
+@pytest.mark.case("S12", "S41")
 @pytest.mark.anyio
 async def test_p1_p12_too_many_redirects_names_the_chain_masked_and_the_way_out(
     server: Server,

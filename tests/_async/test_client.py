@@ -87,6 +87,7 @@ async def test_send_a_prepared_request(server: Server) -> None:
     assert ["host", f"127.0.0.1:{server.port}"] in data["headers"]
 
 
+@pytest.mark.case("S10")
 @pytest.mark.parametrize(
     ("status", "method", "body_kept"),
     [
@@ -121,6 +122,7 @@ async def test_a_chain_of_redirects_is_kept_in_history(server: Server) -> None:
     assert str(response.history[0].url) == f"{server.url}/redirect-chain/3"
 
 
+@pytest.mark.case("S12")
 @pytest.mark.anyio
 async def test_too_many_redirects(server: Server) -> None:
     async with httpcore2.Client(base_url=server.url, max_redirects=4) as client:
@@ -131,6 +133,7 @@ async def test_too_many_redirects(server: Server) -> None:
     assert count == 5  # the first request and four redirects, then it stops
 
 
+@pytest.mark.case("S12")
 @pytest.mark.anyio
 async def test_not_following_returns_the_redirect_and_next_sends_the_hop(server: Server) -> None:
     async with httpcore2.Client(base_url=server.url, follow_redirects=False) as client:
@@ -143,6 +146,7 @@ async def test_not_following_returns_the_redirect_and_next_sends_the_hop(server:
         assert third.text == "done"
 
 
+@pytest.mark.case("S11")
 @pytest.mark.anyio
 async def test_redirects_to_other_schemes_are_refused(server: Server) -> None:
     async with httpcore2.Client(base_url=server.url) as client:
@@ -150,6 +154,7 @@ async def test_redirects_to_other_schemes_are_refused(server: Server) -> None:
             await client.get("/redirect-to?url=file:///etc/passwd")
 
 
+@pytest.mark.case("S01", "S07")
 @pytest.mark.anyio
 async def test_credentials_never_follow_a_redirect_to_another_origin(server: Server) -> None:
     target = other_origin(server) + "/anything/landed"
@@ -175,6 +180,7 @@ async def test_basic_auth(server: Server) -> None:
         assert info.value.response is denied
 
 
+@pytest.mark.case("S49")
 @pytest.mark.anyio
 async def test_cookies_set_sent_and_deleted(server: Server) -> None:
     async with httpcore2.Client(base_url=server.url) as client:
@@ -190,6 +196,7 @@ async def test_cookies_set_sent_and_deleted(server: Server) -> None:
         assert response.json() == {"client": "1", "request": "2"}
 
 
+@pytest.mark.case("S46")
 @pytest.mark.anyio
 async def test_cookies_stay_with_their_origin(server: Server) -> None:
     async with httpcore2.Client(base_url=server.url) as client:
@@ -278,6 +285,7 @@ async def test_the_cookies_a_response_sets(server: Server) -> None:
     assert dict(response.cookies) == {"a": "1", "b": "2"}
 
 
+@pytest.mark.case("S13")
 @pytest.mark.parametrize("kind", ["relative", "absolute"])
 @pytest.mark.anyio
 async def test_relative_and_absolute_locations(server: Server, kind: str) -> None:

@@ -87,6 +87,7 @@ async def test_a_failing_response_hook_closes_the_response() -> None:
     assert response.is_closed
 
 
+@pytest.mark.case("S30")
 @pytest.mark.anyio
 async def test_a_large_redirect_body_is_not_drained() -> None:
     big = redirect("/next", body=b"x" * 1_000_000)

@@ -297,6 +297,7 @@ async def test_connect_errors_surface_after_the_retries() -> None:
         assert (await pool.request("GET", "http://example.com/")).status == 200
 
 
+@pytest.mark.case("S33")
 @pytest.mark.parametrize(
     ("url", "extensions", "expected"),
     [
@@ -318,6 +319,7 @@ async def test_tls_server_hostname(
         assert backend.streams[0].tls_hostname == expected
 
 
+@pytest.mark.case("S35")
 @pytest.mark.anyio
 async def test_sni_override_is_part_of_the_pool_key() -> None:
     backend = httpcore2.MockBackend([OK] * 2)

@@ -29,6 +29,7 @@ def netrc_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.mark.case("S39")
 @pytest.mark.anyio
 async def test_netrc_credentials(httpbin: WSGIServer, netrc_file: Path) -> None:
     url = f"http://localhost:{httpbin.port}/basic-auth/user/pass"
@@ -42,6 +43,7 @@ async def test_netrc_credentials(httpbin: WSGIServer, netrc_file: Path) -> None:
         assert (await client.get(url)).status == 401
 
 
+@pytest.mark.case("S39")
 @pytest.mark.anyio
 async def test_netrc_is_looked_up_for_every_hop(httpbin: WSGIServer, netrc_file: Path) -> None:
     target = f"http://localhost:{httpbin.port}/basic-auth/user/pass"
@@ -53,6 +55,7 @@ async def test_netrc_is_looked_up_for_every_hop(httpbin: WSGIServer, netrc_file:
     assert second[2]["authorization"].startswith("Basic ")
 
 
+@pytest.mark.case("S40")
 @pytest.mark.anyio
 async def test_netrc_is_read_once(httpbin: WSGIServer, netrc_file: Path) -> None:
     url = f"http://localhost:{httpbin.port}/basic-auth/user/pass"

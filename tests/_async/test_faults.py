@@ -120,6 +120,7 @@ async def test_f08_informational_responses_are_skipped(raw_server: RawServerFact
     assert response.content == b"Hello, world!"
 
 
+@pytest.mark.case("S25")
 @pytest.mark.anyio
 async def test_s25_endless_informational_responses(raw_server: RawServerFactory) -> None:
     server = raw_server(endless_continue())
@@ -142,6 +143,7 @@ async def test_f10_server_never_answers(raw_server: RawServerFactory) -> None:
         assert pool.connections == []
 
 
+@pytest.mark.case("S19")
 @pytest.mark.anyio
 async def test_s19_chunked_with_content_length_closes_the_connection(
     raw_server: RawServerFactory,
@@ -180,6 +182,7 @@ async def test_f28_status_line_without_reason_phrase(raw_server: RawServerFactor
     assert response.content == b"ok"
 
 
+@pytest.mark.case("S23")
 @pytest.mark.anyio
 async def test_s23_malformed_head_is_a_protocol_error(raw_server: RawServerFactory) -> None:
     server = raw_server(respond_with(b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n"))
@@ -192,12 +195,27 @@ async def test_s23_malformed_head_is_a_protocol_error(raw_server: RawServerFacto
 @pytest.mark.parametrize(
     "build",
     [
-        lambda url: httpcore2.Request("GET", url, headers={"X": "a\r\nX-Injected: 1"}),
-        lambda url: httpcore2.Request("GET", url, headers={"X\r\nY": "1"}),
-        lambda url: httpcore2.Request("GET / HTTP/1.1\r\nX: y", url),
-        lambda url: httpcore2.Request("GET", url + "/a\r\nX: y"),
+        pytest.param(
+            lambda url: httpcore2.Request("GET", url, headers={"X": "a\r\nX-Injected: 1"}),
+            id="s15-value",
+            marks=pytest.mark.case("S15"),
+        ),
+        pytest.param(
+            lambda url: httpcore2.Request("GET", url, headers={"X\r\nY": "1"}),
+            id="s15-name",
+            marks=pytest.mark.case("S15"),
+        ),
+        pytest.param(
+            lambda url: httpcore2.Request("GET / HTTP/1.1\r\nX: y", url),
+            id="s16-method",
+            marks=pytest.mark.case("S16"),
+        ),
+        pytest.param(
+            lambda url: httpcore2.Request("GET", url + "/a\r\nX: y"),
+            id="s17-url",
+            marks=pytest.mark.case("S17"),
+        ),
     ],
-    ids=["s15-value", "s15-name", "s16-method", "s17-url"],
 )
 @pytest.mark.anyio
 async def test_injection_is_refused_before_anything_is_sent(

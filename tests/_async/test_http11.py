@@ -123,6 +123,7 @@ async def test_informational_responses_are_skipped() -> None:
     assert connection.is_idle()
 
 
+@pytest.mark.case("S25")
 @pytest.mark.anyio
 async def test_endless_informational_responses_are_an_error() -> None:
     stream = httpcore2.MockStream([b"HTTP/1.1 100 Continue\r\n\r\n"] * (MAX_INFORMATIONAL + 5))
@@ -190,6 +191,7 @@ async def test_bytes_after_the_body_are_never_parsed_as_a_response() -> None:
     assert connection.is_closed()
 
 
+@pytest.mark.case("S20", "S21", "S23")
 @pytest.mark.parametrize(
     "head",
     [
@@ -225,6 +227,7 @@ async def test_malformed_response_heads_are_rejected(head: bytes, http1_engine: 
     assert connection.is_closed()
 
 
+@pytest.mark.case("S22")
 @pytest.mark.parametrize(
     "body",
     [
@@ -243,6 +246,7 @@ async def test_invalid_chunked_bodies_are_rejected(body: bytes) -> None:
     assert connection.is_closed()
 
 
+@pytest.mark.case("S24")
 @pytest.mark.anyio
 async def test_oversized_response_head_is_rejected() -> None:
     # S24: sent in small pieces, the limit still covers the whole head.

@@ -152,6 +152,7 @@ def test_neither_http1_nor_http2_is_refused() -> None:
 # -- requests and responses ------------------------------------------------------------------
 
 
+@pytest.mark.case("S14")
 @pytest.mark.anyio
 async def test_request_headers_on_the_wire() -> None:
     with H2Server(respond_ok()) as server:
@@ -201,6 +202,7 @@ async def test_head_and_status_codes(h2_origin: tuple[str, dict[str, Any]]) -> N
     assert after.content == HELLO
 
 
+@pytest.mark.case("S26")
 @pytest.mark.anyio
 async def test_an_oversized_response_header_block_is_refused(server: Server) -> None:
     async with h2c_pool() as pool:
@@ -538,6 +540,7 @@ async def test_a_bad_frame_is_a_protocol_error_and_closes_the_connection() -> No
     assert len(server.connections) == 2
 
 
+@pytest.mark.case("S27")
 @pytest.mark.anyio
 async def test_server_push_is_refused() -> None:
     with H2Server(on_first_connection(send_push_promise())) as server:

@@ -213,6 +213,7 @@ async def test_connect_timeout_does_not_poison_the_pool(
         assert response.status == 200
 
 
+@pytest.mark.case("S31")
 @pytest.mark.anyio
 async def test_https_with_the_test_ca(tls_server: Server) -> None:
     async with httpcore2.ConnectionPool(verify=str(tls_server.ca_file)) as pool:
@@ -222,6 +223,7 @@ async def test_https_with_the_test_ca(tls_server: Server) -> None:
     assert echo(response)["scheme"] == "https"
 
 
+@pytest.mark.case("S31")
 @pytest.mark.anyio
 async def test_https_is_verified_by_default(tls_server: Server) -> None:
     async with httpcore2.ConnectionPool() as pool:
@@ -232,6 +234,7 @@ async def test_https_is_verified_by_default(tls_server: Server) -> None:
         assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
 
 
+@pytest.mark.case("S32")
 @pytest.mark.anyio
 async def test_https_hostname_mismatch_is_refused(tls_server: Server) -> None:
     async with httpcore2.ConnectionPool(verify=str(tls_server.ca_file)) as pool:
@@ -241,6 +244,7 @@ async def test_https_hostname_mismatch_is_refused(tls_server: Server) -> None:
             )
 
 
+@pytest.mark.case("S32")
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 @pytest.mark.anyio
 async def test_certificate_for_another_name_is_refused(

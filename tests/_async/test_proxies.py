@@ -50,6 +50,7 @@ def received_headers(response: httpcore2.Response) -> dict[str, str]:
     return dict(response.json()["headers"])
 
 
+@pytest.mark.case("S08")
 @pytest.mark.anyio
 async def test_forward_http_through_tinyproxy(server: Server, tinyproxy: TinyProxy) -> None:
     mark = marker()
@@ -87,6 +88,7 @@ async def test_refused_connect_raises_proxy_error_and_closes_the_socket(
         assert pool.connections == []
 
 
+@pytest.mark.case("S08")
 @pytest.mark.parametrize("http2", [False, True])
 @pytest.mark.anyio
 async def test_https_through_a_connect_tunnel(
@@ -112,6 +114,7 @@ async def test_https_through_a_connect_tunnel(
     assert tinyproxy.log().count(line.split(": ", 1)[1]) >= 1
 
 
+@pytest.mark.case("S08", "S36")
 @pytest.mark.parametrize("origin", ["http", "https"])
 @pytest.mark.anyio
 async def test_https_proxy_tls_inside_tls(
@@ -178,6 +181,7 @@ async def test_client_proxy_argument(server: Server, tinyproxy: TinyProxy) -> No
         httpcore2.Client(proxy=tinyproxy.url, transport=httpcore2.ConnectionPool())
 
 
+@pytest.mark.case("S37", "S38")
 @pytest.mark.anyio
 async def test_proxy_from_the_environment(
     server: Server, tinyproxy: TinyProxy, monkeypatch: pytest.MonkeyPatch
@@ -196,6 +200,7 @@ async def test_proxy_from_the_environment(
     assert f"/echo?{off}" not in tinyproxy.log()
 
 
+@pytest.mark.case("S08", "S37")
 @pytest.mark.anyio
 async def test_proxy_and_credentials_are_decided_per_hop(
     server: Server,
@@ -224,6 +229,7 @@ async def test_proxy_and_credentials_are_decided_per_hop(
     assert f"localhost:{tls_server.port}" not in tinyproxy.log()
 
 
+@pytest.mark.case("S35")
 @pytest.mark.anyio
 async def test_pool_keys_connections_by_proxy(server: Server, tinyproxy: TinyProxy) -> None:
     proxy = httpcore2.Proxy(tinyproxy.url)

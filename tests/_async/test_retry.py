@@ -97,6 +97,7 @@ async def test_503_with_retry_after_is_retried_after_the_delay_it_asks_for(
         assert in_use(adapter.inner) == []
 
 
+@pytest.mark.case("S50")
 @pytest.mark.anyio
 async def test_retry_after_is_capped_and_backoff_grows(raw_server: RawServerFactory) -> None:
     script = Script(unavailable("3600"), unavailable(None), unavailable(None), OK)
@@ -241,6 +242,7 @@ async def test_connection_refused_is_retried_then_raised(unused_port: int) -> No
         assert adapter.inner.connections == []
 
 
+@pytest.mark.case("S50")
 @pytest.mark.anyio
 async def test_methods_not_allowed_and_bodies_not_replayable_are_sent_once(
     raw_server: RawServerFactory,

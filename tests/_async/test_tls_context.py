@@ -48,6 +48,7 @@ async def test_http2_only_refuses_an_http11_handshake(http11_only_tls_server: Se
             await pool.request("GET", server.url + "/")
 
 
+@pytest.mark.case("S34")
 @pytest.mark.anyio
 async def test_pools_of_their_own_offer_what_they_speak(tls_server: Server) -> None:
     ca = str(tls_server.ca_file)

@@ -50,6 +50,7 @@ def test_digest_against_httpbin(httpbin: WSGIServer, algorithm: str, qop: str) -
     assert "nc=00000002" in sent[2]
 
 
+@pytest.mark.case("S09")
 def test_digest_wrong_password_is_retried_exactly_once(httpbin: WSGIServer) -> None:
     path = "/digest-auth/auth/user/pass/SHA-256/never"
     with httpcore2.SyncClient() as client:
@@ -85,6 +86,7 @@ def test_digest_rfc7616_algorithms(algorithm: str, qop: str, userhash: bool) -> 
     assert len(server.requests) == 3
 
 
+@pytest.mark.case("S09")
 def test_digest_stale_is_answered_only_once() -> None:
     app = DigestApp("user", "pass", nonce_uses=0)  # every nonce is stale at once
     with WSGIServer(app) as server:
@@ -105,6 +107,7 @@ def test_basic_auth_against_httpbin(httpbin: WSGIServer) -> None:
     assert len(httpbin.requests) == 2  # Basic is sent up front: no challenge round trip
 
 
+@pytest.mark.case("S41")
 def test_credentials_from_the_url(httpbin: WSGIServer) -> None:
     url = httpbin.url.replace("http://", "http://us%40er:p%3Ass@") + "/basic-auth/us@er/p:ss"
     with httpcore2.SyncClient() as client:
@@ -142,6 +145,7 @@ def test_adapter_leaves_the_request_unchanged(httpbin: WSGIServer) -> None:
     assert "authorization" in response.request.headers
 
 
+@pytest.mark.case("S09")
 def test_challenge_from_another_origin_is_not_answered(httpbin: WSGIServer) -> None:
     # The credentials belong to the first origin; the redirect target challenges too.
     app = DigestApp("user", "pass")
@@ -154,6 +158,7 @@ def test_challenge_from_another_origin_is_not_answered(httpbin: WSGIServer) -> N
     assert [headers.get("authorization") for _, _, headers in other.requests] == [None]
 
 
+@pytest.mark.case("S01", "S07", "S08")
 def test_basic_auth_does_not_follow_a_redirect_to_another_origin(
     httpbin: WSGIServer,
 ) -> None:

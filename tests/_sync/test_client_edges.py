@@ -85,6 +85,7 @@ def test_a_failing_response_hook_closes_the_response() -> None:
     assert response.is_closed
 
 
+@pytest.mark.case("S30")
 def test_a_large_redirect_body_is_not_drained() -> None:
     big = redirect("/next", body=b"x" * 1_000_000)
     transport = ScriptedTransport(big, httpcore2.Response(200, content=b"done"))

@@ -279,6 +279,7 @@ def test_connect_errors_surface_after_the_retries() -> None:
         assert (pool.request("GET", "http://example.com/")).status == 200
 
 
+@pytest.mark.case("S33")
 @pytest.mark.parametrize(
     ("url", "extensions", "expected"),
     [
@@ -297,6 +298,7 @@ def test_tls_server_hostname(url: str, extensions: dict[str, str], expected: str
         assert backend.streams[0].tls_hostname == expected
 
 
+@pytest.mark.case("S35")
 def test_sni_override_is_part_of_the_pool_key() -> None:
     backend = httpcore2.SyncMockBackend([OK] * 2)
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:

@@ -30,6 +30,7 @@ def netrc_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
+@pytest.mark.case("S39")
 def test_netrc_credentials(httpbin: WSGIServer, netrc_file: Path) -> None:
     url = f"http://localhost:{httpbin.port}/basic-auth/user/pass"
     with httpcore2.SyncClient() as client:
@@ -42,6 +43,7 @@ def test_netrc_credentials(httpbin: WSGIServer, netrc_file: Path) -> None:
         assert (client.get(url)).status == 401
 
 
+@pytest.mark.case("S39")
 def test_netrc_is_looked_up_for_every_hop(httpbin: WSGIServer, netrc_file: Path) -> None:
     target = f"http://localhost:{httpbin.port}/basic-auth/user/pass"
     with httpcore2.SyncClient() as client:
@@ -52,6 +54,7 @@ def test_netrc_is_looked_up_for_every_hop(httpbin: WSGIServer, netrc_file: Path)
     assert second[2]["authorization"].startswith("Basic ")
 
 
+@pytest.mark.case("S40")
 def test_netrc_is_read_once(httpbin: WSGIServer, netrc_file: Path) -> None:
     url = f"http://localhost:{httpbin.port}/basic-auth/user/pass"
     with httpcore2.SyncClient() as client:

@@ -115,6 +115,7 @@ def test_informational_responses_are_skipped() -> None:
     assert connection.is_idle()
 
 
+@pytest.mark.case("S25")
 def test_endless_informational_responses_are_an_error() -> None:
     stream = httpcore2.SyncMockStream([b"HTTP/1.1 100 Continue\r\n\r\n"] * (MAX_INFORMATIONAL + 5))
     connection = httpcore2.SyncHTTP11Connection(stream)
@@ -176,6 +177,7 @@ def test_bytes_after_the_body_are_never_parsed_as_a_response() -> None:
     assert connection.is_closed()
 
 
+@pytest.mark.case("S20", "S21", "S23")
 @pytest.mark.parametrize(
     "head",
     [
@@ -210,6 +212,7 @@ def test_malformed_response_heads_are_rejected(head: bytes, http1_engine: str) -
     assert connection.is_closed()
 
 
+@pytest.mark.case("S22")
 @pytest.mark.parametrize(
     "body",
     [
@@ -227,6 +230,7 @@ def test_invalid_chunked_bodies_are_rejected(body: bytes) -> None:
     assert connection.is_closed()
 
 
+@pytest.mark.case("S24")
 def test_oversized_response_head_is_rejected() -> None:
     # S24: sent in small pieces, the limit still covers the whole head.
     pieces = [b"HTTP/1.1 200 OK\r\nX-Big: "] + [b"a" * 1000] * (MAX_HEAD_SIZE // 1000 + 10)

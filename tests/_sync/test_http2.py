@@ -147,6 +147,7 @@ def test_neither_http1_nor_http2_is_refused() -> None:
 # -- requests and responses ------------------------------------------------------------------
 
 
+@pytest.mark.case("S14")
 def test_request_headers_on_the_wire() -> None:
     with H2Server(respond_ok()) as server:
         with h2c_pool() as pool:
@@ -194,6 +195,7 @@ def test_head_and_status_codes(h2_origin: tuple[str, dict[str, Any]]) -> None:
     assert after.content == HELLO
 
 
+@pytest.mark.case("S26")
 def test_an_oversized_response_header_block_is_refused(server: Server) -> None:
     with h2c_pool() as pool:
         assert len((pool.request("GET", server.url + "/headers/100")).headers) > 100
@@ -513,6 +515,7 @@ def test_a_bad_frame_is_a_protocol_error_and_closes_the_connection() -> None:
     assert len(server.connections) == 2
 
 
+@pytest.mark.case("S27")
 def test_server_push_is_refused() -> None:
     with H2Server(on_first_connection(send_push_promise())) as server:
         with h2c_pool() as pool:

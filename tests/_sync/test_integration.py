@@ -195,6 +195,7 @@ def test_connect_timeout_does_not_poison_the_pool(
         assert response.status == 200
 
 
+@pytest.mark.case("S31")
 def test_https_with_the_test_ca(tls_server: Server) -> None:
     with httpcore2.SyncConnectionPool(verify=str(tls_server.ca_file)) as pool:
         response = pool.request("GET", tls_server.url + "/echo")
@@ -203,6 +204,7 @@ def test_https_with_the_test_ca(tls_server: Server) -> None:
     assert echo(response)["scheme"] == "https"
 
 
+@pytest.mark.case("S31")
 def test_https_is_verified_by_default(tls_server: Server) -> None:
     with httpcore2.SyncConnectionPool() as pool:
         request = httpcore2.Request("GET", tls_server.url + "/")
@@ -212,12 +214,14 @@ def test_https_is_verified_by_default(tls_server: Server) -> None:
         assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
 
 
+@pytest.mark.case("S32")
 def test_https_hostname_mismatch_is_refused(tls_server: Server) -> None:
     with httpcore2.SyncConnectionPool(verify=str(tls_server.ca_file)) as pool:
         with pytest.raises(httpcore2.ConnectError, match="certificate verify failed"):
             pool.request("GET", tls_server.url + "/", extensions={"sni_hostname": "wrong.example"})
 
 
+@pytest.mark.case("S32")
 @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
 def test_certificate_for_another_name_is_refused(wrong_host_tls_server: Server, host: str) -> None:
     # S32: the name (or IP literal) in the URL is checked against the certificate, which

@@ -50,6 +50,7 @@ def received_headers(response: httpcore2.Response) -> dict[str, str]:
     return dict(response.json()["headers"])
 
 
+@pytest.mark.case("S08")
 def test_forward_http_through_tinyproxy(server: Server, tinyproxy: TinyProxy) -> None:
     mark = marker()
     with httpcore2.SyncConnectionPool(proxy=tinyproxy.url) as pool:
@@ -84,6 +85,7 @@ def test_refused_connect_raises_proxy_error_and_closes_the_socket(
         assert pool.connections == []
 
 
+@pytest.mark.case("S08")
 @pytest.mark.parametrize("http2", [False, True])
 def test_https_through_a_connect_tunnel(
     tls_server: Server, tinyproxy: TinyProxy, ca_file: Path, http2: bool
@@ -108,6 +110,7 @@ def test_https_through_a_connect_tunnel(
     assert tinyproxy.log().count(line.split(": ", 1)[1]) >= 1
 
 
+@pytest.mark.case("S08", "S36")
 @pytest.mark.parametrize("origin", ["http", "https"])
 def test_https_proxy_tls_inside_tls(
     server: Server, tls_server: Server, https_proxy: PProxy, ca_file: Path, origin: str
@@ -169,6 +172,7 @@ def test_client_proxy_argument(server: Server, tinyproxy: TinyProxy) -> None:
         httpcore2.SyncClient(proxy=tinyproxy.url, transport=httpcore2.SyncConnectionPool())
 
 
+@pytest.mark.case("S37", "S38")
 def test_proxy_from_the_environment(
     server: Server, tinyproxy: TinyProxy, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -186,6 +190,7 @@ def test_proxy_from_the_environment(
     assert f"/echo?{off}" not in tinyproxy.log()
 
 
+@pytest.mark.case("S08", "S37")
 def test_proxy_and_credentials_are_decided_per_hop(
     server: Server,
     tls_server: Server,
@@ -213,6 +218,7 @@ def test_proxy_and_credentials_are_decided_per_hop(
     assert f"localhost:{tls_server.port}" not in tinyproxy.log()
 
 
+@pytest.mark.case("S35")
 def test_pool_keys_connections_by_proxy(server: Server, tinyproxy: TinyProxy) -> None:
     proxy = httpcore2.Proxy(tinyproxy.url)
     mark = marker()

@@ -97,6 +97,7 @@ def test_503_with_retry_after_is_retried_after_the_delay_it_asks_for(
         assert in_use(adapter.inner) == []
 
 
+@pytest.mark.case("S50")
 def test_retry_after_is_capped_and_backoff_grows(raw_server: RawServerFactory) -> None:
     script = Script(unavailable("3600"), unavailable(None), unavailable(None), OK)
     server = raw_server(script)
@@ -229,6 +230,7 @@ def test_connection_refused_is_retried_then_raised(unused_port: int) -> None:
         assert adapter.inner.connections == []
 
 
+@pytest.mark.case("S50")
 def test_methods_not_allowed_and_bodies_not_replayable_are_sent_once(
     raw_server: RawServerFactory,
 ) -> None:

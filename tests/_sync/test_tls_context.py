@@ -46,6 +46,7 @@ def test_http2_only_refuses_an_http11_handshake(http11_only_tls_server: Server) 
             pool.request("GET", server.url + "/")
 
 
+@pytest.mark.case("S34")
 def test_pools_of_their_own_offer_what_they_speak(tls_server: Server) -> None:
     ca = str(tls_server.ca_file)
     with httpcore2.SyncConnectionPool(verify=ca, http2=True) as h2_pool:
