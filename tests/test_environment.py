@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import httpcore2
 from httpcore2._environment import Environment, bypasses_proxy, ca_bundle, parse_no_proxy
+from tests.fuzzing import fuzz_settings
 from tests.servers.asgi_server import Server
 
 NO_PROXY_CASES = [
@@ -204,6 +208,45 @@ def test_an_unreadable_netrc_is_a_warning(tmp_path: Path, caplog: pytest.LogCapt
         environment = Environment({"NETRC": str(path)})
     assert environment.credentials_for(httpcore2.URL("http://a.test/")) is None
     assert "Ignoring the netrc file" in caplog.text
+
+
+@pytest.mark.case("S39")
+@pytest.mark.parametrize(
+    ("content", "credentials"),
+    [
+        ("machine a.test login u\n", ("u", "")),  # a login without a password: empty
+        ("machine a.test password p\n", ("", "p")),
+        ("default\n", None),  # a default entry without credentials matches nothing
+        ("machine b.test login u password p\n", None),
+        ('machine "a.test" login "u s" password "p w"\n', ("u s", "p w")),
+        ("macdef init\ncd /\n\nmachine a.test login u password p\n", ("u", "p")),
+    ],
+)
+def test_netrc_entries(tmp_path: Path, content: str, credentials: tuple[str, str] | None) -> None:
+    path = tmp_path / "netrc"
+    path.write_text(content)
+    environment = Environment({"NETRC": str(path)})
+    assert environment.credentials_for(httpcore2.URL("http://a.test/")) == credentials
+
+
+NETRC_WORDS = ["machine", "default", "login", "password", "account", "macdef", "a.test"]
+netrc_contents = st.lists(
+    st.sampled_from([*NETRC_WORDS, " ", "\n", "\n\n", "\t", '"', "\\", "#", "\x00"])
+    | st.text(max_size=4),
+    max_size=30,
+).map("".join)
+
+
+@pytest.mark.case("S40")
+@fuzz_settings(200)
+@given(st.one_of(netrc_contents.map(str.encode), st.binary(max_size=64)))
+def test_any_netrc_file_is_read_or_ignored_with_a_warning(content: bytes) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "netrc"
+        path.write_bytes(content)
+        environment = Environment({"NETRC": str(path)})
+    credentials = environment.credentials_for(httpcore2.URL("http://a.test/"))
+    assert credentials is None or all(isinstance(part, str) for part in credentials)
 
 
 def test_ca_bundle_order(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from hyperframe.frame import ContinuationFrame, HeadersFrame
 
 import httpcore2
 from tests.servers import certs
 from tests.servers.h2 import H2Request, H2Server, H2ServerConnection, Script, on_first_connection
-from tests.servers.raw import OK, RawConnection, RawServerFactory, build_response
+from tests.servers.raw import OK, Handler, RawConnection, RawServerFactory, build_response
 
 QUICK = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
 CREDENTIALS = (b"authorization", b"proxy-authorization", b"cookie")
@@ -193,6 +194,28 @@ async def test_s05_credentials_stay_dropped_when_the_chain_comes_back(
             == field(final, b"authorization")
             == basic("user", "pass")
         )
+
+
+@pytest.mark.case("S49")
+@pytest.mark.anyio
+async def test_s49_a_cookie_set_by_a_redirect_follows_the_jar_rules(
+    raw_server: RawServerFactory,
+) -> None:
+    target = Routes({b"/elsewhere": OK})
+    other = raw_server(target, host="127.0.0.2")
+    origin = Routes(
+        {
+            b"/start": redirect("/same", fields=b"Set-Cookie: a=1; Path=/\r\n"),
+            b"/same": redirect(other.url + "/elsewhere"),
+        }
+    )
+    first = raw_server(origin)
+    async with httpcore2.Client(timeout=2.0) as client:
+        response = await client.get(first.url + "/start")
+        assert client.cookies["a"] == "1"
+    assert response.url == other.url + "/elsewhere"
+    assert field(origin.requests[1], b"cookie") == b"a=1"
+    assert b"cookie" not in names(target.requests[0])
 
 
 # --- method and body on redirects (S10) -------------------------------------------------------
@@ -454,6 +477,62 @@ async def test_s34_alpn_offers_h2_only_with_http2_and_nothing_below_tls_1_2(
     extensions = await client_hello(raw_server, "127.0.0.1", "localhost", http2=http2)
     assert alpn(extensions) == offered
     assert min(supported_versions(extensions)) == 0x0303  # TLS 1.2
+
+
+def tls_ok(leaf: trustme.LeafCert | None = None) -> Handler:
+    """A TLS server presenting `leaf` (default: for localhost, 127.0.0.1 and ::1) that
+    answers one request with 200."""
+    context = certs.server_ssl_context(leaf, alpn_protocols=["http/1.1"])
+
+    def handler(conn: RawConnection) -> None:
+        try:
+            tls = context.wrap_socket(conn.sock.dup(), server_side=True)
+        except (ssl.SSLError, OSError):  # the client refused the certificate
+            return
+        with tls:
+            request = b""
+            while b"\r\n\r\n" not in request and (data := tls.recv(65536)):
+                request += data
+            tls.sendall(OK)
+
+    return handler
+
+
+@pytest.mark.case("S32")
+@pytest.mark.parametrize(
+    ("host", "url_host", "leaf", "verified"),
+    [
+        ("127.0.0.1", "localhost", None, True),  # DNS SAN
+        ("127.0.0.1", "127.0.0.1", None, True),  # IP SAN
+        ("::1", "[::1]", None, True),  # IPv6 SAN, brackets stripped
+        ("127.0.0.1", "localhost", "wrong", False),
+        ("::1", "[::1]", "wrong", False),
+        ("127.0.0.1", "localhost", "cn-only", False),  # the subject CN is never read
+    ],
+)
+@pytest.mark.anyio
+async def test_s32_the_certificate_must_name_the_host(
+    raw_server: RawServerFactory,
+    ca_file: Path,
+    host: str,
+    url_host: str,
+    leaf: str | None,
+    verified: bool,
+) -> None:
+    authority = certs.cert_authority()
+    leaves = {
+        None: None,
+        "wrong": certs.wrong_host_cert(),
+        "cn-only": authority.issue_cert(certs.WRONG_IDENTITY, common_name="localhost"),
+    }
+    server = raw_server(tls_ok(leaves[leaf]), host=host)
+    url = f"https://{url_host}:{server.port}/"
+    async with httpcore2.ConnectionPool(verify=str(ca_file)) as pool:
+        if verified:
+            assert (await pool.request("GET", url, extensions=QUICK)).status == 200
+        else:
+            with pytest.raises(httpcore2.ConnectError, match="certificate verify failed"):
+                await pool.request("GET", url, extensions=QUICK)
 
 
 def wrong_name_tls(conn: RawConnection) -> None:
