@@ -31,6 +31,8 @@ NO_PROXY_CASES = [
     ("example.org:8080", "http://example.org/", False),
     ("example.org:443", "https://example.org/", True),
     ("example.org:bad", "http://example.org/", False),
+    ("example.org:\u00b2", "http://example.org/", False),  # a digit to str.isdigit, not a port
+    ("[::1]:\u0661", "http://[::1]/", False),
     ("127.0.0.1", "http://127.0.0.1:8000/", True),
     ("127.0.0.1", "http://127.0.0.2/", False),
     ("127.0.0.1:8000", "http://127.0.0.1:8000/", True),
@@ -50,6 +52,12 @@ NO_PROXY_CASES = [
     ("::1", "http://127.0.0.1/", False),
     ("1", "http://0.0.0.1/", False),  # neither an address nor a network: a (bogus) name
     ("127.0.0.1", "http://127.0.0.1.example/", False),
+    # S44: names are compared as A-labels, however either side was written.
+    ("bücher.example", "http://xn--bcher-kva.example/", True),
+    ("*.BÜCHER。example。", "http://www.bücher.example/", True),
+    ("xn--bcher-kva.example", "http://bücher.example/", True),
+    ("b\u00fccher.example", "http://bucher.example/", False),
+    ("\u2603\u200d.test", "http://anything.test/", False),  # not a valid name: ignored
     ("*", "http://anything.test/", True),
     ("a.test, *", "http://anything.test/", True),
     ("a.test,b.test  c.test", "http://c.test/", True),
@@ -63,6 +71,23 @@ NO_PROXY_CASES = [
 @pytest.mark.parametrize(("no_proxy", "url", "bypassed"), NO_PROXY_CASES)
 def test_no_proxy(no_proxy: str, url: str, bypassed: bool) -> None:
     assert bypasses_proxy(parse_no_proxy(no_proxy), httpcore2.URL(url)) is bypassed
+
+
+NO_PROXY_PIECES = ["a.test", "::1", "10.0.0.0", "/", "8", ":", "[", "]", "*", ".", ",", " "]
+no_proxy_values = st.lists(
+    st.sampled_from([*NO_PROXY_PIECES, "\u00b2", "\u0663", "\u3002", "\u00e9"])
+    | st.text(max_size=3),
+    max_size=12,
+).map("".join)
+
+
+@pytest.mark.case("S37")
+@fuzz_settings(300)
+@given(no_proxy_values)
+def test_any_no_proxy_value_is_parsed_never_raised(value: str) -> None:
+    rules = parse_no_proxy(value)
+    for url in ("http://a.test/", "http://[::1]:8/", "http://10.1.2.3/", "http://bücher.test/"):
+        assert isinstance(bypasses_proxy(rules, httpcore2.URL(url)), bool)
 
 
 def proxy_url(environment: Environment, url: str) -> str | None:
@@ -227,6 +252,27 @@ def test_netrc_entries(tmp_path: Path, content: str, credentials: tuple[str, str
     path.write_text(content)
     environment = Environment({"NETRC": str(path)})
     assert environment.credentials_for(httpcore2.URL("http://a.test/")) == credentials
+
+
+@pytest.mark.case("S39", "S44")
+@pytest.mark.parametrize(
+    ("machine", "url", "found"),
+    [
+        ("bücher.example", "http://xn--bcher-kva.example/", True),
+        ("BÜCHER。Example", "http://bücher.example/", True),
+        ("xn--bcher-kva.example", "http://bücher.example/", True),
+        ("A.Test", "http://a.test/", True),
+        ("b\u00fccher.example", "http://bucher.example/", False),
+        ("\u2603\u200d.test", "http://a.test/", False),  # not a valid name: never matches
+    ],
+)
+def test_netrc_machines_are_compared_as_a_labels(
+    tmp_path: Path, machine: str, url: str, found: bool
+) -> None:
+    path = tmp_path / "netrc"
+    path.write_text(f"machine {machine} login u password p\n", encoding="utf-8")
+    credentials = Environment({"NETRC": str(path)}).credentials_for(httpcore2.URL(url))
+    assert credentials == (("u", "p") if found else None)
 
 
 NETRC_WORDS = ["machine", "default", "login", "password", "account", "macdef", "a.test"]

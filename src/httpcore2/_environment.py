@@ -23,8 +23,9 @@ import os
 from collections.abc import Mapping
 from typing import Union
 
+from ._exceptions import InvalidURL
 from ._proxies import Proxy
-from ._urls import URL
+from ._urls import URL, _normalise_host
 
 __all__ = ["Environment", "ca_bundle", "parse_no_proxy"]
 
@@ -75,10 +76,21 @@ def parse_no_proxy(value: str) -> list[Rule] | None:
         try:
             rules.append((ipaddress.ip_network(host, strict=False), port))
         except ValueError:
-            domain = host.lower().removeprefix("*").lstrip(".").rstrip(".")
+            domain = _ascii_host(host.removeprefix("*").lstrip("."))
             if domain and "/" not in domain and ":" not in domain:
                 rules.append((domain, port))
     return rules
+
+
+def _ascii_host(name: str) -> str:
+    """`name` as the URL parser writes a host (lower case, A-labels, no trailing dot), so
+    that it compares equal however it was written; "" if it is not a valid host name."""
+    if name.isascii():
+        return name.lower().rstrip(".")
+    try:
+        return _normalise_host(name).rstrip(".")
+    except InvalidURL:
+        return ""
 
 
 def _split_port(entry: str) -> tuple[str | None, int | None]:
@@ -93,7 +105,7 @@ def _split_port(entry: str) -> tuple[str | None, int | None]:
         return entry, None
     if port is None:
         return host, None
-    return (host, int(port)) if port.isdigit() else (None, None)
+    return (host, int(port)) if port.isascii() and port.isdigit() else (None, None)
 
 
 def bypasses_proxy(rules: list[Rule] | None, url: URL) -> bool:
@@ -172,10 +184,15 @@ def _load_netrc(environ: Mapping[str, str]) -> netrc.netrc | None:
     if not os.path.isfile(path):
         return None
     try:
-        return netrc.netrc(path)
+        parsed = netrc.netrc(path)
     except netrc.NetrcParseError as exc:
         # The parser's message may quote the file's content, passwords included.
         logger.warning("Ignoring the netrc file %s: it is malformed (line %s)", path, exc.lineno)
     except (OSError, UnicodeError):
         logger.warning("Ignoring the netrc file %s: it cannot be read as text", path)
+    else:
+        # Looked up by the host of a URL, which is always in this form.
+        hosts = ((_ascii_host(name), entry) for name, entry in parsed.hosts.items())
+        parsed.hosts = {name: entry for name, entry in hosts if name}
+        return parsed
     return None

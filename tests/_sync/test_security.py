@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import trustme
-from hyperframe.frame import ContinuationFrame, HeadersFrame
+from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame
 
 import httpcore2
 from tests.servers import certs
@@ -684,6 +684,47 @@ def continuation_flood(conn: H2ServerConnection, request: H2Request) -> None:
     frames = [head.serialize()]
     frames += [ContinuationFrame(request.stream_id).serialize() for _ in range(10_000)]
     conn.send_raw(b"".join(frames))
+
+
+def raw_response(*fields: tuple[bytes, bytes], body: bytes = b"hello") -> Script:
+    """Answer with `fields` HPACK-encoded as they are (h2 would check what it sends), then
+    `body`; later connections are answered normally."""
+
+    def on_request(conn: H2ServerConnection, request: H2Request) -> None:
+        block = conn.h2.encoder.encode([(b":status", b"200"), *fields])
+        head = HeadersFrame(request.stream_id, data=block, flags=["END_HEADERS"])
+        data = DataFrame(request.stream_id, data=body, flags=["END_STREAM"])
+        conn.send_raw(head.serialize() + data.serialize())
+
+    return on_first_connection(Script(on_request))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param(
+            [(b"content-length", b"5"), (b"content-length", b"6")],
+            marks=pytest.mark.case("S20"),
+            id="differing-lengths",
+        ),
+        pytest.param([(b"content-length", b"+5")], marks=pytest.mark.case("S20"), id="plus"),
+        pytest.param([(b"content-length", b"3")], marks=pytest.mark.case("S20"), id="longer"),
+        pytest.param([(b"transfer-encoding", b"chunked")], marks=pytest.mark.case("S21"), id="te"),
+        pytest.param([(b"x", b"a\rb")], marks=pytest.mark.case("S23"), id="cr"),
+        pytest.param([(b"x", b"a\x00b")], marks=pytest.mark.case("S23"), id="nul"),
+        pytest.param([(b"X-Upper", b"a")], marks=pytest.mark.case("S23"), id="upper-case"),
+        pytest.param([(b"x y", b"a")], marks=pytest.mark.case("S23"), id="space-in-name"),
+    ],
+)
+def test_s20_s21_s23_an_http2_response_head_that_breaks_the_rules_is_refused(
+    fields: list[tuple[bytes, bytes]],
+) -> None:
+    with H2Server(raw_response(*fields)) as server:
+        with httpcore2.SyncConnectionPool(http1=False, http2=True) as pool:
+            with pytest.raises(httpcore2.RemoteProtocolError):
+                pool.request("GET", server.url + "/", extensions=QUICK)
+            response = pool.request("GET", server.url + "/", extensions=QUICK)
+            assert response.status == 200
 
 
 @pytest.mark.case("S26")
