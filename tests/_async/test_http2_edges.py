@@ -371,6 +371,7 @@ async def test_an_invalid_status_fails_that_request_only(status: bytes) -> None:
     assert len(server.connections) == 1
 
 
+@pytest.mark.case("S25")
 @pytest.mark.anyio
 async def test_at_most_20_informational_responses() -> None:
     def script(conn: H2ServerConnection, request: H2Request) -> None:

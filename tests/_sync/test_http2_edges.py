@@ -357,6 +357,7 @@ def test_an_invalid_status_fails_that_request_only(status: bytes) -> None:
     assert len(server.connections) == 1
 
 
+@pytest.mark.case("S25")
 def test_at_most_20_informational_responses() -> None:
     def script(conn: H2ServerConnection, request: H2Request) -> None:
         for _ in range(int((request.path or b"/0")[1:])):

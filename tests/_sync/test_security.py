@@ -22,7 +22,14 @@ from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame
 
 import httpcore2
 from tests.servers import certs
-from tests.servers.h2 import H2Request, H2Server, H2ServerConnection, Script, on_first_connection
+from tests.servers.h2 import (
+    H2Request,
+    H2Server,
+    H2ServerConnection,
+    Script,
+    on_first_connection,
+    respond_ok,
+)
 from tests.servers.raw import OK, Handler, RawConnection, RawServerFactory, build_response
 
 QUICK = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
@@ -123,6 +130,39 @@ def test_s01_s02_credentials_never_reach_another_origin(
     sent = names(origin.requests[0])
     assert sent.count(b"authorization") == (1 if credentials == "auth" else 2)
     assert not set(CREDENTIALS) & set(names(target.requests[0]))
+
+
+def h2_redirect(location: str) -> Script:
+    """Answer `/start` with a 302 to `location`, anything else with 200."""
+
+    def on_request(conn: H2ServerConnection, request: H2Request) -> None:
+        if request.path == b"/start":
+            redirect_to = [(b"location", location.encode())]
+            conn.respond(request.stream_id, 302, b"", headers=redirect_to)
+        else:
+            conn.respond(request.stream_id)
+
+    return Script(on_request)
+
+
+@pytest.mark.case("S01", "S06", "S07", "S08", "S14")
+@pytest.mark.parametrize("credentials", ["auth", "headers"])
+def test_s01_s14_over_http2_credentials_stay_behind_and_authority_follows_the_url(
+    credentials: str,
+) -> None:
+    with H2Server(respond_ok(), host="127.0.0.2") as other:
+        with H2Server(h2_redirect(other.url + "/landed")) as first:
+            with client_with(credentials, http1=False, http2=True) as client:
+                response = client.get(first.url + "/start", headers={"Host": "custom.test"})
+    assert (response.status, response.protocol) == (200, "HTTP/2")
+    (start,) = first.connections[0].requests.values()
+    (landed,) = other.connections[0].requests.values()
+    assert start.header(b":authority") == b"custom.test"
+    assert landed.header(b":authority") == f"127.0.0.2:{other.port}".encode()
+    sent = [name for name, _ in start.headers]
+    assert sent.count(b"authorization") == (1 if credentials == "auth" else 2)
+    assert not set(CREDENTIALS) & {name for name, _ in landed.headers}
+    assert b"host" not in sent
 
 
 class SamePortTLSAndPlain(Routes):
