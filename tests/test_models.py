@@ -385,6 +385,20 @@ def test_method_must_be_a_token(method: str | bytes) -> None:
 
 
 @pytest.mark.case("S16")
+@pytest.mark.case("S16")
+@pytest.mark.parametrize("method", ["GET / HTTP/1.1\r\nX: y", "G T", "GET\n", "", "GÉT"])
+def test_a_method_set_later_is_checked_too(method: str) -> None:
+    # Both HTTP/1.1 engines and HTTP/2 write the method as they find it on the request.
+    request = Request("GET", "http://example.org/")
+    with pytest.raises(ValueError, match="Invalid HTTP method"):
+        request.method = method
+    with pytest.raises(TypeError, match="must be a str"):
+        request.method = 5  # type: ignore[assignment]
+    assert request.method == "GET"
+    request.method = b"post"
+    assert request.method == "POST"
+
+
 def test_method_is_checked_before_anything_else() -> None:
     # S16: the injected method is reported even when the URL, headers and body are bad too.
     with pytest.raises(ValueError, match="Invalid HTTP method") as info:

@@ -297,7 +297,7 @@ class Request:
     `Host` always comes from the URL unless you set it.
     """
 
-    __slots__ = ("_content", "extensions", "headers", "method", "stream", "url")
+    __slots__ = ("_content", "_method", "extensions", "headers", "stream", "url")
 
     def __init__(
         self,
@@ -308,15 +308,7 @@ class Request:
         content: RequestContent | None = None,
         extensions: Extensions | None = None,
     ) -> None:
-        if isinstance(method, bytes):
-            method = method.decode("ascii", errors="replace")
-        elif not isinstance(method, str):
-            raise TypeError(
-                f"The method must be a str such as 'GET' or 'POST', not {type(method).__name__}"
-            )
-        if _TOKEN.fullmatch(method.encode("utf-8")) is None:
-            raise ValueError(f"Invalid HTTP method {method!r}: it must be an RFC 9110 token.")
-        self.method = method.upper()
+        self.method = method
         if isinstance(url, URL):
             self.url = url
         else:
@@ -349,6 +341,24 @@ class Request:
         elif has_content or self.method in _METHODS_WITH_BODY:
             length = str(len(self._content)).encode("ascii")
             items.append((b"Content-Length", b"content-length", length))
+
+    @property
+    def method(self) -> str:
+        """The method, upper case. It is checked when set, here too: the transports write
+        it on the wire as it is."""
+        return self._method
+
+    @method.setter
+    def method(self, method: str | bytes) -> None:
+        if isinstance(method, bytes):
+            method = method.decode("ascii", errors="replace")
+        elif not isinstance(method, str):
+            raise TypeError(
+                f"The method must be a str such as 'GET' or 'POST', not {type(method).__name__}"
+            )
+        if _TOKEN.fullmatch(method.encode("utf-8")) is None:
+            raise ValueError(f"Invalid HTTP method {method!r}: it must be an RFC 9110 token.")
+        self._method = method.upper()
 
     @property
     def content(self) -> bytes:
