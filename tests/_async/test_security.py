@@ -322,7 +322,7 @@ async def test_s10_a_streamed_body_is_not_replayed_empty(
     ],
 )
 @pytest.mark.anyio
-async def test_the_request_target_is_sent_exactly_encoded(
+async def test_s17_s43_the_request_target_is_sent_exactly_encoded(
     raw_server: RawServerFactory, path: str, target: bytes
 ) -> None:
     routes = Routes()

@@ -315,7 +315,7 @@ def test_s10_a_streamed_body_is_not_replayed_empty(
         ),
     ],
 )
-def test_the_request_target_is_sent_exactly_encoded(
+def test_s17_s43_the_request_target_is_sent_exactly_encoded(
     raw_server: RawServerFactory, path: str, target: bytes
 ) -> None:
     routes = Routes()
