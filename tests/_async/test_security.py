@@ -29,7 +29,7 @@ from tests.servers.h2 import (
     on_first_connection,
     respond_ok,
 )
-from tests.servers.raw import OK, Handler, RawConnection, RawServerFactory, build_response
+from tests.servers.raw import OK, RawConnection, RawServerFactory, build_response
 
 QUICK = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
 CREDENTIALS = (b"authorization", b"proxy-authorization", b"cookie")
@@ -257,6 +257,25 @@ async def test_s49_a_cookie_set_by_a_redirect_follows_the_jar_rules(
     assert response.url == other.url + "/elsewhere"
     assert field(origin.requests[1], b"cookie") == b"a=1"
     assert b"cookie" not in names(target.requests[0])
+
+
+@pytest.mark.case("S47")
+@pytest.mark.anyio
+async def test_s47_plain_http_neither_gets_nor_replaces_a_secure_cookie(
+    raw_server: RawServerFactory, ca_file: Path
+) -> None:
+    closing = [("Connection", "close")]
+    secure = TLSOnce(build_response(headers=[("Set-Cookie", "s=1; Secure"), *closing]))
+    https = raw_server(secure)
+    plain = Routes({b"/": build_response(headers=[("Set-Cookie", "s=2"), *closing])})
+    http = raw_server(plain)  # the same host, 127.0.0.1: cookies do not tell ports apart
+    https_url = https.url.replace("http://", "https://") + "/"
+    async with httpcore2.Client(verify=str(ca_file), timeout=2.0) as client:
+        for url in (https_url, http.url + "/", http.url + "/", https_url):
+            assert (await client.get(url)).status == 200
+        assert client.cookies["s"] == "1"
+    assert [field(request, b"cookie") for request in plain.requests] == [None, None]
+    assert [field(request, b"cookie") for request in secure.requests] == [None, b"s=1"]
 
 
 # --- method and body on redirects (S10) -------------------------------------------------------
@@ -520,23 +539,26 @@ async def test_s34_alpn_offers_h2_only_with_http2_and_nothing_below_tls_1_2(
     assert min(supported_versions(extensions)) == 0x0303  # TLS 1.2
 
 
-def tls_ok(leaf: trustme.LeafCert | None = None) -> Handler:
-    """A TLS server presenting `leaf` (default: for localhost, 127.0.0.1 and ::1) that
-    answers one request with 200."""
-    context = certs.server_ssl_context(leaf, alpn_protocols=["http/1.1"])
+class TLSOnce:
+    """A TLS server presenting `leaf` (default: for localhost, 127.0.0.1 and ::1) that answers
+    one request per connection with `response`, and records the requests."""
 
-    def handler(conn: RawConnection) -> None:
+    def __init__(self, response: bytes = OK, leaf: trustme.LeafCert | None = None) -> None:
+        self.context = certs.server_ssl_context(leaf, alpn_protocols=["http/1.1"])
+        self.response = response
+        self.requests: list[bytes] = []
+
+    def __call__(self, conn: RawConnection) -> None:
         try:
-            tls = context.wrap_socket(conn.sock.dup(), server_side=True)
+            tls = self.context.wrap_socket(conn.sock.dup(), server_side=True)
         except (ssl.SSLError, OSError):  # the client refused the certificate
             return
         with tls:
             request = b""
             while b"\r\n\r\n" not in request and (data := tls.recv(65536)):
                 request += data
-            tls.sendall(OK)
-
-    return handler
+            self.requests.append(request)
+            tls.sendall(self.response)
 
 
 @pytest.mark.case("S32")
@@ -566,7 +588,7 @@ async def test_s32_the_certificate_must_name_the_host(
         "wrong": certs.wrong_host_cert(),
         "cn-only": authority.issue_cert(certs.WRONG_IDENTITY, common_name="localhost"),
     }
-    server = raw_server(tls_ok(leaves[leaf]), host=host)
+    server = raw_server(TLSOnce(leaf=leaves[leaf]), host=host)
     url = f"https://{url_host}:{server.port}/"
     async with httpcore2.ConnectionPool(verify=str(ca_file)) as pool:
         if verified:
