@@ -308,6 +308,11 @@ class HTTP2Connection:
         """When the last stream ended (`time.monotonic()`)."""
         return self._idle_since
 
+    @property
+    def request_count(self) -> int:
+        """How many requests the connection has been sent, those in flight included."""
+        return self._requests
+
     async def aclose(self) -> None:
         """Close the connection; streams still in flight fail."""
         with self._lock:

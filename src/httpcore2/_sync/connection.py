@@ -218,6 +218,11 @@ class SyncHTTPConnection:
         """When the connection last became idle."""
         return time.monotonic() if self._connection is None else self._connection.idle_since
 
+    @property
+    def request_count(self) -> int:
+        """How many requests the connection has been sent, those in flight included."""
+        return 0 if self._connection is None else self._connection.request_count
+
     def is_idle(self) -> bool:
         """Connected and free to take a request."""
         return self._connection is not None and self._connection.is_idle()

@@ -102,6 +102,11 @@ class SyncHTTP11Connection:
         """When the connection last became idle (`time.monotonic()`)."""
         return self._idle_since
 
+    @property
+    def request_count(self) -> int:
+        """How many requests the connection has been sent, the one in flight included."""
+        return self._requests
+
     def close(self) -> None:
         """Close the connection."""
         self._state = _State.CLOSED

@@ -264,6 +264,11 @@ class SyncHTTP2Connection:
         """When the last stream ended (`time.monotonic()`)."""
         return self._idle_since
 
+    @property
+    def request_count(self) -> int:
+        """How many requests the connection has been sent, those in flight included."""
+        return self._requests
+
     def close(self) -> None:
         """Close the connection; streams still in flight fail."""
         with self._lock:
