@@ -8,12 +8,10 @@ import io
 import os
 import re
 import ssl
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import anyio  # unasync: remove
 import h2.config
 import h2.connection
 import h2.events
@@ -25,6 +23,9 @@ from h2.settings import SettingCodes
 import httpcore2
 from httpcore2._async import http2  # unasync: sync=from httpcore2._sync import http2
 from tests._async.test_integration import echo, header
+from tests._async.waiting import (  # unasync: sync=from tests._sync.waiting import (
+    wait_until,
+)
 from tests.servers.app import HELLO, pattern_bytes
 from tests.servers.asgi_server import Server
 from tests.servers.h2 import (
@@ -63,14 +64,6 @@ def h2_origin(
     return server.url, {"http1": False, "http2": True}
 
 
-async def wait_until(condition: Callable[[], bool]) -> None:
-    """Poll what a server thread records until `condition()` holds, for at most 5 s."""
-    deadline = time.monotonic() + 5
-    while not condition():
-        assert time.monotonic() < deadline, "the server never got there"
-        await anyio.sleep(0.005)  # unasync: sync=time.sleep(0.005)
-
-
 # -- negotiation -----------------------------------------------------------------------------
 
 
@@ -79,8 +72,8 @@ async def test_get_over_http2(h2_origin: tuple[str, dict[str, Any]]) -> None:
     url, options = h2_origin
     async with httpcore2.ConnectionPool(**options) as pool:
         response = await pool.request("GET", url + "/echo")
-        (connection,) = pool.connections
-        assert "HTTP2Connection" in repr(connection)
+        (connection,) = pool.state().connections
+        assert connection.http_version == "HTTP/2"
         ssl_object = response.extensions["network_stream"].get_extra_info("ssl_object")
         alpn = None if ssl_object is None else ssl_object.selected_alpn_protocol()
     assert response.status == 200
@@ -122,8 +115,8 @@ async def test_alpn_falls_back_to_http11(http11_only_tls_server: Server) -> None
     ) as pool:
         first = await pool.request("GET", url + "/echo")
         second = await pool.request("GET", url + "/echo")
-        (connection,) = pool.connections
-        assert "HTTP11Connection" in repr(connection)
+        (connection,) = pool.state().connections
+        assert connection.http_version == "HTTP/1.1"
         ssl_object = first.extensions["network_stream"].get_extra_info("ssl_object")
         assert ssl_object.selected_alpn_protocol() == "http/1.1"
     assert [first.protocol, second.protocol] == ["HTTP/1.1", "HTTP/1.1"]
