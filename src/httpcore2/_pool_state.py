@@ -30,9 +30,10 @@ class ConnectionState:
       its protocol settled.
     - `state`: `"connecting"` (opening, for the request that opened it); `"active"`
       (carrying requests, or handed to one that is about to send); `"idle"` (kept alive for
-      the next request); `"closed"` (closed, or its connect failed, and still held by a
-      request that has not let it go: it leaves the pool then). An idle connection that
-      the server closed shows as idle until the pool next looks at it, before reusing it.
+      the next request); `"closed"` (closed or failed, by the server or an error, and still
+      held by requests that have not let it go: it leaves the pool then). An idle
+      connection that the server closed shows as idle until the pool next looks at it,
+      before reusing it.
     - `in_flight`: the requests it carries now: its HTTP/2 streams in use, or 1 for an
       HTTP/1.1 (or still connecting) connection in use, 0 when idle.
     - `requests`: how many requests it has been sent, those in flight included.
@@ -84,7 +85,8 @@ class _Inspected(Protocol):
     @property
     def request_count(self) -> int: ...
 
-    def is_closed(self) -> bool: ...
+    @property
+    def state(self) -> str: ...
 
 
 def connection_state(
@@ -101,10 +103,13 @@ def connection_state(
     version = None
     if connection.is_connected:
         version = "HTTP/2" if connection.is_multiplexed else "HTTP/1.1"
+    # Closed or connecting as the connection sees it; else idle or in use as the pool does
+    # (a connection handed to a request that has not sent yet is in use).
     state: ConnectionStatus
-    if connection.is_closed():
+    status = connection.state
+    if status == "closed":
         state = "closed"
-    elif version is None:
+    elif status == "connecting":
         state = "connecting"
     else:
         state = "idle" if idle else "active"

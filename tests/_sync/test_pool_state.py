@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import httpcore2
-from tests.servers.h2 import H2Server, respond_ok
+from tests.servers.h2 import H2Request, H2Server, H2ServerConnection, Script, respond_ok
 from tests.servers.raw import RawServerFactory, close_after
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, world!"
@@ -125,6 +125,27 @@ def test_a_connection_the_server_closed_shows_closed_until_the_pool_drops_it() -
     assert summary(closed) == (1, 0, [("http://example.com", "HTTP/1.1", "closed", 1, 1)])
     assert closed.connections[0].idle_for is None
     assert dropped == EMPTY
+
+
+def test_an_http2_connection_the_server_closed_shows_closed_until_released() -> None:
+    def on_request(conn: H2ServerConnection, request: H2Request) -> None:
+        if request.path == b"/slow":
+            conn.respond(request.stream_id, body=b"x" * 10, chunk=1, delay=60.0)
+        else:
+            conn.close(linger=False)
+
+    with H2Server(Script(on_request)) as server:
+        with httpcore2.SyncConnectionPool(http1=False, http2=True) as pool:
+            slow = pool.handle_request(httpcore2.Request("GET", server.url + "/slow"))
+            with pytest.raises(httpcore2.RemoteProtocolError):
+                pool.request("GET", server.url + "/close")
+            closed = pool.state()
+            with pytest.raises(httpcore2.RemoteProtocolError):
+                slow.read()
+            released = pool.state()
+    # The stream of /slow still holds the failed connection, until it is released too.
+    assert summary(closed) == (1, 0, [(server.url, "HTTP/2", "closed", 1, 2)])
+    assert released == EMPTY
 
 
 def test_an_idle_connection_the_server_closed_is_replaced_on_the_next_request(

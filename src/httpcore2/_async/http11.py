@@ -106,6 +106,11 @@ class HTTP11Connection:
         """How many requests the connection has been sent, the one in flight included."""
         return self._requests
 
+    @property
+    def state(self) -> str:
+        """`"idle"`, `"active"` (a request in flight) or `"closed"`."""
+        return self._state.value
+
     async def aclose(self) -> None:
         """Close the connection."""
         self._state = _State.CLOSED
