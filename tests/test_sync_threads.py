@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -42,6 +44,44 @@ def test_threads_share_the_allowed_connections(server: Server) -> None:
         assert 1 <= len(clients) <= 5
         assert_at_rest(pool)
         assert len(pool.connections) <= 5
+
+
+@pytest.fixture
+def frequent_thread_switches() -> Iterator[None]:
+    """Threads switch as often as they can, so that a race shows up in a short test."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(previous)
+
+
+@pytest.mark.usefixtures("frequent_thread_switches")
+def test_state_is_consistent_while_threads_use_the_pool(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=4, max_keepalive_connections=4)
+    seen: list[int] = []  # the connections of each snapshot
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        done = threading.Event()
+
+        def inspect() -> None:
+            while not done.is_set():
+                state = pool.state()
+                idle = sum(connection.state == "idle" for connection in state.connections)
+                assert state.in_use <= 4
+                assert idle <= len(state.connections) - state.in_use
+                seen.append(len(state.connections))
+
+        def one(_: int) -> int:
+            return pool.request("GET", server.url + "/").status
+
+        with ThreadPoolExecutor(max_workers=9) as executor:
+            inspector = executor.submit(inspect)
+            try:
+                assert set(executor.map(one, range(400))) == {200}
+            finally:
+                done.set()
+            inspector.result()
+        assert_at_rest(pool)
+    assert max(seen) >= 1
 
 
 def test_pool_timeout_in_a_thread(server: Server) -> None:
