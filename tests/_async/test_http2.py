@@ -8,6 +8,7 @@ import io
 import os
 import re
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -468,11 +469,15 @@ async def test_a_stream_refused_every_time_is_retried_until_the_pool_timeout() -
     quick = {"timeout": {"pool": 0.2}}
     with H2Server(reset_stream(lambda request: True, ErrorCodes.REFUSED_STREAM)) as server:
         async with h2c_pool() as pool:
+            started = time.monotonic()
             with pytest.raises(httpcore2.RemoteProtocolError, match="refused stream"):
                 await pool.request("GET", server.url + "/", extensions=quick)
-    # Sent again and again on its one connection while the budget lasted.
+            gave_up_at = time.monotonic()
+    # Sent again and again on its one connection until the budget ran out (how many times
+    # depends on the machine's speed).
+    assert gave_up_at >= started + 0.2
     assert len(server.connections) == 1
-    assert len(server.connections[0].requests) > 4
+    assert len(server.connections[0].requests) > 1
 
 
 @pytest.mark.anyio
