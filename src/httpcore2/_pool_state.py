@@ -18,10 +18,9 @@ class ConnectionState:
     """One connection of a pool, as `ConnectionPool.state()` saw it.
 
     ```python
-    >>> pool.state().connections[0]
-    ConnectionState(origin=Origin(scheme='https', host='example.org', port=443), proxy=None,
-                    http_version='HTTP/2', state='active', in_flight=3, requests=12,
-                    idle_for=None)
+    for connection in pool.state().connections:
+        print(connection.origin, connection.http_version, connection.state, connection.in_flight)
+    # https://example.org HTTP/2 active 3
     ```
 
     - `origin` and `proxy`: what the connection is pooled by (`proxy` is `None` for a direct
@@ -54,9 +53,9 @@ class PoolState:
     """A snapshot of a connection pool, from `ConnectionPool.state()`.
 
     ```python
-    >>> state = pool.state()
-    >>> state.in_use, state.waiting, [c.state for c in state.connections]
-    (2, 1, ['active', 'active', 'idle'])
+    state = pool.state()
+    print(state.in_use, state.waiting, [c.state for c in state.connections])
+    # 2 1 ['active', 'active', 'idle']
     ```
 
     - `connections`: every connection of the pool (connecting, in use and idle), oldest first.
