@@ -23,7 +23,6 @@ from __future__ import annotations
 import collections
 import gc
 import random
-import re
 import resource
 import subprocess
 import sys
@@ -48,7 +47,6 @@ STALL_TIMEOUT = 0.3
 # Generous: with hundreds of tasks on a few connections a request may queue a while.
 TIMEOUT = httpcore2.Timeout(30.0)
 EXPECTED_ERRORS = frozenset({"ReadTimeout"})
-_POOL_STATE = re.compile(r"Requests: (\d+) active, (\d+) queued \| Connections: (\d+) active")
 
 
 @contextmanager
@@ -126,8 +124,7 @@ class Report:
     fds_before: int = 0
     fds_after: int = 0
     peak_rss_mib: float = 0.0
-    pool_repr: str = ""
-    connections: list[str] = field(default_factory=list)
+    pool: httpcore2.PoolState | None = None  # the pool's state at the end
     seconds: float = 0.0
 
     def record(self, exc: httpcore2.HTTPError) -> None:
@@ -141,10 +138,23 @@ class Report:
 
     @property
     def slots_in_use(self) -> int:
-        """Requests active or queued, and connections busy, per the pool's repr at the end."""
-        match = _POOL_STATE.search(self.pool_repr)
-        assert match is not None, self.pool_repr
-        return sum(int(number) for number in match.groups())
+        """Connections in use, requests in flight and requests waiting, at the end."""
+        assert self.pool is not None, "the run did not finish"
+        in_flight = sum(connection.in_flight for connection in self.pool.connections)
+        return self.pool.in_use + in_flight + self.pool.waiting
+
+    def pool_summary(self) -> str:
+        if self.pool is None:
+            return "not read"
+        kinds = collections.Counter(
+            f"{connection.state} {connection.http_version}" for connection in self.pool.connections
+        )
+        connections = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
+        served = sum(connection.requests for connection in self.pool.connections)
+        return (
+            f"{self.pool.in_use} in use, {self.pool.waiting} waiting; connections: {connections}"
+            f" (having carried {served} requests)"
+        )
 
     @property
     def clean(self) -> bool:
@@ -166,9 +176,7 @@ class Report:
             *(f"    first {name}: {self.examples[name]}" for name in self.unexpected),
             f"  file descriptors: {self.fds_before} before, {self.fds_after} after",
             f"  peak RSS: {self.peak_rss_mib:.0f} MiB",
-            f"  pool at the end: {self.pool_repr}",
-            f"  connections at the end ({len(self.connections)}): "
-            + (", ".join(sorted(set(self.connections))) or "none"),
+            f"  pool at the end: {self.pool_summary()}",
             "  verdict: " + ("clean" if self.clean else "NOT CLEAN"),
         ]
         return "\n".join(lines)
@@ -198,10 +206,11 @@ def _fds_settled(port: int, before: int) -> int:
     return count
 
 
-def _finish(report: Report, pool: Any, started: float) -> None:
+def _finish(
+    report: Report, pool: httpcore2.ConnectionPool | httpcore2.SyncConnectionPool, started: float
+) -> None:
     report.seconds = time.monotonic() - started
-    report.pool_repr = repr(pool)
-    report.connections = [re.sub(r" at 0x[0-9a-f]+", "", repr(c)) for c in pool.connections]
+    report.pool = pool.state()
 
 
 def _peak_rss_mib() -> float:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from typing import Any
 
 import anyio
@@ -12,6 +11,7 @@ import pytest
 
 import httpcore2
 from httpcore2._async import connection_pool
+from tests._async.waiting import wait_until
 from tests.servers.asgi_server import Server
 from tests.servers.fds import client_fd_count
 from tests.servers.h2 import H2Server, respond_ok
@@ -21,9 +21,10 @@ pytestmark = pytest.mark.anyio
 
 def assert_pool_is_at_rest(pool: httpcore2.ConnectionPool, most: int) -> None:
     """Nothing in use or queued, and at most `most` connections kept idle."""
-    assert "Requests: 0 active, 0 queued" in repr(pool)
-    assert len(pool.connections) <= most
-    assert all(connection.is_idle() for connection in pool.connections)
+    state = pool.state()
+    assert (state.in_use, state.waiting) == (0, 0)
+    assert len(state.connections) <= most
+    assert all(connection.state == "idle" for connection in state.connections)
 
 
 async def test_concurrent_requests_share_the_allowed_connections(server: Server) -> None:
@@ -64,7 +65,8 @@ async def test_cancelled_waiter_leaves_the_queue(server: Server) -> None:
             with anyio.move_on_after(0.05) as scope:
                 await pool.request("GET", server.url + "/")
             assert scope.cancelled_caught
-            assert "1 active, 0 queued" in repr(pool)
+            state = pool.state()
+            assert (state.in_use, state.waiting) == (1, 0)
             await held.aread()
         response = await pool.request("GET", server.url + "/")
         assert response.status == 200
@@ -141,21 +143,23 @@ async def test_timeouts_under_contention_release_their_slots(server: Server) -> 
 async def test_closing_the_pool_fails_requests_in_flight(server: Server) -> None:
     pool = httpcore2.ConnectionPool(pool_limits=httpcore2.PoolLimits(max_connections=1))
     errors: list[BaseException] = []
+    events: list[str] = []
+    trace = {"trace": lambda name, info: events.append(name)}
 
     async def in_flight(path: str) -> None:
         try:
-            await pool.request("GET", server.url + path)
+            await pool.request("GET", server.url + path, extensions=trace)
         except (httpcore2.TransportError, RuntimeError) as exc:
             errors.append(exc)
 
-    started = time.monotonic()
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(in_flight, "/delay/5")
-        await anyio.sleep(0.2)
-        tasks.start_soon(in_flight, "/")  # waits for the only connection
-        await anyio.sleep(0.1)
-        await pool.aclose()
-    assert time.monotonic() - started < 3
+    # The server answers after a minute: only the close can end the read before.
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(in_flight, "/delay/60")
+            await wait_until(lambda: "http11.receive_response_headers.started" in events)
+            tasks.start_soon(in_flight, "/")  # waits for the only connection
+            await wait_for_queue(pool, 1)
+            await pool.aclose()
     assert len(errors) == 2
     assert any(isinstance(error, RuntimeError) and "closed" in str(error) for error in errors)
     assert any(isinstance(error, httpcore2.TransportError) for error in errors)
@@ -178,17 +182,12 @@ async def test_no_file_descriptor_leak(server: Server) -> None:
             for _ in range(20):
                 tasks.start_soon(worker)
     # Closed sockets are released by the event loop and the server thread shortly after.
-    for _ in range(100):
-        if client_fd_count(server.port) <= before:
-            break
-        await anyio.sleep(0.02)
-    assert client_fd_count(server.port) <= before
+    await wait_until(lambda: client_fd_count(server.port) <= before)
 
 
 async def wait_for_queue(pool: httpcore2.ConnectionPool, queued: int) -> None:
-    with anyio.fail_after(5):
-        while f"{queued} queued" not in repr(pool):
-            await anyio.sleep(0.005)
+    """Wait until `queued` requests wait for a connection."""
+    await wait_until(lambda: pool.state().waiting == queued)
 
 
 async def test_a_waiter_for_another_origin_gets_the_slot_and_the_idle_connection_stays(
@@ -362,9 +361,7 @@ async def test_a_cancelled_http2_connect_leaves_its_waiters_to_connect(
         async with anyio.create_task_group() as tasks:
             connecting = anyio.CancelScope()
             tasks.start_soon(_cancellable_status, pool, url, connecting)
-            with anyio.fail_after(5):
-                while not backend.attempts:
-                    await anyio.sleep(0.005)
+            await wait_until(lambda: backend.attempts)
             tasks.start_soon(waiter)
             await wait_for_queue(pool, 1)
             connecting.cancel()

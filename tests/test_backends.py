@@ -30,6 +30,7 @@ from httpcore2._async.network import NetworkBackend, NetworkStream
 from httpcore2._backends.anyio import AnyIOBackend, AnyIOStream
 from httpcore2._backends.asyncio import _HIGH_WATER, _RECEIVE_SIZE, AsyncioBackend, AsyncioStream
 from httpcore2._backends.auto import AutoBackend
+from tests._async.waiting import wait_until
 from tests.servers import certs
 from tests.servers.app import HELLO, pattern_bytes
 from tests.servers.asgi_server import Server
@@ -292,14 +293,6 @@ async def flood(stream: NetworkStream, timeout: float) -> None:
     chunk = bytes(MB)
     for _ in range(256):
         await stream.write(chunk, timeout=timeout)
-
-
-async def eventually(check: Callable[[], bool]) -> None:
-    """Wait for `check()`: the event loop may need a few turns to notice what the peer did."""
-    deadline = time.monotonic() + LONG
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        await anyio.sleep(0.01)
 
 
 def causes(exc: BaseException) -> Iterator[BaseException]:
@@ -638,7 +631,7 @@ async def test_start_tls_handshake_timeout(
             await stream.start_tls(tls_context(ca_file), "localhost", timeout=SHORT)
         assert SHORT * 0.9 <= time.monotonic() - started < LONG
         assert stream.is_readable()  # closed
-    await eventually(lambda: closed_by_client(server))
+    await wait_until(lambda: closed_by_client(server))
 
 
 @every_async_backend
@@ -662,7 +655,7 @@ async def test_start_tls_cancelled_closes_the_connection(
             await stream.start_tls(tls_context(ca_file), "localhost", timeout=None)
         assert scope.cancelled_caught
         assert stream.is_readable()
-    await eventually(lambda: closed_by_client(server))
+    await wait_until(lambda: closed_by_client(server))
 
 
 @every_async_backend
@@ -711,7 +704,7 @@ async def test_tls_in_tls(
             wait_for_session_tickets(inner)  # the inner session's, inside the outer one
             assert not inner.is_readable()
             await inner.write(b"ping", timeout=LONG)
-            await eventually(inner.is_readable)
+            await wait_until(inner.is_readable)
             assert await read_exactly(inner, 4) == b"ping"
         finally:
             await inner.aclose()
@@ -731,11 +724,11 @@ async def test_tls_is_readable_means_data_or_end_of_stream(
             assert await tls.read(1024, timeout=LONG) == b"ta"
             assert not tls.is_readable()
             await tls.write(b"send")
-            await eventually(tls.is_readable)
+            await wait_until(tls.is_readable)
             assert await read_exactly(tls, 4, max_bytes=3) == b"data"
             assert not tls.is_readable()
             await tls.write(b"close")
-            await eventually(tls.is_readable)
+            await wait_until(tls.is_readable)
             assert await tls.read(1024, timeout=LONG) == b""
         finally:
             await tls.aclose()
@@ -750,7 +743,7 @@ async def test_tls_error_makes_the_stream_readable(
         tls = await stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
         try:
             await tls.write(b"hi", timeout=LONG)
-            await eventually(tls.is_readable)
+            await wait_until(tls.is_readable)
             with pytest.raises(httpcore2.ReadError):
                 await read_to_end(tls)
             with pytest.raises(httpcore2.WriteError):
@@ -768,7 +761,7 @@ async def test_tls_reset_makes_the_stream_readable(
         tls = await stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
         try:
             await tls.write(b"hi", timeout=LONG)
-            await eventually(tls.is_readable)
+            await wait_until(tls.is_readable)
             try:  # how a reset reads depends on the TLS layer: an error or the end
                 assert await read_to_end(tls) == b""
             except httpcore2.ReadError:
@@ -805,11 +798,11 @@ async def test_is_readable(
         await anyio.sleep(SHORT)
         assert not stream.is_readable()  # idle and alive
         await stream.write(b"send")
-        await eventually(stream.is_readable)
+        await wait_until(stream.is_readable)
         assert await stream.read(1024, timeout=LONG) == b"data"
         assert not stream.is_readable()
         await stream.write(b"close")
-        await eventually(stream.is_readable)
+        await wait_until(stream.is_readable)
         assert await stream.read(1024, timeout=LONG) == b""
 
 
@@ -829,7 +822,7 @@ async def test_close_is_idempotent_and_final(
     except httpcore2.ReadError:
         leftover = b""
     assert leftover == b""
-    await eventually(lambda: closed_by_client(server))
+    await wait_until(lambda: closed_by_client(server))
 
 
 @on(NATIVE, ANYIO_ON_ASYNCIO, ANYIO_ON_TRIO, AUTO_ON_ASYNCIO, AUTO_ON_TRIO)
@@ -856,7 +849,7 @@ async def test_reading_pauses_while_the_reader_lags(
     async with connect(backend_class(), server.address) as stream:
         assert isinstance(stream, AsyncioStream)
         protocol = stream._protocol
-        await eventually(lambda: protocol.buffered > _HIGH_WATER)
+        await wait_until(lambda: protocol.buffered > _HIGH_WATER)
         await anyio.sleep(SHORT)  # time enough to read the rest, were reading not paused
         assert protocol.buffered <= _HIGH_WATER + _RECEIVE_SIZE
         received = await read_exactly(stream, len(payload), max_bytes=10_000)

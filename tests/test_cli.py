@@ -41,6 +41,7 @@ from httpcore2._cli import (
     build_parser,
     main,
 )
+from tests._sync.waiting import wait_until
 from tests.servers.app import JSON_DOCUMENT, pattern_bytes
 from tests.servers.asgi_server import Server
 from tests.servers.raw import RawServerFactory, build_response, reset_mid_body, respond_with
@@ -629,9 +630,7 @@ def test_ctrl_c_during_a_download_leaves_no_partial_file(
         assert process.stdout is not None
         assert process.stderr is not None
         assert process.stdout.readline() == "HTTP/1.1 200 OK\n"
-        deadline = time.monotonic() + PROCESS_TIMEOUT
-        while not (tmp_path / "data.bin.part").exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until((tmp_path / "data.bin.part").exists, PROCESS_TIMEOUT)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=PROCESS_TIMEOUT) == EXIT_INTERRUPTED
         err = process.stderr.read()

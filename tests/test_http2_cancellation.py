@@ -18,6 +18,7 @@ import pytest
 
 import httpcore2
 from httpcore2._async import http2
+from tests._async.waiting import wait_until
 from tests.servers.app import HELLO, pattern_bytes
 from tests.servers.h2 import (
     H2Request,
@@ -27,7 +28,6 @@ from tests.servers.h2 import (
     hold_until_reset,
     slow_body,
 )
-from tests.test_http2_concurrency import wait_until
 
 pytestmark = pytest.mark.anyio
 

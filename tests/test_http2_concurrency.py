@@ -16,6 +16,7 @@ import pytest
 from h2.errors import ErrorCodes
 
 import httpcore2
+from tests._async.waiting import wait_until
 from tests.servers.app import HELLO, pattern_bytes
 from tests.servers.asgi_server import Server
 from tests.servers.h2 import (
@@ -44,13 +45,6 @@ async def run_all(count: int, task: Callable[[int], Awaitable[None]]) -> None:
                 tasks.start_soon(task, index)
 
 
-async def wait_until(condition: Callable[[], bool]) -> None:
-    """Poll what a server thread records until `condition()` holds, for at most 5 s."""
-    with anyio.fail_after(5):
-        while not condition():
-            await anyio.sleep(0.005)
-
-
 @pytest.mark.parametrize("tls", [True, False], ids=["tls", "h2c"])
 async def test_500_concurrent_requests_share_one_connection(
     server: Server, tls_server: Server, tls: bool
@@ -76,9 +70,8 @@ async def test_500_concurrent_requests_share_one_connection(
         assert connects.count("connection.connect_tcp.started") == 1
         assert len(clients) == 1
         assert versions == {("HTTP/2", "2")}
-        (connection,) = pool.connections
-        assert "HTTP2Connection" in repr(connection)
-        assert connection.is_idle()
+        (connection,) = pool.state().connections
+        assert (connection.http_version, connection.state) == ("HTTP/2", "idle")
 
 
 async def test_concurrent_first_requests_fall_back_to_http11(

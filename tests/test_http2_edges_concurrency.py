@@ -7,9 +7,10 @@ import pytest
 from h2.settings import SettingCodes
 
 import httpcore2
+from tests._async.waiting import wait_until
 from tests.servers.app import pattern_bytes
 from tests.servers.h2 import H2Server, Script
-from tests.test_http2_concurrency import h2c_pool, wait_until
+from tests.test_http2_concurrency import h2c_pool
 
 pytestmark = pytest.mark.anyio
 
@@ -34,7 +35,8 @@ async def test_a_request_waiting_for_the_only_stream_gets_it_when_it_frees() -> 
                     async with anyio.create_task_group() as tasks:
                         tasks.start_soon(request_second, pool)
                         # The second request waits in the pool: the server never saw it.
-                        await wait_until(lambda: "Requests: 1 active, 1 queued" in repr(pool))
+                        await wait_until(lambda: pool.state().waiting == 1)
+                        assert pool.state().connections[0].in_flight == 1
                         assert len(server.connections[0].requests) == 1
                         assert await first.aread() == body
                         await first.aclose()  # frees the stream for the second

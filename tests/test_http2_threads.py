@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ import pytest
 from h2.errors import ErrorCodes
 
 import httpcore2
+from tests._sync.waiting import wait_until
 from tests.servers.app import HELLO, pattern_bytes
 from tests.servers.asgi_server import Server
 from tests.servers.h2 import (
@@ -42,14 +42,6 @@ def run_all(count: int, task: Callable[[int], T], *, threads: int | None = None)
         return list(executor.map(task, range(count), timeout=30))
 
 
-def wait_until(condition: Callable[[], bool]) -> None:
-    """Poll what a server thread records until `condition()` holds, for at most 5 s."""
-    deadline = time.monotonic() + 5
-    while not condition():
-        assert time.monotonic() < deadline, "the server never got there"
-        time.sleep(0.005)
-
-
 def test_500_requests_from_50_threads_share_one_connection(tls_server: Server) -> None:
     connects: list[str] = []
     trace = {"trace": lambda name, info: connects.append(name)}
@@ -64,9 +56,8 @@ def test_500_requests_from_50_threads_share_one_connection(tls_server: Server) -
         assert connects.count("connection.connect_tcp.started") == 1
         assert {protocol for protocol, _ in results} == {"HTTP/2"}
         assert len({client for _, client in results}) == 1
-        (connection,) = pool.connections
-        assert "HTTP2Connection" in repr(connection)
-        assert connection.is_idle()
+        (connection,) = pool.state().connections
+        assert (connection.http_version, connection.state) == ("HTTP/2", "idle")
 
 
 def test_threads_fall_back_to_http11_with_the_server(http11_only_tls_server: Server) -> None:

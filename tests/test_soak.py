@@ -54,7 +54,8 @@ def test_soak_leaves_no_leak_and_no_stuck_slot(
     assert not report.unexpected, report
     assert report.fds_after <= report.fds_before, report
     assert report.slots_in_use == 0, report
-    assert len(report.connections) <= 20  # the pool's default max_keepalive_connections
+    assert report.pool is not None
+    assert len(report.pool.connections) <= 20  # the pool's default max_keepalive_connections
 
 
 def test_sync_read_with_no_time_left_is_a_read_timeout() -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
-import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -12,9 +13,21 @@ import pytest
 import httpcore2
 from httpcore2._sync import connection_pool
 from httpcore2._synchronization import SyncWaiter
+from tests._sync.waiting import wait_until
 from tests.servers.asgi_server import Server
 from tests.servers.fds import client_fd_count
 from tests.servers.h2 import H2Server, respond_ok
+
+
+def assert_at_rest(pool: httpcore2.SyncConnectionPool) -> None:
+    """No connection in use, no request waiting."""
+    state = pool.state()
+    assert (state.in_use, state.waiting) == (0, 0)
+
+
+def wait_for_queue(pool: httpcore2.SyncConnectionPool, queued: int) -> None:
+    """Wait until `queued` requests wait for a connection."""
+    wait_until(lambda: pool.state().waiting == queued)
 
 
 def test_threads_share_the_allowed_connections(server: Server) -> None:
@@ -29,8 +42,46 @@ def test_threads_share_the_allowed_connections(server: Server) -> None:
         with ThreadPoolExecutor(max_workers=20) as executor:
             clients = set(executor.map(one, range(400)))
         assert 1 <= len(clients) <= 5
-        assert "Requests: 0 active, 0 queued" in repr(pool)
+        assert_at_rest(pool)
         assert len(pool.connections) <= 5
+
+
+@pytest.fixture
+def frequent_thread_switches() -> Iterator[None]:
+    """Threads switch as often as they can, so that a race shows up in a short test."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(previous)
+
+
+@pytest.mark.usefixtures("frequent_thread_switches")
+def test_state_is_consistent_while_threads_use_the_pool(server: Server) -> None:
+    limits = httpcore2.PoolLimits(max_connections=4, max_keepalive_connections=4)
+    seen: list[int] = []  # the connections of each snapshot
+    with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
+        done = threading.Event()
+
+        def inspect() -> None:
+            while not done.is_set():
+                state = pool.state()
+                idle = sum(connection.state == "idle" for connection in state.connections)
+                assert state.in_use <= 4
+                assert idle <= len(state.connections) - state.in_use
+                seen.append(len(state.connections))
+
+        def one(_: int) -> int:
+            return pool.request("GET", server.url + "/").status
+
+        with ThreadPoolExecutor(max_workers=9) as executor:
+            inspector = executor.submit(inspect)
+            try:
+                assert set(executor.map(one, range(400))) == {200}
+            finally:
+                done.set()
+            inspector.result()
+        assert_at_rest(pool)
+    assert max(seen) >= 1
 
 
 def test_pool_timeout_in_a_thread(server: Server) -> None:
@@ -51,7 +102,7 @@ def test_pool_timeout_in_a_thread(server: Server) -> None:
             assert len(outcome) == 1
             held.read()
         assert pool.request("GET", server.url + "/").status == 200
-        assert "0 queued" in repr(pool)
+        assert pool.state().waiting == 0
 
 
 def test_a_waiting_thread_gets_the_released_connection(server: Server) -> None:
@@ -63,8 +114,7 @@ def test_a_waiting_thread_gets_the_released_connection(server: Server) -> None:
                 target=lambda: results.append(pool.request("GET", server.url + "/").status)
             )
             thread.start()
-            time.sleep(0.1)
-            assert "1 queued" in repr(pool)
+            wait_for_queue(pool, 1)
             held.read()
         thread.join(5)
         assert results == [200]
@@ -74,20 +124,22 @@ def test_a_waiting_thread_gets_the_released_connection(server: Server) -> None:
 def test_closing_the_pool_wakes_a_thread_blocked_in_a_read(server: Server) -> None:
     pool = httpcore2.SyncConnectionPool()
     errors: list[BaseException] = []
+    events: list[str] = []
+    trace = {"trace": lambda name, info: events.append(name)}
 
     def in_flight() -> None:
         try:
-            pool.request("GET", server.url + "/delay/5")
+            # The server answers after a minute: only the close can end the read before.
+            pool.request("GET", server.url + "/delay/60", extensions=trace)
         except httpcore2.TransportError as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=in_flight)
-    started = time.monotonic()
     thread.start()
-    time.sleep(0.2)
+    wait_until(lambda: "http11.receive_response_headers.started" in events)
     pool.close()
-    thread.join(5)
-    assert time.monotonic() - started < 3
+    thread.join(30)
+    assert not thread.is_alive()
     assert len(errors) == 1
 
 
@@ -101,18 +153,8 @@ def test_no_file_descriptor_leak(server: Server) -> None:
 
         with ThreadPoolExecutor(max_workers=8) as executor:
             assert set(executor.map(one, range(2000))) == {200}
-    for _ in range(100):
-        if client_fd_count(server.port) <= before:
-            break
-        time.sleep(0.02)
-    assert client_fd_count(server.port) <= before
-
-
-def wait_for_queue(pool: httpcore2.SyncConnectionPool, queued: int) -> None:
-    deadline = time.monotonic() + 5
-    while f"{queued} queued" not in repr(pool):
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
+    # Closed sockets are released by the server thread shortly after.
+    wait_until(lambda: client_fd_count(server.port) <= before)
 
 
 def test_a_thread_waiting_for_another_origin_gets_the_slot_and_the_idle_connection_stays(
@@ -156,7 +198,7 @@ def test_per_host_waiting_threads_get_a_slot_when_a_connection_is_dropped(
         for thread in threads:
             thread.join(5)
         assert statuses == [200, 200]
-        assert "Requests: 0 active, 0 queued" in repr(pool)
+        assert_at_rest(pool)
 
 
 def test_closing_the_pool_wakes_a_waiting_thread(server: Server) -> None:
@@ -200,7 +242,7 @@ def test_interrupt_while_waiting_leaves_the_pool_consistent(
             pool.request("GET", server.url + "/")
         monkeypatch.undo()
         held.read()
-        assert "Requests: 0 active, 0 queued" in repr(pool)
+        assert_at_rest(pool)
         assert pool.request("GET", server.url + "/").status == 200
 
 
@@ -252,7 +294,7 @@ def test_threads_waiting_for_several_origins_at_the_limit(
         for thread in threads:
             thread.join(5)
         assert statuses == [200, 200]
-        assert "Requests: 0 active, 0 queued" in repr(pool)
+        assert_at_rest(pool)
 
 
 def test_a_thread_waiting_on_the_per_host_cap_gets_the_dropped_slot(server: Server) -> None:
@@ -405,5 +447,5 @@ def test_a_trace_that_fails_once_the_wait_is_over_gives_the_connection_back(
             held.read()
         thread.join(5)
         assert [str(error) for error in errors] == ["connection_pool.wait_for_connection.complete"]
-        assert "Requests: 0 active, 0 queued" in repr(pool)
+        assert_at_rest(pool)
         assert pool.request("GET", server.url + "/").status == 200

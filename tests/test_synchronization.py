@@ -15,7 +15,7 @@ async def test_waiter_without_timeout_gets_the_value() -> None:
     waiter = Waiter()
 
     async def hand_over() -> None:
-        await anyio.sleep(0.01)
+        # A task started with start_soon first runs when the test's task waits.
         waiter.set("connection")
 
     async with anyio.create_task_group() as tasks:

@@ -5,13 +5,13 @@ from a TLS one."""
 from __future__ import annotations
 
 import ssl
-import time
 from collections.abc import Callable
 
 import pytest
 
 import httpcore2
 from httpcore2._backends.tls_over_stream import SyncTLSOverStream
+from tests._sync.waiting import wait_until
 from tests.servers import certs
 from tests.servers.raw import RawConnection, RawServer, RawServerFactory
 
@@ -52,9 +52,7 @@ def test_exchange_and_clean_close(raw_server: RawServerFactory) -> None:
     assert stream.get_extra_info("ssl_object").server_hostname == "localhost"
     assert stream.get_extra_info("server_addr")[0] == "127.0.0.1"
     stream.write(b"hello", TIMEOUT)
-    deadline = time.monotonic() + TIMEOUT
-    while not stream.is_readable() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(stream.is_readable, TIMEOUT)
     assert stream.read(1024, TIMEOUT) == b"HELLO"
     assert stream.read(1024, TIMEOUT) == b""  # close_notify: the end of the stream
     stream.close()

@@ -57,6 +57,7 @@ from ._exceptions import (
     WriteTimeout,
 )
 from ._models import Headers, Request, Response
+from ._pool_state import ConnectionState, PoolState
 from ._proxies import Proxy
 from ._retry import Retry, RetryAttempt
 from ._router import Route, Router
@@ -89,6 +90,7 @@ __all__ = [
     "ConnectError",
     "ConnectTimeout",
     "ConnectionPool",
+    "ConnectionState",
     "CookieAdapter",
     "CookieConflict",
     "Cookies",
@@ -111,6 +113,7 @@ __all__ = [
     "NetworkStream",
     "Origin",
     "PoolLimits",
+    "PoolState",
     "PoolTimeout",
     "ProtocolError",
     "Proxy",

@@ -16,6 +16,8 @@ from httpcore2._async import http2  # unasync: sync=from httpcore2._sync import 
 from tests._async.test_http2 import (  # unasync: sync=from tests._sync.test_http2 import (
     h2c_pool,
     send_window,
+)
+from tests._async.waiting import (  # unasync: sync=from tests._sync.waiting import (
     wait_until,
 )
 from tests.servers.app import HELLO, pattern_bytes

@@ -52,9 +52,9 @@ def test_stream_keeps_the_connection_until_closed() -> None:
     backend = httpcore2.SyncMockBackend([OK] * 2)
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
         with pool.stream("GET", "http://example.com/") as response:
-            assert "1 active, 0 idle" in repr(pool)
+            assert [c.state for c in pool.state().connections] == ["active"]
             assert [chunk for chunk in response.iter_stream()] == [b"Hello, world!"]
-        assert "0 active, 1 idle" in repr(pool)
+        assert [c.state for c in pool.state().connections] == ["idle"]
 
 
 def test_origins_get_their_own_connections() -> None:
@@ -97,7 +97,7 @@ def test_idle_connections_do_not_count_against_max_connections() -> None:
             pool.request("GET", "http://b.example/")
         assert len(backend.streams) == 2
         assert not any(stream.closed for stream in backend.streams)
-        assert "Connections: 0 active, 2 idle" in repr(pool)
+        assert [c.state for c in pool.state().connections] == ["idle", "idle"]
 
 
 def test_max_connections_counts_connections_in_use_even_for_an_idle_one() -> None:
@@ -205,7 +205,7 @@ def test_pool_timeout_when_no_connection_frees_up() -> None:
             with pytest.raises(httpcore2.PoolTimeout) as info:
                 pool.handle_request(request)
             assert info.value.request is request
-            assert "0 queued" in repr(pool)
+            assert pool.state().waiting == 0
             held.read()
         response = pool.request("GET", "http://example.com/")
         assert response.content == b"Hello, world!"
@@ -402,7 +402,7 @@ def test_closing_a_response_body_twice_releases_once() -> None:
         response = pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
         response.read()
         response.stream.close()  # type: ignore[union-attr]
-        assert "0 active, 1 idle" in repr(pool)
+        assert [c.state for c in pool.state().connections] == ["idle"]
         pool.request("GET", "http://example.com/")
         assert len(backend.streams) == 1
 

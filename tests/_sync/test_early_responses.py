@@ -10,13 +10,15 @@ has begun to arrive, so that the rest is always sent with it waiting.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 import httpcore2
+from tests._sync.waiting import (
+    wait_until,
+)
 from tests.servers.asgi_server import Server
 from tests.servers.raw import CONTINUE, RawConnection, RawServerFactory, build_response
 
@@ -38,10 +40,7 @@ class ResponseFirst:
 
     def body(self) -> Iterator[bytes]:
         yield CHUNK
-        deadline = time.monotonic() + 5.0
-        while not self.stream.is_readable():
-            assert time.monotonic() < deadline, "no response began while uploading"
-            time.sleep(0.01)
+        wait_until(self.stream.is_readable)  # the response began while uploading
         for _ in range(CHUNKS - 1):
             yield CHUNK
 

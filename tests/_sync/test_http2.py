@@ -10,7 +10,7 @@ import os
 import re
 import ssl
 import time
-from collections.abc import Iterator, Callable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,9 @@ from h2.settings import SettingCodes
 import httpcore2
 from httpcore2._sync import http2
 from tests._async.test_integration import echo, header
+from tests._sync.waiting import (
+    wait_until,
+)
 from tests.servers.app import HELLO, pattern_bytes
 from tests.servers.asgi_server import Server
 from tests.servers.h2 import (
@@ -63,14 +66,6 @@ def h2_origin(
     return server.url, {"http1": False, "http2": True}
 
 
-def wait_until(condition: Callable[[], bool]) -> None:
-    """Poll what a server thread records until `condition()` holds, for at most 5 s."""
-    deadline = time.monotonic() + 5
-    while not condition():
-        assert time.monotonic() < deadline, "the server never got there"
-        time.sleep(0.005)
-
-
 # -- negotiation -----------------------------------------------------------------------------
 
 
@@ -78,8 +73,8 @@ def test_get_over_http2(h2_origin: tuple[str, dict[str, Any]]) -> None:
     url, options = h2_origin
     with httpcore2.SyncConnectionPool(**options) as pool:
         response = pool.request("GET", url + "/echo")
-        (connection,) = pool.connections
-        assert "SyncHTTP2Connection" in repr(connection)
+        (connection,) = pool.state().connections
+        assert connection.http_version == "HTTP/2"
         ssl_object = response.extensions["network_stream"].get_extra_info("ssl_object")
         alpn = None if ssl_object is None else ssl_object.selected_alpn_protocol()
     assert response.status == 200
@@ -118,8 +113,8 @@ def test_alpn_falls_back_to_http11(http11_only_tls_server: Server) -> None:
     ) as pool:
         first = pool.request("GET", url + "/echo")
         second = pool.request("GET", url + "/echo")
-        (connection,) = pool.connections
-        assert "SyncHTTP11Connection" in repr(connection)
+        (connection,) = pool.state().connections
+        assert connection.http_version == "HTTP/1.1"
         ssl_object = first.extensions["network_stream"].get_extra_info("ssl_object")
         assert ssl_object.selected_alpn_protocol() == "http/1.1"
     assert [first.protocol, second.protocol] == ["HTTP/1.1", "HTTP/1.1"]
@@ -457,11 +452,15 @@ def test_a_stream_refused_every_time_is_retried_until_the_pool_timeout() -> None
     quick = {"timeout": {"pool": 0.2}}
     with H2Server(reset_stream(lambda request: True, ErrorCodes.REFUSED_STREAM)) as server:
         with h2c_pool() as pool:
+            started = time.monotonic()
             with pytest.raises(httpcore2.RemoteProtocolError, match="refused stream"):
                 pool.request("GET", server.url + "/", extensions=quick)
-    # Sent again and again on its one connection while the budget lasted.
+            gave_up_at = time.monotonic()
+    # Sent again and again on its one connection until the budget ran out (how many times
+    # depends on the machine's speed).
+    assert gave_up_at >= started + 0.2
     assert len(server.connections) == 1
-    assert len(server.connections[0].requests) > 4
+    assert len(server.connections[0].requests) > 1
 
 
 def test_a_refused_stream_with_a_one_shot_body_is_not_retried() -> None:

@@ -17,6 +17,8 @@ from httpcore2._sync import http2
 from tests._sync.test_http2 import (
     h2c_pool,
     send_window,
+)
+from tests._sync.waiting import (
     wait_until,
 )
 from tests.servers.app import HELLO, pattern_bytes

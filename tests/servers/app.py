@@ -109,6 +109,7 @@ __all__ = [
     "LINES_CHUNKS",
     "MAX_BOMB_BYTES",
     "MAX_STREAM_BYTES",
+    "STREAMS_SENDING",
     "App",
     "ASGIApp",
     "Receive",
@@ -127,6 +128,9 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 HELLO = b"Hello, world!"
+# A token per body being streamed now, in this process (see `send_stream`): a test sees a
+# stream stop once its client has gone.
+STREAMS_SENDING: set[object] = set()
 MAX_STREAM_BYTES = 1 << 30
 MAX_BOMB_BYTES = 4 << 30
 MAX_CHUNK_SIZE = 16 << 20
@@ -343,19 +347,24 @@ class _Exchange:
         client has gone, hypercorn's `send` no longer yields to the event loop, hence the
         checkpoint, without which the watcher would never run.
         """
-        async with anyio.create_task_group() as tg:
+        token = object()
+        STREAMS_SENDING.add(token)
+        try:
+            async with anyio.create_task_group() as tg:
 
-            async def stop_on_disconnect() -> None:
-                while (await self.receive())["type"] != "http.disconnect":
-                    pass
+                async def stop_on_disconnect() -> None:
+                    while (await self.receive())["type"] != "http.disconnect":
+                        pass
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(stop_on_disconnect)
+                for chunk in chunks:
+                    await self.send_body(chunk)
+                    await anyio.lowlevel.checkpoint()
+                await self.send_body(b"", more=False)
                 tg.cancel_scope.cancel()
-
-            tg.start_soon(stop_on_disconnect)
-            for chunk in chunks:
-                await self.send_body(chunk)
-                await anyio.lowlevel.checkpoint()
-            await self.send_body(b"", more=False)
-            tg.cancel_scope.cancel()
+        finally:
+            STREAMS_SENDING.discard(token)
 
     async def respond(
         self,

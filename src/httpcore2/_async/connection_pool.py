@@ -26,6 +26,7 @@ from .._exceptions import (
 from .._fast_engine import HTTP1EngineName, check_engine_name
 from .._logging import log_reused
 from .._models import Extensions, HeaderTypes, Request, Response
+from .._pool_state import PoolState, connection_state
 from .._proxies import Proxy, as_proxy
 from .._synchronization import NoLock, Waiter
 from .._trace import aemit
@@ -178,6 +179,30 @@ class ConnectionPool:
         """The pool's connections (opening, in use and idle), for inspection."""
         return list(self._connections)
 
+    def state(self) -> PoolState:
+        """A snapshot of the pool: its connections and the requests waiting for one.
+
+        ```python
+        state = pool.state()
+        print(state.in_use, state.waiting)
+        for connection in state.connections:
+            print(connection.origin, connection.http_version, connection.state)
+        ```
+
+        Cheap and free of I/O: it holds the pool's lock only to copy its records, and the
+        sync pool may be inspected from any thread. See `PoolState` and `ConnectionState`.
+        """
+        with self._lock:
+            records = [
+                (connection, key, connection in self._idle_order, self._streams.get(connection))
+                for connection, key in self._connections.items()
+            ]
+            waiting = sum(len(queue) for queue in self._waiters.values())
+            in_use = len(self._connections) - len(self._idle_order)
+        now = time.monotonic()
+        connections = tuple(connection_state(*record, now) for record in records)
+        return PoolState(connections, waiting, in_use)
+
     async def request(
         self,
         method: str | bytes,
@@ -283,11 +308,10 @@ class ConnectionPool:
         await self.aclose()
 
     def __repr__(self) -> str:
-        idle = len(self._idle_order)
-        active = len(self._connections) - idle
-        queued = sum(len(queue) for queue in self._waiters.values())
+        state = self.state()
+        active, idle = state.in_use, len(state.connections) - state.in_use
         return (
-            f"<{type(self).__name__} [Requests: {active} active, {queued} queued | "
+            f"<{type(self).__name__} [Requests: {active} active, {state.waiting} queued | "
             f"Connections: {active} active, {idle} idle]>"
         )
 

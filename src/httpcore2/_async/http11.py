@@ -101,6 +101,16 @@ class HTTP11Connection:
         """When the connection last became idle (`time.monotonic()`)."""
         return self._idle_since
 
+    @property
+    def request_count(self) -> int:
+        """How many requests the connection has been sent, the one in flight included."""
+        return self._requests
+
+    @property
+    def state(self) -> str:
+        """`"idle"`, `"active"` (a request in flight) or `"closed"`."""
+        return self._state.value
+
     async def aclose(self) -> None:
         """Close the connection."""
         self._state = _State.CLOSED

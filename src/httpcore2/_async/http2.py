@@ -308,6 +308,17 @@ class HTTP2Connection:
         """When the last stream ended (`time.monotonic()`)."""
         return self._idle_since
 
+    @property
+    def request_count(self) -> int:
+        """How many requests the connection has been sent, those in flight included."""
+        return self._requests
+
+    @property
+    def state(self) -> str:
+        """`"idle"`, `"active"` (streams in flight) or `"closed"` (closed, or failed: its
+        streams fail, and it is closed once they are released)."""
+        return "closed" if self._error else "active" if self._streams else "idle"
+
     async def aclose(self) -> None:
         """Close the connection; streams still in flight fail."""
         with self._lock:
@@ -881,9 +892,8 @@ class HTTP2Connection:
                 self._h2.reset_stream(stream.id, ErrorCodes.CANCEL)
 
     def __repr__(self) -> str:
-        state = "closed" if self._error else "active" if self._streams else "idle"
         return (
-            f"<HTTP2Connection [{state}, streams: {len(self._streams)}, "
+            f"<HTTP2Connection [{self.state}, streams: {len(self._streams)}, "
             f"requests: {self._requests}]>"
         )
 

@@ -218,6 +218,19 @@ class SyncHTTPConnection:
         """When the connection last became idle."""
         return time.monotonic() if self._connection is None else self._connection.idle_since
 
+    @property
+    def request_count(self) -> int:
+        """How many requests the connection has been sent, those in flight included."""
+        return 0 if self._connection is None else self._connection.request_count
+
+    @property
+    def state(self) -> str:
+        """`"connecting"`, then the protocol connection's: `"idle"`, `"active"` or
+        `"closed"` (also when connecting failed)."""
+        if self._connection is None:
+            return "closed" if self._connect_failed else "connecting"
+        return self._connection.state
+
     def is_idle(self) -> bool:
         """Connected and free to take a request."""
         return self._connection is not None and self._connection.is_idle()
@@ -242,6 +255,5 @@ class SyncHTTPConnection:
 
     def __repr__(self) -> str:
         if self._connection is None:
-            state = "closed" if self._connect_failed else "connecting"
-            return f"<SyncHTTPConnection [{state}]>"
+            return f"<SyncHTTPConnection [{self.state}]>"
         return f"<SyncHTTPConnection {self._connection!r}>"

@@ -102,6 +102,16 @@ class SyncHTTP11Connection:
         """When the connection last became idle (`time.monotonic()`)."""
         return self._idle_since
 
+    @property
+    def request_count(self) -> int:
+        """How many requests the connection has been sent, the one in flight included."""
+        return self._requests
+
+    @property
+    def state(self) -> str:
+        """`"idle"`, `"active"` (a request in flight) or `"closed"`."""
+        return self._state.value
+
     def close(self) -> None:
         """Close the connection."""
         self._state = _State.CLOSED

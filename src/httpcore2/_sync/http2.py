@@ -264,6 +264,17 @@ class SyncHTTP2Connection:
         """When the last stream ended (`time.monotonic()`)."""
         return self._idle_since
 
+    @property
+    def request_count(self) -> int:
+        """How many requests the connection has been sent, those in flight included."""
+        return self._requests
+
+    @property
+    def state(self) -> str:
+        """`"idle"`, `"active"` (streams in flight) or `"closed"` (closed, or failed: its
+        streams fail, and it is closed once they are released)."""
+        return "closed" if self._error else "active" if self._streams else "idle"
+
     def close(self) -> None:
         """Close the connection; streams still in flight fail."""
         with self._lock:
@@ -798,9 +809,8 @@ class SyncHTTP2Connection:
                 self._h2.reset_stream(stream.id, ErrorCodes.CANCEL)
 
     def __repr__(self) -> str:
-        state = "closed" if self._error else "active" if self._streams else "idle"
         return (
-            f"<SyncHTTP2Connection [{state}, streams: {len(self._streams)}, "
+            f"<SyncHTTP2Connection [{self.state}, streams: {len(self._streams)}, "
             f"requests: {self._requests}]>"
         )
 
