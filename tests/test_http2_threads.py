@@ -50,6 +50,7 @@ def wait_until(condition: Callable[[], bool]) -> None:
         time.sleep(0.005)
 
 
+@pytest.mark.case("F16", "F24")
 def test_500_requests_from_50_threads_share_one_connection(tls_server: Server) -> None:
     connects: list[str] = []
     trace = {"trace": lambda name, info: connects.append(name)}
@@ -80,6 +81,7 @@ def test_threads_fall_back_to_http11_with_the_server(http11_only_tls_server: Ser
     assert protocols == ["HTTP/1.1"] * 20
 
 
+@pytest.mark.case("F16", "F22")
 def test_concurrent_uploads_all_arrive(server: Server) -> None:
     bodies = [pattern_bytes(1 << 20, offset=index) for index in range(10)]
     with h2c_pool() as pool:
@@ -96,6 +98,7 @@ def test_concurrent_uploads_all_arrive(server: Server) -> None:
     ]
 
 
+@pytest.mark.case("F16", "F19")
 def test_goaway_retries_the_streams_in_flight_above_its_last_stream_id() -> None:
     with H2Server(goaway_with_streams_in_flight(8, last_stream_id=3)) as server:
         with h2c_pool() as pool:
@@ -111,6 +114,7 @@ def test_goaway_retries_the_streams_in_flight_above_its_last_stream_id() -> None
     assert second.responses == 6
 
 
+@pytest.mark.case("F16", "F19")
 def test_goaway_every_100_requests_is_invisible_to_threads() -> None:
     with H2Server(goaway_after(100)) as server:
         with h2c_pool() as pool:
@@ -121,6 +125,7 @@ def test_goaway_every_100_requests_is_invisible_to_threads() -> None:
     assert [conn.responses for conn in server.connections] == [100, 100, 100]
 
 
+@pytest.mark.case("F16", "F20")
 def test_rst_stream_fails_one_request_among_many() -> None:
     script = reset_stream(lambda request: request.path == b"/reset", ErrorCodes.INTERNAL_ERROR)
     with H2Server(script) as server:
@@ -146,6 +151,7 @@ def test_rst_stream_fails_one_request_among_many() -> None:
 @pytest.mark.parametrize(
     ("changes", "peak"), [(None, 5), ({10: 2, 30: 8}, 8)], ids=["fixed", "lowered-then-raised"]
 )
+@pytest.mark.case("F16", "F21")
 def test_threads_respect_max_concurrent_streams(changes: dict[int, int] | None, peak: int) -> None:
     with H2Server(max_concurrent_streams(5, hold=0.02, changes=changes)) as server:
         with h2c_pool() as pool:
@@ -156,6 +162,7 @@ def test_threads_respect_max_concurrent_streams(changes: dict[int, int] | None, 
     assert conn.peak_open_streams == peak
 
 
+@pytest.mark.case("F10", "F16")
 def test_a_read_timeout_resets_only_its_stream() -> None:
     # The server answers the other streams only once the timed-out one has been reset.
     with H2Server(hold_until_reset(b"/hold")) as server:
@@ -176,6 +183,7 @@ def test_a_read_timeout_resets_only_its_stream() -> None:
     assert conn.resets() == [(conn.stream_id(b"/hold"), ErrorCodes.CANCEL)]
 
 
+@pytest.mark.case("F16", "F23")
 def test_a_connection_that_dies_fails_every_stream_in_flight() -> None:
     with H2Server(close_mid_body(5)) as server:
         with h2c_pool() as pool:

@@ -17,6 +17,7 @@ from tests.servers.fds import client_fd_count
 from tests.servers.h2 import H2Server, respond_ok
 
 
+@pytest.mark.case("F16")
 def test_threads_share_the_allowed_connections(server: Server) -> None:
     limits = httpcore2.PoolLimits(max_connections=5, max_keepalive_connections=5)
     with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
@@ -33,6 +34,7 @@ def test_threads_share_the_allowed_connections(server: Server) -> None:
         assert len(pool.connections) <= 5
 
 
+@pytest.mark.case("F13", "F16")
 def test_pool_timeout_in_a_thread(server: Server) -> None:
     limits = httpcore2.PoolLimits(max_connections=1)
     with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
@@ -71,6 +73,7 @@ def test_a_waiting_thread_gets_the_released_connection(server: Server) -> None:
         assert len(pool.connections) == 1
 
 
+@pytest.mark.case("F16", "F18")
 def test_closing_the_pool_wakes_a_thread_blocked_in_a_read(server: Server) -> None:
     pool = httpcore2.SyncConnectionPool()
     errors: list[BaseException] = []
@@ -91,6 +94,7 @@ def test_closing_the_pool_wakes_a_thread_blocked_in_a_read(server: Server) -> No
     assert len(errors) == 1
 
 
+@pytest.mark.case("F16", "F24")
 def test_no_file_descriptor_leak(server: Server) -> None:
     before = client_fd_count(server.port)
     limits = httpcore2.PoolLimits(max_connections=8, max_keepalive_connections=2)
@@ -159,6 +163,7 @@ def test_per_host_waiting_threads_get_a_slot_when_a_connection_is_dropped(
         assert "Requests: 0 active, 0 queued" in repr(pool)
 
 
+@pytest.mark.case("F16", "F18")
 def test_closing_the_pool_wakes_a_waiting_thread(server: Server) -> None:
     pool = httpcore2.SyncConnectionPool(pool_limits=httpcore2.PoolLimits(max_connections=1))
     errors: list[BaseException] = []
@@ -181,6 +186,7 @@ def test_closing_the_pool_wakes_a_waiting_thread(server: Server) -> None:
 
 
 @pytest.mark.parametrize("granted_first", [False, True])
+@pytest.mark.case("F16")
 def test_interrupt_while_waiting_leaves_the_pool_consistent(
     server: Server, monkeypatch: pytest.MonkeyPatch, granted_first: bool
 ) -> None:
@@ -204,6 +210,7 @@ def test_interrupt_while_waiting_leaves_the_pool_consistent(
         assert pool.request("GET", server.url + "/").status == 200
 
 
+@pytest.mark.case("F13", "F16")
 def test_a_timed_out_thread_leaves_the_others_in_line(server: Server) -> None:
     outcomes: list[str] = []
     limits = httpcore2.PoolLimits(max_connections=1)
@@ -381,6 +388,7 @@ def test_threads_on_the_per_host_cap_get_one_connection_at_a_time(server: Server
         assert len(pool.connections) == 1
 
 
+@pytest.mark.case("F16")
 def test_a_trace_that_fails_once_the_wait_is_over_gives_the_connection_back(
     server: Server,
 ) -> None:

@@ -49,6 +49,7 @@ async def test_sequential_requests_reuse_one_connection() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F17")
 async def test_stream_keeps_the_connection_until_closed() -> None:
     backend = httpcore2.MockBackend([OK] * 2)
     async with httpcore2.ConnectionPool(network_backend=backend) as pool:
@@ -206,6 +207,7 @@ async def test_a_pool_timeout_shorter_than_the_patience_opens_one_at_once() -> N
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F13")
 async def test_pool_timeout_when_no_connection_frees_up() -> None:
     backend = httpcore2.MockBackend([OK] * 2)
     limits = httpcore2.PoolLimits(max_connections=1)
@@ -238,6 +240,7 @@ async def test_per_host_cap_applies_to_one_origin_only() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F01", "F02")
 async def test_stale_connection_is_retried_once_for_idempotent_requests() -> None:
     # Each connection answers one request, then the server has gone: the next request on
     # that connection fails before any response byte arrives.
@@ -255,6 +258,7 @@ async def test_stale_connection_is_retried_once_for_idempotent_requests() -> Non
     [("POST", b"data"), ("PUT", iter([b"not replayable"]))],
 )
 @pytest.mark.anyio
+@pytest.mark.case("F01", "F02")
 async def test_stale_connection_is_not_retried_when_unsafe(method: str, content: object) -> None:
     backend = httpcore2.MockBackend([OK])
     async with httpcore2.ConnectionPool(network_backend=backend) as pool:
@@ -265,6 +269,7 @@ async def test_stale_connection_is_not_retried_when_unsafe(method: str, content:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F01")
 async def test_a_fresh_connection_is_never_retried() -> None:
     backend = httpcore2.MockBackend([])
     async with httpcore2.ConnectionPool(network_backend=backend) as pool:
@@ -275,6 +280,7 @@ async def test_a_fresh_connection_is_never_retried() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F12")
 async def test_connect_errors_are_retried_when_asked() -> None:
     backend = FlakyBackend(failures=2)
     async with httpcore2.ConnectionPool(network_backend=backend, retries=2) as pool:
@@ -284,6 +290,7 @@ async def test_connect_errors_are_retried_when_asked() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F12")
 async def test_connect_errors_surface_after_the_retries() -> None:
     backend = FlakyBackend(failures=3)
     async with httpcore2.ConnectionPool(network_backend=backend, retries=1) as pool:
@@ -453,6 +460,7 @@ async def test_connection_repr_through_its_life() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F12")
 async def test_unexpected_connect_failure_leaves_no_connection_behind() -> None:
     backend = FlakyBackend(failures=1, error=RuntimeError("resolver exploded"))
     async with httpcore2.ConnectionPool(network_backend=backend) as pool:

@@ -29,6 +29,7 @@ QUICK = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F01")
 async def test_f01_idle_connection_closed_by_the_server(raw_server: RawServerFactory) -> None:
     server = raw_server(close_after(1))
     async with httpcore2.ConnectionPool() as pool:
@@ -39,6 +40,7 @@ async def test_f01_idle_connection_closed_by_the_server(raw_server: RawServerFac
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F01", "F02")
 async def test_f02_server_closes_as_the_request_is_sent(raw_server: RawServerFactory) -> None:
     server = raw_server(close_after(1, on_next_request=True))
     async with httpcore2.ConnectionPool() as pool:
@@ -54,6 +56,7 @@ async def test_f02_server_closes_as_the_request_is_sent(raw_server: RawServerFac
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F03")
 async def test_f03_reset_in_the_middle_of_the_body(raw_server: RawServerFactory) -> None:
     server = raw_server(reset_mid_body(content_length=1000, sent=100))
     async with httpcore2.ConnectionPool() as pool:
@@ -66,6 +69,7 @@ async def test_f03_reset_in_the_middle_of_the_body(raw_server: RawServerFactory)
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F04")
 async def test_f04_body_shorter_than_content_length(raw_server: RawServerFactory) -> None:
     server = raw_server(short_body(content_length=100))
     async with httpcore2.ConnectionPool() as pool:
@@ -75,6 +79,7 @@ async def test_f04_body_shorter_than_content_length(raw_server: RawServerFactory
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F05")
 async def test_f05_bytes_after_a_bodiless_response_are_never_parsed(
     raw_server: RawServerFactory,
 ) -> None:
@@ -89,6 +94,7 @@ async def test_f05_bytes_after_a_bodiless_response_are_never_parsed(
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F06")
 async def test_f06_close_delimited_body_is_read_to_the_end(raw_server: RawServerFactory) -> None:
     server = raw_server(close_delimited(b"x" * 100_000))
     async with httpcore2.ConnectionPool() as pool:
@@ -98,6 +104,7 @@ async def test_f06_close_delimited_body_is_read_to_the_end(raw_server: RawServer
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F07")
 async def test_f07_head_response_with_chunked_framing_does_not_hang(
     raw_server: RawServerFactory,
 ) -> None:
@@ -112,6 +119,7 @@ async def test_f07_head_response_with_chunked_framing_does_not_hang(
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F08")
 async def test_f08_informational_responses_are_skipped(raw_server: RawServerFactory) -> None:
     server = raw_server(informational(100, 102, 103))
     async with httpcore2.ConnectionPool() as pool:
@@ -132,6 +140,7 @@ async def test_s25_endless_informational_responses(raw_server: RawServerFactory)
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F10")
 async def test_f10_server_never_answers(raw_server: RawServerFactory) -> None:
     server = raw_server(never_respond())
     async with httpcore2.ConnectionPool() as pool:
@@ -155,6 +164,7 @@ async def test_s19_chunked_with_content_length_closes_the_connection(
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F25")
 async def test_f25_early_response_while_uploading(raw_server: RawServerFactory) -> None:
     def refuse_upload(conn: RawConnection) -> None:
         conn.recv_head()
@@ -171,6 +181,7 @@ async def test_f25_early_response_while_uploading(raw_server: RawServerFactory) 
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F28")
 async def test_f28_status_line_without_reason_phrase(raw_server: RawServerFactory) -> None:
     server = raw_server(respond_with(b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok"))
     async with httpcore2.ConnectionPool() as pool:

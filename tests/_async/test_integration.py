@@ -136,6 +136,7 @@ async def test_sequential_requests_share_one_keepalive_connection(server: Server
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F07")
 async def test_head_request_reads_no_body(server: Server) -> None:
     async with httpcore2.ConnectionPool() as pool:
         response = await pool.request("HEAD", server.url + "/stream/1000?chunked=0")
@@ -158,6 +159,7 @@ async def test_status_codes(server: Server, status: int, phrase: str) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F10")
 async def test_read_timeout_leaves_the_pool_usable(server: Server) -> None:
     async with httpcore2.ConnectionPool() as pool:
         request = httpcore2.Request(
@@ -174,6 +176,7 @@ async def test_read_timeout_leaves_the_pool_usable(server: Server) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F10")
 async def test_read_timeout_in_the_middle_of_a_body(server: Server) -> None:
     async with httpcore2.ConnectionPool() as pool:
         response = await pool.handle_request(
@@ -187,6 +190,7 @@ async def test_read_timeout_in_the_middle_of_a_body(server: Server) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F12")
 async def test_connection_refused(unused_port: int) -> None:
     async with httpcore2.ConnectionPool() as pool:
         request = httpcore2.Request("GET", f"http://127.0.0.1:{unused_port}/")
@@ -197,6 +201,7 @@ async def test_connection_refused(unused_port: int) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F11")
 async def test_connect_timeout_does_not_poison_the_pool(
     never_accepting: tuple[str, int], server: Server
 ) -> None:

@@ -73,6 +73,7 @@ async def test_tinyproxy_refuses_wrong_credentials(server: Server, tinyproxy: Ti
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F27")
 async def test_refused_connect_raises_proxy_error_and_closes_the_socket(
     tls_server: Server,
     tinyproxy: TinyProxy,
@@ -127,6 +128,7 @@ async def test_https_proxy_tls_inside_tls(
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F27")
 async def test_https_proxy_refuses_wrong_credentials(
     tls_server: Server, https_proxy: PProxy, ca_file: Path
 ) -> None:
@@ -303,6 +305,7 @@ async def test_forward_proxy_failure_names_the_request(raw_server: RawServerFact
     ],
 )
 @pytest.mark.anyio
+@pytest.mark.case("F27")
 async def test_connect_answers(
     raw_server: RawServerFactory, reply: bytes, status: int | None
 ) -> None:

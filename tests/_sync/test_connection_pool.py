@@ -48,6 +48,7 @@ def test_sequential_requests_reuse_one_connection() -> None:
     assert pool.connections == []
 
 
+@pytest.mark.case("F17")
 def test_stream_keeps_the_connection_until_closed() -> None:
     backend = httpcore2.SyncMockBackend([OK] * 2)
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
@@ -194,6 +195,7 @@ def test_a_pool_timeout_shorter_than_the_patience_opens_one_at_once() -> None:
     assert len(backend.streams) == 3
 
 
+@pytest.mark.case("F13")
 def test_pool_timeout_when_no_connection_frees_up() -> None:
     backend = httpcore2.SyncMockBackend([OK] * 2)
     limits = httpcore2.PoolLimits(max_connections=1)
@@ -224,6 +226,7 @@ def test_per_host_cap_applies_to_one_origin_only() -> None:
             assert response.status == 200
 
 
+@pytest.mark.case("F01", "F02")
 def test_stale_connection_is_retried_once_for_idempotent_requests() -> None:
     # Each connection answers one request, then the server has gone: the next request on
     # that connection fails before any response byte arrives.
@@ -240,6 +243,7 @@ def test_stale_connection_is_retried_once_for_idempotent_requests() -> None:
     ("method", "content"),
     [("POST", b"data"), ("PUT", iter([b"not replayable"]))],
 )
+@pytest.mark.case("F01", "F02")
 def test_stale_connection_is_not_retried_when_unsafe(method: str, content: object) -> None:
     backend = httpcore2.SyncMockBackend([OK])
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
@@ -249,6 +253,7 @@ def test_stale_connection_is_not_retried_when_unsafe(method: str, content: objec
         assert pool.connections == []
 
 
+@pytest.mark.case("F01")
 def test_a_fresh_connection_is_never_retried() -> None:
     backend = httpcore2.SyncMockBackend([])
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
@@ -258,6 +263,7 @@ def test_a_fresh_connection_is_never_retried() -> None:
         assert pool.connections == []
 
 
+@pytest.mark.case("F12")
 def test_connect_errors_are_retried_when_asked() -> None:
     backend = FlakyBackend(failures=2)
     with httpcore2.SyncConnectionPool(network_backend=backend, retries=2) as pool:
@@ -266,6 +272,7 @@ def test_connect_errors_are_retried_when_asked() -> None:
         assert backend.attempts == 3
 
 
+@pytest.mark.case("F12")
 def test_connect_errors_surface_after_the_retries() -> None:
     backend = FlakyBackend(failures=3)
     with httpcore2.SyncConnectionPool(network_backend=backend, retries=1) as pool:
@@ -420,6 +427,7 @@ def test_connection_repr_through_its_life() -> None:
     assert unused.is_closed()
 
 
+@pytest.mark.case("F12")
 def test_unexpected_connect_failure_leaves_no_connection_behind() -> None:
     backend = FlakyBackend(failures=1, error=RuntimeError("resolver exploded"))
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:

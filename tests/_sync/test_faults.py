@@ -29,6 +29,7 @@ pytestmark = pytest.mark.usefixtures("http1_engine")
 QUICK = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
 
 
+@pytest.mark.case("F01")
 def test_f01_idle_connection_closed_by_the_server(raw_server: RawServerFactory) -> None:
     server = raw_server(close_after(1))
     with httpcore2.SyncConnectionPool() as pool:
@@ -38,6 +39,7 @@ def test_f01_idle_connection_closed_by_the_server(raw_server: RawServerFactory) 
     assert len(server.connections) == 3
 
 
+@pytest.mark.case("F01", "F02")
 def test_f02_server_closes_as_the_request_is_sent(raw_server: RawServerFactory) -> None:
     server = raw_server(close_after(1, on_next_request=True))
     with httpcore2.SyncConnectionPool() as pool:
@@ -52,6 +54,7 @@ def test_f02_server_closes_as_the_request_is_sent(raw_server: RawServerFactory) 
         assert pool.connections == []
 
 
+@pytest.mark.case("F03")
 def test_f03_reset_in_the_middle_of_the_body(raw_server: RawServerFactory) -> None:
     server = raw_server(reset_mid_body(content_length=1000, sent=100))
     with httpcore2.SyncConnectionPool() as pool:
@@ -63,6 +66,7 @@ def test_f03_reset_in_the_middle_of_the_body(raw_server: RawServerFactory) -> No
     assert len(server.connections) == 1
 
 
+@pytest.mark.case("F04")
 def test_f04_body_shorter_than_content_length(raw_server: RawServerFactory) -> None:
     server = raw_server(short_body(content_length=100))
     with httpcore2.SyncConnectionPool() as pool:
@@ -71,6 +75,7 @@ def test_f04_body_shorter_than_content_length(raw_server: RawServerFactory) -> N
         assert pool.connections == []
 
 
+@pytest.mark.case("F05")
 def test_f05_bytes_after_a_bodiless_response_are_never_parsed(
     raw_server: RawServerFactory,
 ) -> None:
@@ -84,6 +89,7 @@ def test_f05_bytes_after_a_bodiless_response_are_never_parsed(
     assert len(server.connections) == 2
 
 
+@pytest.mark.case("F06")
 def test_f06_close_delimited_body_is_read_to_the_end(raw_server: RawServerFactory) -> None:
     server = raw_server(close_delimited(b"x" * 100_000))
     with httpcore2.SyncConnectionPool() as pool:
@@ -92,6 +98,7 @@ def test_f06_close_delimited_body_is_read_to_the_end(raw_server: RawServerFactor
         assert pool.connections == []
 
 
+@pytest.mark.case("F07")
 def test_f07_head_response_with_chunked_framing_does_not_hang(
     raw_server: RawServerFactory,
 ) -> None:
@@ -105,6 +112,7 @@ def test_f07_head_response_with_chunked_framing_does_not_hang(
     assert len(server.connections) == 1
 
 
+@pytest.mark.case("F08")
 def test_f08_informational_responses_are_skipped(raw_server: RawServerFactory) -> None:
     server = raw_server(informational(100, 102, 103))
     with httpcore2.SyncConnectionPool() as pool:
@@ -123,6 +131,7 @@ def test_s25_endless_informational_responses(raw_server: RawServerFactory) -> No
         assert pool.connections == []
 
 
+@pytest.mark.case("F10")
 def test_f10_server_never_answers(raw_server: RawServerFactory) -> None:
     server = raw_server(never_respond())
     with httpcore2.SyncConnectionPool() as pool:
@@ -144,6 +153,7 @@ def test_s19_chunked_with_content_length_closes_the_connection(
         assert pool.connections == []
 
 
+@pytest.mark.case("F25")
 def test_f25_early_response_while_uploading(raw_server: RawServerFactory) -> None:
     def refuse_upload(conn: RawConnection) -> None:
         conn.recv_head()
@@ -159,6 +169,7 @@ def test_f25_early_response_while_uploading(raw_server: RawServerFactory) -> Non
         assert pool.connections == []
 
 
+@pytest.mark.case("F28")
 def test_f28_status_line_without_reason_phrase(raw_server: RawServerFactory) -> None:
     server = raw_server(respond_with(b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok"))
     with httpcore2.SyncConnectionPool() as pool:

@@ -125,6 +125,7 @@ def test_sequential_requests_share_one_keepalive_connection(server: Server) -> N
         assert len(pool.connections) == 1
 
 
+@pytest.mark.case("F07")
 def test_head_request_reads_no_body(server: Server) -> None:
     with httpcore2.SyncConnectionPool() as pool:
         response = pool.request("HEAD", server.url + "/stream/1000?chunked=0")
@@ -145,6 +146,7 @@ def test_status_codes(server: Server, status: int, phrase: str) -> None:
     assert response.reason_phrase == phrase
 
 
+@pytest.mark.case("F10")
 def test_read_timeout_leaves_the_pool_usable(server: Server) -> None:
     with httpcore2.SyncConnectionPool() as pool:
         request = httpcore2.Request(
@@ -160,6 +162,7 @@ def test_read_timeout_leaves_the_pool_usable(server: Server) -> None:
         assert response.content == b"Hello, world!"
 
 
+@pytest.mark.case("F10")
 def test_read_timeout_in_the_middle_of_a_body(server: Server) -> None:
     with httpcore2.SyncConnectionPool() as pool:
         response = pool.handle_request(
@@ -172,6 +175,7 @@ def test_read_timeout_in_the_middle_of_a_body(server: Server) -> None:
         assert pool.connections == []
 
 
+@pytest.mark.case("F12")
 def test_connection_refused(unused_port: int) -> None:
     with httpcore2.SyncConnectionPool() as pool:
         request = httpcore2.Request("GET", f"http://127.0.0.1:{unused_port}/")
@@ -181,6 +185,7 @@ def test_connection_refused(unused_port: int) -> None:
         assert pool.connections == []
 
 
+@pytest.mark.case("F11")
 def test_connect_timeout_does_not_poison_the_pool(
     never_accepting: tuple[str, int], server: Server
 ) -> None:

@@ -70,6 +70,7 @@ def test_tinyproxy_refuses_wrong_credentials(server: Server, tinyproxy: TinyProx
         assert response.status in (401, 407)
 
 
+@pytest.mark.case("F27")
 def test_refused_connect_raises_proxy_error_and_closes_the_socket(
     tls_server: Server,
     tinyproxy: TinyProxy,
@@ -121,6 +122,7 @@ def test_https_proxy_tls_inside_tls(
     https_proxy.wait_for_log(f"-> 127.0.0.1:{target.port}")
 
 
+@pytest.mark.case("F27")
 def test_https_proxy_refuses_wrong_credentials(
     tls_server: Server, https_proxy: PProxy, ca_file: Path
 ) -> None:
@@ -286,6 +288,7 @@ def test_forward_proxy_failure_names_the_request(raw_server: RawServerFactory) -
         (b"SSH-2.0-OpenSSH\r\n\r\n", None),
     ],
 )
+@pytest.mark.case("F27")
 def test_connect_answers(raw_server: RawServerFactory, reply: bytes, status: int | None) -> None:
     hung_up = threading.Event()
     proxy = raw_server(scripted(reply, hung_up=hung_up))
