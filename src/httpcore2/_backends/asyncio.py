@@ -32,6 +32,9 @@ __all__ = ["AsyncioBackend"]
 # Past this much unread data we stop reading from the socket until the reader catches up.
 _HIGH_WATER = 256 * 1024
 _RECEIVE_SIZE = 64 * 1024
+# A write waiting for the peer to read returns as soon as the peer sends something (an early
+# answer, such as a 413 from a server that stopped reading), while at most this much is unsent.
+_UNSENT_LIMIT = 1024 * 1024
 # How long an attempt to one address of a name runs alone before the next one starts too
 # (RFC 8305's recommended value).
 _HAPPY_EYEBALLS_DELAY = 0.25
@@ -70,6 +73,11 @@ class _StreamProtocol(asyncio.BufferedProtocol):
             self.read_paused = True
             self.transport.pause_reading()
         self._wake_reader()
+        if self.drain_waiter is not None and self._unsent() <= _UNSENT_LIMIT:
+            self._wake_writer()
+
+    def _unsent(self) -> int:
+        return 0 if self.transport is None else self.transport.get_write_buffer_size()
 
     def eof_received(self) -> None:
         self.eof = True
@@ -192,7 +200,7 @@ class AsyncioStream(NetworkStream):
                 await _wait(waiter, timeout, WriteTimeout, "Could not send data")
             finally:
                 protocol.drain_waiter = None
-            if protocol.write_paused or self._transport.is_closing():
+            if self._transport.is_closing():
                 raise WriteError("The connection was closed while sending") from protocol.error
 
     async def aclose(self) -> None:
