@@ -323,3 +323,37 @@ async def test_a_cancellation_while_batching_a_write_still_sends_the_batch() -> 
     assert statuses == [200, 200]
     assert len(server.connections) == 1
     assert conn.resets() == [(conn.stream_id(b"/hold"), ErrorCodes.CANCEL)]
+
+
+@pytest.mark.case("F18")
+async def test_closing_the_pool_fails_every_stream_in_flight_and_closes_the_socket() -> None:
+    errors: list[Exception] = []
+    with H2Server(hold_until_reset(b"/hold")) as server:
+        pool = h2c_pool()
+
+        async def in_flight() -> None:
+            try:
+                await pool.request("GET", server.url + "/hold")
+            except (httpcore2.TransportError, RuntimeError) as exc:
+                errors.append(exc)
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tasks:
+                for _ in range(3):
+                    tasks.start_soon(in_flight)
+                await wait_until(lambda: bool(server.connections))
+                conn = server.connections[0]
+                await wait_until(lambda: len(conn.paths()) == 3)
+                await pool.aclose()
+        await wait_until(lambda: conn.raw.closed)  # the client closed its socket
+    assert len(errors) == 3
+    # Each fails at once: with the connection's error, or, sent again as a stream the server
+    # never answered, with the closed pool's.
+    assert all(closed_pool_error(error) for error in errors), errors
+    assert pool.connections == []
+
+
+def closed_pool_error(error: Exception | None) -> bool:
+    if isinstance(error, RuntimeError):
+        return str(error) == "The connection pool is closed."
+    return isinstance(error, httpcore2.TransportError)

@@ -27,6 +27,7 @@ from tests.servers.h2 import (
     max_concurrent_streams,
     reset_stream,
 )
+from tests.test_http2_concurrency import closed_pool_error
 
 T = TypeVar("T")
 
@@ -199,3 +200,29 @@ def test_a_connection_that_dies_fails_every_stream_in_flight() -> None:
             assert pool.connections == []
             assert pool.request("GET", server.url + "/").content == HELLO
     assert len(server.connections) == 2
+
+
+@pytest.mark.case("F16", "F18")
+def test_closing_the_pool_fails_every_stream_in_flight_and_closes_the_socket() -> None:
+    with H2Server(hold_until_reset(b"/hold")) as server:
+        pool = h2c_pool()
+
+        def in_flight(_: int) -> Exception | None:
+            try:
+                pool.request("GET", server.url + "/hold")
+            except (httpcore2.TransportError, RuntimeError) as exc:
+                return exc
+            return None
+
+        with ThreadPoolExecutor(max_workers=3) as executor:
+            outcomes = [executor.submit(in_flight, index) for index in range(3)]
+            wait_until(lambda: bool(server.connections))
+            conn = server.connections[0]
+            wait_until(lambda: len(conn.paths()) == 3)
+            pool.close()
+            errors = [outcome.result(timeout=10) for outcome in outcomes]
+        wait_until(lambda: conn.raw.closed)  # the client closed its socket
+    # Each fails at once: with the connection's error, or, sent again as a stream the server
+    # never answered, with the closed pool's.
+    assert all(closed_pool_error(error) for error in errors), errors
+    assert pool.connections == []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 import httpcore2
@@ -441,6 +443,23 @@ async def test_closing_a_response_body_twice_releases_once() -> None:
         assert "0 active, 1 idle" in repr(pool)
         await pool.request("GET", "http://example.com/")
         assert len(backend.streams) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.case("F17")
+async def test_a_response_never_closed_warns_when_collected() -> None:
+    backend = httpcore2.MockBackend([OK] * 2)
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        response = await pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        with pytest.warns(ResourceWarning, match="never closed: its connection stays in use"):
+            del response
+        # The warning is all there is: nothing can be awaited to give the connection back.
+        (connection,) = pool.connections
+        assert not connection.is_idle()
+        closed = await pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        await closed.aread()
+        del closed
+        gc.collect()  # a response read to its end was closed: no warning
 
 
 @pytest.mark.anyio

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 import httpcore2
@@ -410,6 +412,22 @@ def test_closing_a_response_body_twice_releases_once() -> None:
         assert "0 active, 1 idle" in repr(pool)
         pool.request("GET", "http://example.com/")
         assert len(backend.streams) == 1
+
+
+@pytest.mark.case("F17")
+def test_a_response_never_closed_warns_when_collected() -> None:
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
+        response = pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        with pytest.warns(ResourceWarning, match="never closed: its connection stays in use"):
+            del response
+        # The warning is all there is: nothing can be awaited to give the connection back.
+        (connection,) = pool.connections
+        assert not connection.is_idle()
+        closed = pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        closed.read()
+        del closed
+        gc.collect()  # a response read to its end was closed: no warning
 
 
 def test_connection_repr_through_its_life() -> None:

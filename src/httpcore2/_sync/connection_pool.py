@@ -9,6 +9,7 @@ import contextlib
 import functools
 import ssl
 import time
+import warnings
 from collections.abc import Iterator, Callable
 from typing import Any
 
@@ -830,3 +831,14 @@ class SyncPoolResponseStream:
                 self._stream.close()
             finally:
                 self._pool._release(self._connection)
+
+    def __del__(self) -> None:
+        if not self._closed:
+            # Nothing can be awaited here: the connection stays in use, its slot taken.
+            warnings.warn(
+                "A response was never closed: its connection stays in use. Close every "
+                "response (or read it whole, or use the stream() context manager).",
+                ResourceWarning,
+                stacklevel=1,  # no caller to point at: this runs when the response is collected
+                source=self,
+            )
