@@ -445,6 +445,34 @@ async def test_closing_a_response_body_twice_releases_once() -> None:
         assert len(backend.streams) == 1
 
 
+class FailingCloseStream(httpcore2.MockStream):
+    async def aclose(self) -> None:
+        await super().aclose()
+        raise OSError("close failed")
+
+
+class FailingCloseBackend(httpcore2.MockBackend):
+    def _new_stream(self) -> httpcore2.MockStream:
+        stream = FailingCloseStream([OK])
+        self.streams.append(stream)
+        return stream
+
+
+@pytest.mark.anyio
+@pytest.mark.case("F16", "F18")
+async def test_a_close_that_fails_does_not_leave_the_other_connections_open() -> None:
+    backend = FailingCloseBackend([])
+    pool = httpcore2.ConnectionPool(network_backend=backend)
+    held = [await pool.handle_request(httpcore2.Request("GET", "http://example.com/"))]
+    held.append(await pool.handle_request(httpcore2.Request("GET", "http://example.com/")))
+    for response in held:
+        await response.aread()
+    with pytest.raises(OSError, match="close failed"):
+        await pool.aclose()
+    assert [stream.closed for stream in backend.streams] == [True, True]
+    assert pool.connections == []
+
+
 @pytest.mark.anyio
 @pytest.mark.case("F17")
 async def test_a_response_never_closed_warns_when_collected() -> None:

@@ -414,6 +414,33 @@ def test_closing_a_response_body_twice_releases_once() -> None:
         assert len(backend.streams) == 1
 
 
+class FailingCloseStream(httpcore2.SyncMockStream):
+    def close(self) -> None:
+        super().close()
+        raise OSError("close failed")
+
+
+class FailingCloseBackend(httpcore2.SyncMockBackend):
+    def _new_stream(self) -> httpcore2.SyncMockStream:
+        stream = FailingCloseStream([OK])
+        self.streams.append(stream)
+        return stream
+
+
+@pytest.mark.case("F16", "F18")
+def test_a_close_that_fails_does_not_leave_the_other_connections_open() -> None:
+    backend = FailingCloseBackend([])
+    pool = httpcore2.SyncConnectionPool(network_backend=backend)
+    held = [pool.handle_request(httpcore2.Request("GET", "http://example.com/"))]
+    held.append(pool.handle_request(httpcore2.Request("GET", "http://example.com/")))
+    for response in held:
+        response.read()
+    with pytest.raises(OSError, match="close failed"):
+        pool.close()
+    assert [stream.closed for stream in backend.streams] == [True, True]
+    assert pool.connections == []
+
+
 @pytest.mark.case("F17")
 def test_a_response_never_closed_warns_when_collected() -> None:
     backend = httpcore2.SyncMockBackend([OK] * 2)

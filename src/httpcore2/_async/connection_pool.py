@@ -780,8 +780,16 @@ def _can_resend(request: Request) -> bool:
 
 
 async def _close_all(connections: list[HTTPConnection]) -> None:
+    # A close that fails must not leave the other connections open: close them all, then
+    # raise the first error.
+    error: BaseException | None = None
     for connection in connections:
-        await connection.aclose()
+        try:
+            await connection.aclose()
+        except BaseException as exc:  # noqa: PERF203 (a rare path; each close must run)
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 class PoolResponseStream:

@@ -785,8 +785,16 @@ def _can_resend(request: Request) -> bool:
 
 
 def _close_all(connections: list[SyncHTTPConnection]) -> None:
+    # A close that fails must not leave the other connections open: close them all, then
+    # raise the first error.
+    error: BaseException | None = None
     for connection in connections:
-        connection.close()
+        try:
+            connection.close()
+        except BaseException as exc:  # noqa: PERF203 (a rare path; each close must run)
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 class SyncPoolResponseStream:
