@@ -119,6 +119,33 @@ async def test_cancellation_at_random_points_under_contention(server: Server) ->
         assert_pool_is_at_rest(pool, 5)
 
 
+@pytest.mark.case("F14", "F15")
+async def test_cancellation_at_random_points_over_tls(tls_server: Server) -> None:
+    # As above, over TLS: a cancellation may also land in the handshake. A small
+    # max_keepalive_connections makes the pool close and open connections all along.
+    rng = random.Random(2027)
+    limits = httpcore2.PoolLimits(max_connections=4, max_keepalive_connections=1)
+    outcomes = {"completed": 0, "cancelled": 0}
+    async with httpcore2.ConnectionPool(pool_limits=limits, verify=str(tls_server.ca_file)) as pool:
+
+        async def victim(delay: float, path: str) -> None:
+            with anyio.move_on_after(delay) as scope:
+                async with pool.stream("GET", tls_server.url + path) as response:
+                    await response.aread()
+            outcomes["cancelled" if scope.cancelled_caught else "completed"] += 1
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(100):
+                path = rng.choice(["/", "/delay/0.02", "/stream/200000?chunk_size=4096"])
+                tasks.start_soon(victim, rng.uniform(0, 0.2), path)
+        assert outcomes["cancelled"] > 0
+        assert_pool_is_at_rest(pool, 1)
+        with anyio.fail_after(10):
+            for _ in range(5):
+                assert (await pool.request("GET", tls_server.url + "/")).status == 200
+        assert_pool_is_at_rest(pool, 1)
+
+
 @pytest.mark.case("F10", "F13")
 async def test_timeouts_under_contention_release_their_slots(server: Server) -> None:
     limits = httpcore2.PoolLimits(max_connections=4)

@@ -216,6 +216,16 @@ def test_pool_timeout_when_no_connection_frees_up() -> None:
         assert len(backend.streams) == 1
 
 
+@pytest.mark.case("F13")
+def test_a_pool_timeout_of_zero_is_refused_before_anything_is_sent() -> None:
+    # Zero is not "do not wait": like every timeout, it must be positive (or None).
+    backend = httpcore2.SyncMockBackend([OK])
+    with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
+        with pytest.raises(ValueError, match="pool=0 must be a positive number"):
+            pool.request("GET", "http://example.com/", extensions={"timeout": {"pool": 0}})
+    assert backend.streams == []
+
+
 def test_per_host_cap_applies_to_one_origin_only() -> None:
     backend = httpcore2.SyncMockBackend([OK] * 2)
     limits = httpcore2.PoolLimits(max_connections_per_host=1)
