@@ -29,7 +29,7 @@ from tests.servers.raw import (
 pytestmark = pytest.mark.usefixtures("http1_engine")
 
 QUICK = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
-UPLOAD = 200  # chunks of 64 KiB: 13 MB, more than the socket buffers hold
+UPLOAD = 400  # chunks of 64 KiB: 26 MB, more than the socket buffers hold
 
 
 @pytest.mark.case("F01")
@@ -191,15 +191,17 @@ def upload() -> Iterator[bytes]:
     return (b"x" * 65536 for _ in range(UPLOAD))
 
 
-@pytest.mark.case("F09")
+@pytest.mark.parametrize("delay", [0.0, 0.5], ids=["at-once", "once-the-upload-is-stuck"])
+@pytest.mark.case("F09", "F25")
 def test_f09_a_refusal_of_an_expected_body_stops_the_upload(
-    raw_server: RawServerFactory,
+    raw_server: RawServerFactory, delay: float
 ) -> None:
-    # The body goes out at once; the server refuses it without reading any and keeps the
-    # connection open: only a client that stops sending gets the answer before its write
-    # timeout.
+    # The body goes out at once; the server reads none of it, refuses it (at once, or once
+    # the socket buffers are full and the client is stuck in a write) and keeps the
+    # connection open: the client stops sending and returns the answer.
     def refuse(conn: RawConnection) -> None:
         conn.recv_head()
+        conn.pause(delay)
         conn.send(build_response(417, b"no"))
         conn.pause(60)  # until the server stops, reading nothing
 
