@@ -27,6 +27,7 @@ def assert_pool_is_at_rest(pool: httpcore2.ConnectionPool, most: int) -> None:
     assert all(connection.state == "idle" for connection in state.connections)
 
 
+@pytest.mark.case("F24")
 async def test_concurrent_requests_share_the_allowed_connections(server: Server) -> None:
     limits = httpcore2.PoolLimits(max_connections=10, max_keepalive_connections=10)
     clients: set[tuple[str, int]] = set()
@@ -58,6 +59,7 @@ async def test_per_host_cap_is_never_exceeded(server: Server) -> None:
         assert len(clients) <= 3
 
 
+@pytest.mark.case("F13", "F14", "F15")
 async def test_cancelled_waiter_leaves_the_queue(server: Server) -> None:
     limits = httpcore2.PoolLimits(max_connections=1)
     async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
@@ -73,6 +75,7 @@ async def test_cancelled_waiter_leaves_the_queue(server: Server) -> None:
         assert_pool_is_at_rest(pool, 1)
 
 
+@pytest.mark.case("F14", "F15")
 async def test_cancellation_at_random_points_under_contention(server: Server) -> None:
     # Requests cancelled while waiting for a connection, connecting, uploading, waiting for
     # the response head and reading the body must leave no slot leaked and no half-read
@@ -118,6 +121,34 @@ async def test_cancellation_at_random_points_under_contention(server: Server) ->
         assert_pool_is_at_rest(pool, 5)
 
 
+@pytest.mark.case("F14", "F15")
+async def test_cancellation_at_random_points_over_tls(tls_server: Server) -> None:
+    # As above, over TLS: a cancellation may also land in the handshake. A small
+    # max_keepalive_connections makes the pool close and open connections all along.
+    rng = random.Random(2027)
+    limits = httpcore2.PoolLimits(max_connections=4, max_keepalive_connections=1)
+    outcomes = {"completed": 0, "cancelled": 0}
+    async with httpcore2.ConnectionPool(pool_limits=limits, verify=str(tls_server.ca_file)) as pool:
+
+        async def victim(delay: float, path: str) -> None:
+            with anyio.move_on_after(delay) as scope:
+                async with pool.stream("GET", tls_server.url + path) as response:
+                    await response.aread()
+            outcomes["cancelled" if scope.cancelled_caught else "completed"] += 1
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(100):
+                path = rng.choice(["/", "/delay/0.02", "/stream/200000?chunk_size=4096"])
+                tasks.start_soon(victim, rng.uniform(0, 0.2), path)
+        assert outcomes["cancelled"] > 0
+        assert_pool_is_at_rest(pool, 1)
+        with anyio.fail_after(10):
+            for _ in range(5):
+                assert (await pool.request("GET", tls_server.url + "/")).status == 200
+        assert_pool_is_at_rest(pool, 1)
+
+
+@pytest.mark.case("F10", "F13")
 async def test_timeouts_under_contention_release_their_slots(server: Server) -> None:
     limits = httpcore2.PoolLimits(max_connections=4)
     failures: list[type[Exception]] = []
@@ -140,6 +171,7 @@ async def test_timeouts_under_contention_release_their_slots(server: Server) -> 
         assert (await pool.request("GET", server.url + "/")).status == 200
 
 
+@pytest.mark.case("F18")
 async def test_closing_the_pool_fails_requests_in_flight(server: Server) -> None:
     pool = httpcore2.ConnectionPool(pool_limits=httpcore2.PoolLimits(max_connections=1))
     errors: list[BaseException] = []
@@ -165,6 +197,7 @@ async def test_closing_the_pool_fails_requests_in_flight(server: Server) -> None
     assert any(isinstance(error, httpcore2.TransportError) for error in errors)
 
 
+@pytest.mark.case("F24")
 async def test_no_file_descriptor_leak(server: Server) -> None:
     before = client_fd_count(server.port)
     limits = httpcore2.PoolLimits(max_connections=20, max_keepalive_connections=5)
@@ -256,6 +289,7 @@ async def _cancellable_status(
         await pool.request("GET", url)
 
 
+@pytest.mark.case("F13")
 async def test_a_timed_out_waiter_leaves_the_others_in_line(server: Server) -> None:
     outcomes: list[str] = []
     async with httpcore2.ConnectionPool(
@@ -341,6 +375,7 @@ async def test_requests_waiting_on_an_http2_connect_fail_with_it_together(
     assert backend.attempts == [port]  # one connect, whose failure they all share
 
 
+@pytest.mark.case("F14", "F15")
 async def test_a_cancelled_http2_connect_leaves_its_waiters_to_connect(
     never_accepting: tuple[str, int],
 ) -> None:
@@ -387,6 +422,7 @@ async def test_a_wait_for_a_connection_is_traced_to_its_end(server: Server) -> N
     ]
 
 
+@pytest.mark.case("F14", "F15")
 async def test_a_cancelled_waiter_for_an_idle_connection_passes_it_on(server: Server) -> None:
     # At max_connections a request waits even when its origin has an idle connection; a
     # waiter cancelled meanwhile leaves it to the next one.

@@ -393,6 +393,7 @@ async def test_write_waits_for_a_slow_reader(
 
 
 @every_async_backend
+@pytest.mark.case("F11")
 async def test_connect_timeout(
     backend_class: type[NetworkBackend], never_accepting: tuple[str, int]
 ) -> None:

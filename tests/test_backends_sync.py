@@ -154,6 +154,7 @@ def test_write_waits_for_a_slow_reader(raw_server: RawServerFactory) -> None:
     assert server.connections[0].received == payload
 
 
+@pytest.mark.case("F11")
 def test_connect_timeout(never_accepting: tuple[str, int]) -> None:
     started = time.monotonic()
     with pytest.raises(httpcore2.ConnectTimeout, match="within"):

@@ -129,6 +129,7 @@ engines = pytest.mark.parametrize("engine_class", ENGINES)
 @engines
 @fuzz_settings(150)
 @given(response_bytes, st.lists(st.integers(0, 400), max_size=6))
+@pytest.mark.case("F28")
 def test_engine_takes_any_bytes(
     engine_class: type[HTTP11Engine], data: bytes, cuts: list[int]
 ) -> None:
@@ -243,6 +244,7 @@ def _fetch_sync(url: str) -> None:
 @pytest.mark.parametrize("flavour", ["asyncio", "trio", "sync"])
 @fuzz_settings(60)
 @given(data=response_bytes)
+@pytest.mark.case("F28")
 def test_client_takes_any_response_bytes(
     script: tuple[Script, str], flavour: str, data: bytes
 ) -> None:

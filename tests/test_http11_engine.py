@@ -197,6 +197,7 @@ def test_response_events(
         b"garbage\r\n\r\n",
     ],
 )
+@pytest.mark.case("F04", "F28")
 def test_protocol_violations(engine_class: type[HTTP11Engine], response: bytes) -> None:
     with pytest.raises(httpcore2.RemoteProtocolError):
         exchange(engine_class(), httpcore2.Request("GET", "http://a/"), [response])
@@ -482,6 +483,7 @@ def test_s25_informational_heads_come_one_at_a_time(engine_class: type[HTTP11Eng
     ],
     ids=["204", "304", "head", "longer-than-length", "after-chunked"],
 )
+@pytest.mark.case("F05")
 def test_f05_bytes_after_the_framed_body_prevent_reuse(
     engine_class: type[HTTP11Engine], method: str, response: bytes
 ) -> None:
@@ -557,6 +559,7 @@ def test_connection_close_on_either_side_prevents_reuse(
 
 
 @engines
+@pytest.mark.case("F25")
 def test_response_before_the_request_body_ends_prevents_reuse(
     engine_class: type[HTTP11Engine],
 ) -> None:
@@ -580,6 +583,7 @@ def test_an_engine_that_failed_keeps_failing(engine_class: type[HTTP11Engine]) -
 
 
 @engines
+@pytest.mark.case("F28")
 def test_lines_may_end_in_lf_alone(engine_class: type[HTTP11Engine]) -> None:
     # RFC 9112 §2.2 lets a recipient accept LF alone in a head; h11 does, and so must we.
     # Not in chunk-size lines nor after chunk data, where CRLF is required (S22).

@@ -88,6 +88,7 @@ class Tasks:
 
 
 @pytest.mark.parametrize("seed", range(12))
+@pytest.mark.case("F14", "F15")
 async def test_cancelling_tasks_at_random_moments_never_strands_the_others(
     seed: int, anyio_backend: str
 ) -> None:
@@ -133,6 +134,7 @@ async def test_cancelling_tasks_at_random_moments_never_strands_the_others(
 _CANCEL: contextvars.ContextVar[Callable[[], object]] = contextvars.ContextVar("cancel")
 
 
+@pytest.mark.case("F14", "F15")
 async def test_a_task_cancelled_just_after_it_was_handed_the_reading_passes_it_on(
     monkeypatch: pytest.MonkeyPatch, anyio_backend: str
 ) -> None:
@@ -246,6 +248,7 @@ class GatedBackend(httpcore2.AutoBackend):
         return stream
 
 
+@pytest.mark.case("F14", "F15")
 async def test_a_writer_cancelled_mid_write_takes_no_other_stream_down() -> None:
     # /hold waits for its answer; /victim's task writes its request, is cancelled half-way
     # through the write. The write is finished all the same: /hold is answered on the same

@@ -46,6 +46,7 @@ async def run_all(count: int, task: Callable[[int], Awaitable[None]]) -> None:
 
 
 @pytest.mark.parametrize("tls", [True, False], ids=["tls", "h2c"])
+@pytest.mark.case("F24")
 async def test_500_concurrent_requests_share_one_connection(
     server: Server, tls_server: Server, tls: bool
 ) -> None:
@@ -92,6 +93,7 @@ async def test_concurrent_first_requests_fall_back_to_http11(
     assert protocols == ["HTTP/1.1"] * 20
 
 
+@pytest.mark.case("F22")
 async def test_concurrent_uploads_all_arrive(server: Server) -> None:
     bodies = [pattern_bytes(1 << 20, offset=index) for index in range(10)]
     digests: dict[int, dict[str, Any]] = {}
@@ -109,6 +111,7 @@ async def test_concurrent_uploads_all_arrive(server: Server) -> None:
     }
 
 
+@pytest.mark.case("F19")
 async def test_goaway_retries_the_streams_in_flight_above_its_last_stream_id() -> None:
     contents: list[bytes] = []
     with H2Server(goaway_with_streams_in_flight(8, last_stream_id=3)) as server:
@@ -127,6 +130,7 @@ async def test_goaway_retries_the_streams_in_flight_above_its_last_stream_id() -
     assert second.responses == 6
 
 
+@pytest.mark.case("F19")
 async def test_goaway_every_100_requests_is_invisible() -> None:
     # As nginx does after `keepalive_requests` (1000 by default) requests on a connection.
     contents: list[bytes] = []
@@ -146,6 +150,7 @@ async def test_goaway_every_100_requests_is_invisible() -> None:
     assert [conn.responses for conn in server.connections] == [100, 100, 100]
 
 
+@pytest.mark.case("F20")
 async def test_rst_stream_fails_one_request_among_many() -> None:
     script = reset_stream(lambda request: request.path == b"/reset", ErrorCodes.INTERNAL_ERROR)
     outcomes: dict[int, int | httpcore2.HTTPError] = {}
@@ -169,6 +174,7 @@ async def test_rst_stream_fails_one_request_among_many() -> None:
     assert "INTERNAL_ERROR" in str(error)
 
 
+@pytest.mark.case("F21")
 async def test_at_most_max_concurrent_streams_are_open() -> None:
     contents: list[bytes] = []
     with H2Server(max_concurrent_streams(5, hold=0.02)) as server:
@@ -184,6 +190,7 @@ async def test_at_most_max_concurrent_streams_are_open() -> None:
     assert conn.peak_open_streams == 5
 
 
+@pytest.mark.case("F21")
 async def test_max_concurrent_streams_lowered_then_raised_mid_flight() -> None:
     # Down to 2 with 5 streams open (the client must wait, without blocking its reader),
     # then up to 8.
@@ -202,6 +209,7 @@ async def test_max_concurrent_streams_lowered_then_raised_mid_flight() -> None:
     assert conn.peak_open_streams == 8
 
 
+@pytest.mark.case("F10")
 async def test_a_read_timeout_resets_only_its_stream() -> None:
     # The server answers the other streams only once the timed-out one has been reset.
     statuses: list[int] = []
@@ -227,6 +235,7 @@ async def test_a_read_timeout_resets_only_its_stream() -> None:
     assert conn.resets() == [(conn.stream_id(b"/hold"), ErrorCodes.CANCEL)]
 
 
+@pytest.mark.case("F14", "F15")
 async def test_cancelling_one_task_resets_only_its_stream() -> None:
     statuses: list[int] = []
     with H2Server(hold_until_reset(b"/hold")) as server:
@@ -258,6 +267,7 @@ async def test_cancelling_one_task_resets_only_its_stream() -> None:
     assert conn.resets() == [(conn.stream_id(b"/hold"), ErrorCodes.CANCEL)]
 
 
+@pytest.mark.case("F23")
 async def test_a_connection_that_dies_fails_every_stream_in_flight() -> None:
     failed: list[bool] = []
     with H2Server(close_mid_body(5)) as server:
@@ -278,6 +288,7 @@ async def test_a_connection_that_dies_fails_every_stream_in_flight() -> None:
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
+@pytest.mark.case("F14")
 async def test_a_cancellation_while_batching_a_write_still_sends_the_batch() -> None:
     # On asyncio a stream that is about to write lets the other ready tasks queue their
     # frames first. Cancelling it right then must neither lose its frames (the server sees
@@ -305,3 +316,37 @@ async def test_a_cancellation_while_batching_a_write_still_sends_the_batch() -> 
     assert statuses == [200, 200]
     assert len(server.connections) == 1
     assert conn.resets() == [(conn.stream_id(b"/hold"), ErrorCodes.CANCEL)]
+
+
+@pytest.mark.case("F18")
+async def test_closing_the_pool_fails_every_stream_in_flight_and_closes_the_socket() -> None:
+    errors: list[Exception] = []
+    with H2Server(hold_until_reset(b"/hold")) as server:
+        pool = h2c_pool()
+
+        async def in_flight() -> None:
+            try:
+                await pool.request("GET", server.url + "/hold")
+            except (httpcore2.TransportError, RuntimeError) as exc:
+                errors.append(exc)
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tasks:
+                for _ in range(3):
+                    tasks.start_soon(in_flight)
+                await wait_until(lambda: bool(server.connections))
+                conn = server.connections[0]
+                await wait_until(lambda: len(conn.paths()) == 3)
+                await pool.aclose()
+        await wait_until(lambda: conn.raw.closed)  # the client closed its socket
+    assert len(errors) == 3
+    # Each fails at once: with the connection's error, or, sent again as a stream the server
+    # never answered, with the closed pool's.
+    assert all(closed_pool_error(error) for error in errors), errors
+    assert pool.connections == []
+
+
+def closed_pool_error(error: Exception | None) -> bool:
+    if isinstance(error, RuntimeError):
+        return str(error) == "The connection pool is closed."
+    return isinstance(error, httpcore2.TransportError)

@@ -15,6 +15,7 @@ from tests.test_http2_concurrency import h2c_pool
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.case("F21")
 async def test_a_request_waiting_for_the_only_stream_gets_it_when_it_frees() -> None:
     # One stream at a time, and a body larger than the default stream window of the
     # server's h2, so that the first stream stays open until its body is read.

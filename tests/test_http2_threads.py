@@ -27,6 +27,7 @@ from tests.servers.h2 import (
     max_concurrent_streams,
     reset_stream,
 )
+from tests.test_http2_concurrency import closed_pool_error
 
 T = TypeVar("T")
 
@@ -42,6 +43,7 @@ def run_all(count: int, task: Callable[[int], T], *, threads: int | None = None)
         return list(executor.map(task, range(count), timeout=30))
 
 
+@pytest.mark.case("F16", "F24")
 def test_500_requests_from_50_threads_share_one_connection(tls_server: Server) -> None:
     connects: list[str] = []
     trace = {"trace": lambda name, info: connects.append(name)}
@@ -71,6 +73,7 @@ def test_threads_fall_back_to_http11_with_the_server(http11_only_tls_server: Ser
     assert protocols == ["HTTP/1.1"] * 20
 
 
+@pytest.mark.case("F16", "F22")
 def test_concurrent_uploads_all_arrive(server: Server) -> None:
     bodies = [pattern_bytes(1 << 20, offset=index) for index in range(10)]
     with h2c_pool() as pool:
@@ -87,6 +90,7 @@ def test_concurrent_uploads_all_arrive(server: Server) -> None:
     ]
 
 
+@pytest.mark.case("F16", "F19")
 def test_goaway_retries_the_streams_in_flight_above_its_last_stream_id() -> None:
     with H2Server(goaway_with_streams_in_flight(8, last_stream_id=3)) as server:
         with h2c_pool() as pool:
@@ -102,6 +106,7 @@ def test_goaway_retries_the_streams_in_flight_above_its_last_stream_id() -> None
     assert second.responses == 6
 
 
+@pytest.mark.case("F16", "F19")
 def test_goaway_every_100_requests_is_invisible_to_threads() -> None:
     with H2Server(goaway_after(100)) as server:
         with h2c_pool() as pool:
@@ -112,6 +117,7 @@ def test_goaway_every_100_requests_is_invisible_to_threads() -> None:
     assert [conn.responses for conn in server.connections] == [100, 100, 100]
 
 
+@pytest.mark.case("F16", "F20")
 def test_rst_stream_fails_one_request_among_many() -> None:
     script = reset_stream(lambda request: request.path == b"/reset", ErrorCodes.INTERNAL_ERROR)
     with H2Server(script) as server:
@@ -137,6 +143,7 @@ def test_rst_stream_fails_one_request_among_many() -> None:
 @pytest.mark.parametrize(
     ("changes", "peak"), [(None, 5), ({10: 2, 30: 8}, 8)], ids=["fixed", "lowered-then-raised"]
 )
+@pytest.mark.case("F16", "F21")
 def test_threads_respect_max_concurrent_streams(changes: dict[int, int] | None, peak: int) -> None:
     with H2Server(max_concurrent_streams(5, hold=0.02, changes=changes)) as server:
         with h2c_pool() as pool:
@@ -147,6 +154,7 @@ def test_threads_respect_max_concurrent_streams(changes: dict[int, int] | None, 
     assert conn.peak_open_streams == peak
 
 
+@pytest.mark.case("F10", "F16")
 def test_a_read_timeout_resets_only_its_stream() -> None:
     # The server answers the other streams only once the timed-out one has been reset.
     with H2Server(hold_until_reset(b"/hold")) as server:
@@ -167,6 +175,7 @@ def test_a_read_timeout_resets_only_its_stream() -> None:
     assert conn.resets() == [(conn.stream_id(b"/hold"), ErrorCodes.CANCEL)]
 
 
+@pytest.mark.case("F16", "F23")
 def test_a_connection_that_dies_fails_every_stream_in_flight() -> None:
     with H2Server(close_mid_body(5)) as server:
         with h2c_pool() as pool:
@@ -182,3 +191,29 @@ def test_a_connection_that_dies_fails_every_stream_in_flight() -> None:
             assert pool.connections == []
             assert pool.request("GET", server.url + "/").content == HELLO
     assert len(server.connections) == 2
+
+
+@pytest.mark.case("F16", "F18")
+def test_closing_the_pool_fails_every_stream_in_flight_and_closes_the_socket() -> None:
+    with H2Server(hold_until_reset(b"/hold")) as server:
+        pool = h2c_pool()
+
+        def in_flight(_: int) -> Exception | None:
+            try:
+                pool.request("GET", server.url + "/hold")
+            except (httpcore2.TransportError, RuntimeError) as exc:
+                return exc
+            return None
+
+        with ThreadPoolExecutor(max_workers=3) as executor:
+            outcomes = [executor.submit(in_flight, index) for index in range(3)]
+            wait_until(lambda: bool(server.connections))
+            conn = server.connections[0]
+            wait_until(lambda: len(conn.paths()) == 3)
+            pool.close()
+            errors = [outcome.result(timeout=10) for outcome in outcomes]
+        wait_until(lambda: conn.raw.closed)  # the client closed its socket
+    # Each fails at once: with the connection's error, or, sent again as a stream the server
+    # never answered, with the closed pool's.
+    assert all(closed_pool_error(error) for error in errors), errors
+    assert pool.connections == []

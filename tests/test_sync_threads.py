@@ -30,6 +30,7 @@ def wait_for_queue(pool: httpcore2.SyncConnectionPool, queued: int) -> None:
     wait_until(lambda: pool.state().waiting == queued)
 
 
+@pytest.mark.case("F16")
 def test_threads_share_the_allowed_connections(server: Server) -> None:
     limits = httpcore2.PoolLimits(max_connections=5, max_keepalive_connections=5)
     with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
@@ -84,6 +85,7 @@ def test_state_is_consistent_while_threads_use_the_pool(server: Server) -> None:
     assert max(seen) >= 1
 
 
+@pytest.mark.case("F13", "F16")
 def test_pool_timeout_in_a_thread(server: Server) -> None:
     limits = httpcore2.PoolLimits(max_connections=1)
     with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
@@ -121,6 +123,7 @@ def test_a_waiting_thread_gets_the_released_connection(server: Server) -> None:
         assert len(pool.connections) == 1
 
 
+@pytest.mark.case("F16", "F18")
 def test_closing_the_pool_wakes_a_thread_blocked_in_a_read(server: Server) -> None:
     pool = httpcore2.SyncConnectionPool()
     errors: list[BaseException] = []
@@ -143,6 +146,7 @@ def test_closing_the_pool_wakes_a_thread_blocked_in_a_read(server: Server) -> No
     assert len(errors) == 1
 
 
+@pytest.mark.case("F16", "F24")
 def test_no_file_descriptor_leak(server: Server) -> None:
     before = client_fd_count(server.port)
     limits = httpcore2.PoolLimits(max_connections=8, max_keepalive_connections=2)
@@ -201,6 +205,7 @@ def test_per_host_waiting_threads_get_a_slot_when_a_connection_is_dropped(
         assert_at_rest(pool)
 
 
+@pytest.mark.case("F16", "F18")
 def test_closing_the_pool_wakes_a_waiting_thread(server: Server) -> None:
     pool = httpcore2.SyncConnectionPool(pool_limits=httpcore2.PoolLimits(max_connections=1))
     errors: list[BaseException] = []
@@ -223,6 +228,7 @@ def test_closing_the_pool_wakes_a_waiting_thread(server: Server) -> None:
 
 
 @pytest.mark.parametrize("granted_first", [False, True])
+@pytest.mark.case("F16")
 def test_interrupt_while_waiting_leaves_the_pool_consistent(
     server: Server, monkeypatch: pytest.MonkeyPatch, granted_first: bool
 ) -> None:
@@ -246,6 +252,7 @@ def test_interrupt_while_waiting_leaves_the_pool_consistent(
         assert pool.request("GET", server.url + "/").status == 200
 
 
+@pytest.mark.case("F13", "F16")
 def test_a_timed_out_thread_leaves_the_others_in_line(server: Server) -> None:
     outcomes: list[str] = []
     limits = httpcore2.PoolLimits(max_connections=1)
@@ -423,6 +430,7 @@ def test_threads_on_the_per_host_cap_get_one_connection_at_a_time(server: Server
         assert len(pool.connections) == 1
 
 
+@pytest.mark.case("F16")
 def test_a_trace_that_fails_once_the_wait_is_over_gives_the_connection_back(
     server: Server,
 ) -> None:

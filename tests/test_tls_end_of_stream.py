@@ -47,6 +47,7 @@ def abrupt_tls_server() -> Iterator[str]:
     listener.close()
 
 
+@pytest.mark.case("F06")
 def test_sync(abrupt_tls_server: str, tls_files: TLSFiles) -> None:
     with httpcore2.SyncConnectionPool(verify=str(tls_files.ca_file)) as pool:
         assert pool.request("GET", abrupt_tls_server).content == BODY
@@ -54,6 +55,7 @@ def test_sync(abrupt_tls_server: str, tls_files: TLSFiles) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F06")
 async def test_async(abrupt_tls_server: str, tls_files: TLSFiles) -> None:
     async with httpcore2.ConnectionPool(verify=str(tls_files.ca_file)) as pool:
         assert (await pool.request("GET", abrupt_tls_server)).content == BODY

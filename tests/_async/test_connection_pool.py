@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 import httpcore2
@@ -49,6 +51,7 @@ async def test_sequential_requests_reuse_one_connection() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F17")
 async def test_stream_keeps_the_connection_until_closed() -> None:
     backend = httpcore2.MockBackend([OK] * 2)
     async with httpcore2.ConnectionPool(network_backend=backend) as pool:
@@ -206,6 +209,7 @@ async def test_a_pool_timeout_shorter_than_the_patience_opens_one_at_once() -> N
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F13")
 async def test_pool_timeout_when_no_connection_frees_up() -> None:
     backend = httpcore2.MockBackend([OK] * 2)
     limits = httpcore2.PoolLimits(max_connections=1)
@@ -225,6 +229,17 @@ async def test_pool_timeout_when_no_connection_frees_up() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F13")
+async def test_a_pool_timeout_of_zero_is_refused_before_anything_is_sent() -> None:
+    # Zero is not "do not wait": like every timeout, it must be positive (or None).
+    backend = httpcore2.MockBackend([OK])
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        with pytest.raises(ValueError, match="pool=0 must be a positive number"):
+            await pool.request("GET", "http://example.com/", extensions={"timeout": {"pool": 0}})
+    assert backend.streams == []
+
+
+@pytest.mark.anyio
 async def test_per_host_cap_applies_to_one_origin_only() -> None:
     backend = httpcore2.MockBackend([OK] * 2)
     limits = httpcore2.PoolLimits(max_connections_per_host=1)
@@ -238,6 +253,7 @@ async def test_per_host_cap_applies_to_one_origin_only() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F01", "F02")
 async def test_stale_connection_is_retried_once_for_idempotent_requests() -> None:
     # Each connection answers one request, then the server has gone: the next request on
     # that connection fails before any response byte arrives.
@@ -255,6 +271,7 @@ async def test_stale_connection_is_retried_once_for_idempotent_requests() -> Non
     [("POST", b"data"), ("PUT", iter([b"not replayable"]))],
 )
 @pytest.mark.anyio
+@pytest.mark.case("F01", "F02")
 async def test_stale_connection_is_not_retried_when_unsafe(method: str, content: object) -> None:
     backend = httpcore2.MockBackend([OK])
     async with httpcore2.ConnectionPool(network_backend=backend) as pool:
@@ -265,6 +282,7 @@ async def test_stale_connection_is_not_retried_when_unsafe(method: str, content:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F01")
 async def test_a_fresh_connection_is_never_retried() -> None:
     backend = httpcore2.MockBackend([])
     async with httpcore2.ConnectionPool(network_backend=backend) as pool:
@@ -275,6 +293,7 @@ async def test_a_fresh_connection_is_never_retried() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F12")
 async def test_connect_errors_are_retried_when_asked() -> None:
     backend = FlakyBackend(failures=2)
     async with httpcore2.ConnectionPool(network_backend=backend, retries=2) as pool:
@@ -284,6 +303,7 @@ async def test_connect_errors_are_retried_when_asked() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F12")
 async def test_connect_errors_surface_after_the_retries() -> None:
     backend = FlakyBackend(failures=3)
     async with httpcore2.ConnectionPool(network_backend=backend, retries=1) as pool:
@@ -438,6 +458,51 @@ async def test_closing_a_response_body_twice_releases_once() -> None:
         assert len(backend.streams) == 1
 
 
+class FailingCloseStream(httpcore2.MockStream):
+    async def aclose(self) -> None:
+        await super().aclose()
+        raise OSError("close failed")
+
+
+class FailingCloseBackend(httpcore2.MockBackend):
+    def _new_stream(self) -> httpcore2.MockStream:
+        stream = FailingCloseStream([OK])
+        self.streams.append(stream)
+        return stream
+
+
+@pytest.mark.anyio
+@pytest.mark.case("F16", "F18")
+async def test_a_close_that_fails_does_not_leave_the_other_connections_open() -> None:
+    backend = FailingCloseBackend([])
+    pool = httpcore2.ConnectionPool(network_backend=backend)
+    held = [await pool.handle_request(httpcore2.Request("GET", "http://example.com/"))]
+    held.append(await pool.handle_request(httpcore2.Request("GET", "http://example.com/")))
+    for response in held:
+        await response.aread()
+    with pytest.raises(OSError, match="close failed"):
+        await pool.aclose()
+    assert [stream.closed for stream in backend.streams] == [True, True]
+    assert pool.connections == []
+
+
+@pytest.mark.anyio
+@pytest.mark.case("F17")
+async def test_a_response_never_closed_warns_when_collected() -> None:
+    backend = httpcore2.MockBackend([OK] * 2)
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        response = await pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        with pytest.warns(ResourceWarning, match="never closed: its connection stays in use"):
+            del response
+        # The warning is all there is: nothing can be awaited to give the connection back.
+        (connection,) = pool.connections
+        assert not connection.is_idle()
+        closed = await pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        await closed.aread()
+        del closed
+        gc.collect()  # a response read to its end was closed: no warning
+
+
 @pytest.mark.anyio
 async def test_connection_repr_through_its_life() -> None:
     backend = FlakyBackend(failures=1)
@@ -455,6 +520,7 @@ async def test_connection_repr_through_its_life() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F12")
 async def test_unexpected_connect_failure_leaves_no_connection_behind() -> None:
     backend = FlakyBackend(failures=1, error=RuntimeError("resolver exploded"))
     async with httpcore2.ConnectionPool(network_backend=backend) as pool:

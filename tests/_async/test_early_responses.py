@@ -46,6 +46,7 @@ class ResponseFirst:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("scheme", ["http", "https"])
+@pytest.mark.case("F25")
 async def test_an_echo_streamed_while_the_body_goes_out(
     scheme: str, server: Server, tls_server: Server
 ) -> None:
@@ -77,6 +78,7 @@ def early_hints_then_digest(conn: RawConnection) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F08")
 async def test_early_hints_while_the_body_goes_out(raw_server: RawServerFactory) -> None:
     server = raw_server(early_hints_then_digest)
     upload = ResponseFirst()

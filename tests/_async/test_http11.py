@@ -93,6 +93,7 @@ async def test_connection_close_response_closes_connection() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F06")
 async def test_close_delimited_body_is_read_to_eof_and_not_reused() -> None:
     stream = httpcore2.MockStream([b"HTTP/1.1 200 OK\r\n\r\n", b"part one, ", b"part two"])
     connection = httpcore2.HTTP11Connection(stream)
@@ -102,6 +103,7 @@ async def test_close_delimited_body_is_read_to_eof_and_not_reused() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F06", "F28")
 async def test_http10_response_is_not_reused() -> None:
     stream = httpcore2.MockStream([b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi"])
     connection = httpcore2.HTTP11Connection(stream)
@@ -112,6 +114,7 @@ async def test_http10_response_is_not_reused() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F08")
 async def test_informational_responses_are_skipped() -> None:
     stream = httpcore2.MockStream(
         [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", OK]
@@ -136,6 +139,7 @@ async def test_endless_informational_responses_are_an_error() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F07")
 async def test_head_response_has_no_body_and_keeps_connection() -> None:
     stream = httpcore2.MockStream([b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", OK])
     connection = httpcore2.HTTP11Connection(stream)
@@ -147,6 +151,7 @@ async def test_head_response_has_no_body_and_keeps_connection() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F17")
 async def test_closing_a_partly_read_response_closes_the_connection() -> None:
     reads = [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", b"67890"]
     stream = httpcore2.MockStream(reads)
@@ -160,6 +165,7 @@ async def test_closing_a_partly_read_response_closes_the_connection() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F04")
 async def test_short_body_is_an_error_not_a_truncated_response() -> None:
     stream = httpcore2.MockStream([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345"])
     connection = httpcore2.HTTP11Connection(stream)
@@ -172,6 +178,7 @@ async def test_short_body_is_an_error_not_a_truncated_response() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F01")
 async def test_server_disconnect_before_response() -> None:
     connection = httpcore2.HTTP11Connection(httpcore2.MockStream([]))
     with pytest.raises(httpcore2.RemoteProtocolError, match="without sending a response"):
@@ -181,6 +188,7 @@ async def test_server_disconnect_before_response() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F05")
 async def test_bytes_after_the_body_are_never_parsed_as_a_response() -> None:
     smuggled = b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"
     stream = httpcore2.MockStream([smuggled])
@@ -216,6 +224,7 @@ async def test_bytes_after_the_body_are_never_parsed_as_a_response() -> None:
     ],
 )
 @pytest.mark.anyio
+@pytest.mark.case("F28")
 async def test_malformed_response_heads_are_rejected(head: bytes, http1_engine: str) -> None:
     connection = httpcore2.HTTP11Connection(httpcore2.MockStream([head]))
     request = make_request()
@@ -296,6 +305,7 @@ async def test_idle_connection_expires_after_keepalive() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F01")
 async def test_idle_connection_closed_by_server_has_expired() -> None:
     stream = httpcore2.MockStream([OK])
     connection = httpcore2.HTTP11Connection(stream)
@@ -414,6 +424,7 @@ class EarlyAnswerStream(httpcore2.MockStream):
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F25")
 async def test_early_answer_is_read_after_a_failed_write() -> None:
     answer = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"
     connection = httpcore2.HTTP11Connection(EarlyAnswerStream([answer]))

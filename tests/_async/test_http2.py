@@ -181,6 +181,7 @@ async def test_request_headers_on_the_wire() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F07")
 async def test_head_and_status_codes(h2_origin: tuple[str, dict[str, Any]]) -> None:
     url, options = h2_origin
     async with httpcore2.ConnectionPool(**options) as pool:
@@ -264,6 +265,7 @@ async def test_a_regular_file_is_uploaded_with_its_length_over_http2_only(
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F22")
 async def test_64_mib_file_upload_is_byte_exact(server: Server, tmp_path: Path) -> None:
     payload = pattern_bytes(64 * MIB + 7)
     path = tmp_path / "upload.bin"
@@ -279,6 +281,7 @@ async def test_64_mib_file_upload_is_byte_exact(server: Server, tmp_path: Path) 
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F22")
 async def test_64_mib_download_is_byte_exact(tls_server: Server) -> None:
     size = 64 * MIB + 3
     digest = hashlib.sha256()
@@ -332,6 +335,7 @@ def credit(conn: H2ServerConnection, stream_id: int) -> int:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F22")
 async def test_an_unread_stream_holds_at_most_one_stream_window() -> None:
     size = 2 * http2.STREAM_WINDOW
     with H2Server(slow_body(size)) as server:
@@ -352,6 +356,7 @@ async def test_an_unread_stream_holds_at_most_one_stream_window() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F22")
 async def test_slow_readers_hold_at_most_the_connection_window() -> None:
     # Nine unread bodies of one stream window each: 18 MiB, more than the connection's 16 MiB.
     streams = http2.CONNECTION_WINDOW // http2.STREAM_WINDOW + 1
@@ -380,6 +385,7 @@ async def test_slow_readers_hold_at_most_the_connection_window() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F13", "F21")
 async def test_pool_timeout_when_no_stream_frees_in_time() -> None:
     # One stream at a time, and a body larger than a stream window: the stream stays open
     # until the body is read.
@@ -422,6 +428,7 @@ async def test_stream_ids_roll_over_to_a_new_connection(monkeypatch: pytest.Monk
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F20")
 async def test_rst_stream_fails_that_request_only() -> None:
     script = reset_stream(lambda request: request.path == b"/reset", ErrorCodes.INTERNAL_ERROR)
     with H2Server(script) as server:
@@ -454,6 +461,7 @@ def refuse_first() -> Script:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F20")
 async def test_a_refused_stream_is_retried_whatever_the_method() -> None:
     with H2Server(refuse_first()) as server:
         async with h2c_pool() as pool:
@@ -467,6 +475,7 @@ async def test_a_refused_stream_is_retried_whatever_the_method() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F13", "F20")
 async def test_a_stream_refused_every_time_is_retried_until_the_pool_timeout() -> None:
     quick = {"timeout": {"pool": 0.2}}
     with H2Server(reset_stream(lambda request: True, ErrorCodes.REFUSED_STREAM)) as server:
@@ -483,6 +492,7 @@ async def test_a_stream_refused_every_time_is_retried_until_the_pool_timeout() -
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F20")
 async def test_a_refused_stream_with_a_one_shot_body_is_not_retried() -> None:
     async def one_shot() -> AsyncIterator[bytes]:
         yield b"gone once sent"
@@ -496,6 +506,7 @@ async def test_a_refused_stream_with_a_one_shot_body_is_not_retried() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F19", "F23")
 async def test_goaway_sends_the_next_request_to_a_new_connection() -> None:
     with H2Server(goaway_after(1)) as server:
         async with h2c_pool() as pool:
@@ -506,6 +517,7 @@ async def test_goaway_sends_the_next_request_to_a_new_connection() -> None:
 
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
 @pytest.mark.anyio
+@pytest.mark.case("F23")
 async def test_a_connection_closed_after_a_response_is_replaced(reset: bool) -> None:
     with H2Server(close_abruptly_after(1, reset=reset)) as server:
         async with h2c_pool() as pool:
@@ -516,6 +528,7 @@ async def test_a_connection_closed_after_a_response_is_replaced(reset: bool) -> 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
 @pytest.mark.anyio
+@pytest.mark.case("F03", "F23")
 async def test_a_connection_dropped_mid_body(reset: bool) -> None:
     with H2Server(close_mid_body(reset=reset)) as server:
         async with h2c_pool() as pool:
@@ -528,6 +541,7 @@ async def test_a_connection_dropped_mid_body(reset: bool) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F23")
 async def test_a_bad_frame_is_a_protocol_error_and_closes_the_connection() -> None:
     with H2Server(on_first_connection(bad_frame())) as server:
         async with h2c_pool() as pool:
@@ -589,6 +603,7 @@ def answer_once_then_go_silent(conn: RawConnection) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F23")
 async def test_a_long_idle_connection_that_answers_a_ping_is_reused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -603,6 +618,7 @@ async def test_a_long_idle_connection_that_answers_a_ping_is_reused(
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F23")
 async def test_a_long_idle_connection_that_ignores_a_ping_is_replaced(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

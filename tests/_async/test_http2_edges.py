@@ -102,6 +102,7 @@ async def test_an_http11_connection_carries_one_request_at_a_time(server: Server
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F19")
 async def test_a_connection_that_received_goaway_takes_no_new_request() -> None:
     with H2Server(goaway_then_respond) as server:
         connection = httpcore2.HTTPConnection(http1=False, http2=True)
@@ -123,6 +124,7 @@ async def test_a_connection_that_received_goaway_takes_no_new_request() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F19")
 async def test_goaway_with_an_unknown_error_code_refuses_the_stream() -> None:
     script = Script(lambda conn, request: conn.send_goaway(0, error_code=0xDEAD))
     with H2Server(script) as server:
@@ -135,6 +137,7 @@ async def test_goaway_with_an_unknown_error_code_refuses_the_stream() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F19")
 async def test_a_stream_in_flight_keeps_a_goaway_connection_but_new_requests_go_elsewhere() -> None:
     with H2Server(goaway_then_respond) as server:
         async with h2c_pool() as pool:
@@ -146,6 +149,7 @@ async def test_a_stream_in_flight_keeps_a_goaway_connection_but_new_requests_go_
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F19")
 async def test_a_second_goaway_with_a_lower_last_stream_id_refuses_more_streams() -> None:
     def script(conn: H2ServerConnection, request: H2Request) -> None:
         if conn.raw.index > 0:
@@ -168,6 +172,7 @@ async def test_a_second_goaway_with_a_lower_last_stream_id_refuses_more_streams(
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F19")
 async def test_a_complete_response_survives_the_goaway_and_close_that_followed() -> None:
     # Seen against nginx and Apache reloading: two GETs share a connection; the server answers
     # the first (two DATA frames), sends GOAWAY with the first as its last stream, and closes
@@ -280,6 +285,7 @@ async def test_a_failed_window_update_costs_no_body_whose_end_has_arrived() -> N
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F19")
 async def test_an_answer_on_a_stream_the_goaway_refused_is_ignored() -> None:
     # The client sends nothing for a stream above the GOAWAY's last stream id (the server
     # never opened it), so a server that answers it after all is heard, and ignored.
@@ -307,6 +313,7 @@ async def test_an_answer_on_a_stream_the_goaway_refused_is_ignored() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F19")
 async def test_a_close_after_goaway_fails_the_stream_it_let_through() -> None:
     body = pattern_bytes(MIB)
 
@@ -329,6 +336,7 @@ async def test_a_close_after_goaway_fails_the_stream_it_let_through() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F21")
 async def test_a_server_that_allows_no_streams_gets_none() -> None:
     script = Script(respond_ok().on_request, {SettingCodes.MAX_CONCURRENT_STREAMS: 0})
     with H2Server(script) as server:
@@ -375,6 +383,7 @@ async def test_an_invalid_status_fails_that_request_only(status: bytes) -> None:
 
 @pytest.mark.case("S25")
 @pytest.mark.anyio
+@pytest.mark.case("F08")
 async def test_at_most_20_informational_responses() -> None:
     def script(conn: H2ServerConnection, request: H2Request) -> None:
         for _ in range(int((request.path or b"/0")[1:])):
@@ -394,6 +403,7 @@ async def test_at_most_20_informational_responses() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F23")
 async def test_data_received_before_the_connection_dropped_is_still_delivered() -> None:
     first_bytes = pattern_bytes(1000)
     with H2Server(close_mid_body(streams=2)) as server:
@@ -414,6 +424,7 @@ async def test_data_received_before_the_connection_dropped_is_still_delivered() 
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F25")
 async def test_an_early_answer_stops_the_upload() -> None:
     with H2Server(reject_upload(after=100_000)) as server:
         async with h2c_pool() as pool:
@@ -428,6 +439,7 @@ async def test_an_early_answer_stops_the_upload() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F22")
 async def test_a_window_that_never_opens_is_a_write_timeout() -> None:
     # The server lets no stream send any DATA, and never says otherwise.
     script = Script(respond_ok().on_request, {SettingCodes.INITIAL_WINDOW_SIZE: 0})
@@ -447,6 +459,7 @@ async def test_a_window_that_never_opens_is_a_write_timeout() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F22")
 async def test_data_for_closed_responses_gives_the_connection_window_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

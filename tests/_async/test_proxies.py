@@ -74,6 +74,7 @@ async def test_tinyproxy_refuses_wrong_credentials(server: Server, tinyproxy: Ti
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F27")
 async def test_refused_connect_raises_proxy_error_and_closes_the_socket(
     tls_server: Server,
     tinyproxy: TinyProxy,
@@ -130,6 +131,7 @@ async def test_https_proxy_tls_inside_tls(
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F27")
 async def test_https_proxy_refuses_wrong_credentials(
     tls_server: Server, https_proxy: PProxy, ca_file: Path
 ) -> None:
@@ -305,16 +307,25 @@ async def test_forward_proxy_failure_names_the_request(raw_server: RawServerFact
     ("reply", "status"),
     [
         (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 407 Who\r\nContent-Length: 0\r\n\r\n", 407),
+        (b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 11\r\n\r\nNo upstream", 502),
+        (
+            b"HTTP/1.1 407 Who\r\nProxy-Authenticate: Basic\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n5\r\nlogin\r\n0\r\n\r\n",
+            407,
+        ),
         (b"SSH-2.0-OpenSSH\r\n\r\n", None),
     ],
+    ids=["407-after-100", "502-with-body", "407-chunked", "not-http"],
 )
 @pytest.mark.anyio
+@pytest.mark.case("F27")
 async def test_connect_answers(
     raw_server: RawServerFactory, reply: bytes, status: int | None
 ) -> None:
     hung_up = threading.Event()
     proxy = raw_server(scripted(reply, hung_up=hung_up))
-    async with httpcore2.ConnectionPool(proxy=proxy.url) as pool:
+    credentials = httpcore2.Proxy(proxy.url, auth=("user", "wrong"))
+    async with httpcore2.ConnectionPool(proxy=credentials) as pool:
         with pytest.raises(httpcore2.ProxyError) as info:
             await pool.request("GET", "https://example.test/")
         # The socket was closed at once, not left to the pool (waited for in a thread,
@@ -322,9 +333,12 @@ async def test_connect_answers(
         wait = anyio.to_thread.run_sync  # unasync: remove
         assert await wait(hung_up.wait, 5.0)  # unasync: sync=assert hung_up.wait(5.0)
     assert info.value.status == status
-    assert proxy.connections[0].received.startswith(
+    # One CONNECT on one connection: a refusal, of the credentials or not, is not tried again.
+    (conn,) = proxy.connections
+    assert conn.received.startswith(
         b"CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n"
     )
+    assert conn.received.count(b"CONNECT") == conn.received.count(b"Proxy-Authorization") == 1
 
 
 @pytest.mark.parametrize(

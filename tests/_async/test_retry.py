@@ -224,6 +224,7 @@ async def test_a_slow_first_byte_every_time_raises_read_timeout(
 
 
 @pytest.mark.anyio
+@pytest.mark.case("F12")
 async def test_connection_refused_is_retried_then_raised(unused_port: int) -> None:
     url = f"http://127.0.0.1:{unused_port}/"
     retry = httpcore2.Retry(2, backoff_factor=0.25)

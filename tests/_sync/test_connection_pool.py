@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 import httpcore2
@@ -48,6 +50,7 @@ def test_sequential_requests_reuse_one_connection() -> None:
     assert pool.connections == []
 
 
+@pytest.mark.case("F17")
 def test_stream_keeps_the_connection_until_closed() -> None:
     backend = httpcore2.SyncMockBackend([OK] * 2)
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
@@ -194,6 +197,7 @@ def test_a_pool_timeout_shorter_than_the_patience_opens_one_at_once() -> None:
     assert len(backend.streams) == 3
 
 
+@pytest.mark.case("F13")
 def test_pool_timeout_when_no_connection_frees_up() -> None:
     backend = httpcore2.SyncMockBackend([OK] * 2)
     limits = httpcore2.PoolLimits(max_connections=1)
@@ -212,6 +216,16 @@ def test_pool_timeout_when_no_connection_frees_up() -> None:
         assert len(backend.streams) == 1
 
 
+@pytest.mark.case("F13")
+def test_a_pool_timeout_of_zero_is_refused_before_anything_is_sent() -> None:
+    # Zero is not "do not wait": like every timeout, it must be positive (or None).
+    backend = httpcore2.SyncMockBackend([OK])
+    with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
+        with pytest.raises(ValueError, match="pool=0 must be a positive number"):
+            pool.request("GET", "http://example.com/", extensions={"timeout": {"pool": 0}})
+    assert backend.streams == []
+
+
 def test_per_host_cap_applies_to_one_origin_only() -> None:
     backend = httpcore2.SyncMockBackend([OK] * 2)
     limits = httpcore2.PoolLimits(max_connections_per_host=1)
@@ -224,6 +238,7 @@ def test_per_host_cap_applies_to_one_origin_only() -> None:
             assert response.status == 200
 
 
+@pytest.mark.case("F01", "F02")
 def test_stale_connection_is_retried_once_for_idempotent_requests() -> None:
     # Each connection answers one request, then the server has gone: the next request on
     # that connection fails before any response byte arrives.
@@ -240,6 +255,7 @@ def test_stale_connection_is_retried_once_for_idempotent_requests() -> None:
     ("method", "content"),
     [("POST", b"data"), ("PUT", iter([b"not replayable"]))],
 )
+@pytest.mark.case("F01", "F02")
 def test_stale_connection_is_not_retried_when_unsafe(method: str, content: object) -> None:
     backend = httpcore2.SyncMockBackend([OK])
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
@@ -249,6 +265,7 @@ def test_stale_connection_is_not_retried_when_unsafe(method: str, content: objec
         assert pool.connections == []
 
 
+@pytest.mark.case("F01")
 def test_a_fresh_connection_is_never_retried() -> None:
     backend = httpcore2.SyncMockBackend([])
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
@@ -258,6 +275,7 @@ def test_a_fresh_connection_is_never_retried() -> None:
         assert pool.connections == []
 
 
+@pytest.mark.case("F12")
 def test_connect_errors_are_retried_when_asked() -> None:
     backend = FlakyBackend(failures=2)
     with httpcore2.SyncConnectionPool(network_backend=backend, retries=2) as pool:
@@ -266,6 +284,7 @@ def test_connect_errors_are_retried_when_asked() -> None:
         assert backend.attempts == 3
 
 
+@pytest.mark.case("F12")
 def test_connect_errors_surface_after_the_retries() -> None:
     backend = FlakyBackend(failures=3)
     with httpcore2.SyncConnectionPool(network_backend=backend, retries=1) as pool:
@@ -407,6 +426,49 @@ def test_closing_a_response_body_twice_releases_once() -> None:
         assert len(backend.streams) == 1
 
 
+class FailingCloseStream(httpcore2.SyncMockStream):
+    def close(self) -> None:
+        super().close()
+        raise OSError("close failed")
+
+
+class FailingCloseBackend(httpcore2.SyncMockBackend):
+    def _new_stream(self) -> httpcore2.SyncMockStream:
+        stream = FailingCloseStream([OK])
+        self.streams.append(stream)
+        return stream
+
+
+@pytest.mark.case("F16", "F18")
+def test_a_close_that_fails_does_not_leave_the_other_connections_open() -> None:
+    backend = FailingCloseBackend([])
+    pool = httpcore2.SyncConnectionPool(network_backend=backend)
+    held = [pool.handle_request(httpcore2.Request("GET", "http://example.com/"))]
+    held.append(pool.handle_request(httpcore2.Request("GET", "http://example.com/")))
+    for response in held:
+        response.read()
+    with pytest.raises(OSError, match="close failed"):
+        pool.close()
+    assert [stream.closed for stream in backend.streams] == [True, True]
+    assert pool.connections == []
+
+
+@pytest.mark.case("F17")
+def test_a_response_never_closed_warns_when_collected() -> None:
+    backend = httpcore2.SyncMockBackend([OK] * 2)
+    with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
+        response = pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        with pytest.warns(ResourceWarning, match="never closed: its connection stays in use"):
+            del response
+        # The warning is all there is: nothing can be awaited to give the connection back.
+        (connection,) = pool.connections
+        assert not connection.is_idle()
+        closed = pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        closed.read()
+        del closed
+        gc.collect()  # a response read to its end was closed: no warning
+
+
 def test_connection_repr_through_its_life() -> None:
     backend = FlakyBackend(failures=1)
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
@@ -422,6 +484,7 @@ def test_connection_repr_through_its_life() -> None:
     assert unused.is_closed()
 
 
+@pytest.mark.case("F12")
 def test_unexpected_connect_failure_leaves_no_connection_behind() -> None:
     backend = FlakyBackend(failures=1, error=RuntimeError("resolver exploded"))
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:

@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 
 import httpcore2
 from tests.servers.raw import (
+    CONTINUE,
     OK,
     RawConnection,
     RawServerFactory,
@@ -27,8 +29,10 @@ from tests.servers.raw import (
 pytestmark = pytest.mark.usefixtures("http1_engine")
 
 QUICK = {"timeout": {"connect": 2.0, "read": 2.0, "write": 2.0, "pool": 2.0}}
+UPLOAD = 400  # chunks of 64 KiB: 26 MB, more than the socket buffers hold
 
 
+@pytest.mark.case("F01")
 def test_f01_idle_connection_closed_by_the_server(raw_server: RawServerFactory) -> None:
     server = raw_server(close_after(1))
     with httpcore2.SyncConnectionPool() as pool:
@@ -38,6 +42,26 @@ def test_f01_idle_connection_closed_by_the_server(raw_server: RawServerFactory) 
     assert len(server.connections) == 3
 
 
+@pytest.mark.case("F01")
+def test_f01_a_dead_idle_connection_is_not_used_even_for_a_post(
+    raw_server: RawServerFactory,
+) -> None:
+    # A POST is never sent again, so only the check at checkout keeps it off the dead one.
+    server = raw_server(close_after(1))
+    with httpcore2.SyncConnectionPool() as pool:
+        pool.request("GET", server.url + "/", extensions=QUICK)
+        (idle,) = pool.connections
+        deadline = time.monotonic() + 5
+        while not idle.has_expired(time.monotonic()):  # until the server's FIN is seen
+            assert time.monotonic() < deadline, "the server never closed the connection"
+            time.sleep(0.005)
+        response = pool.request("POST", server.url + "/", content=b"x", extensions=QUICK)
+        assert response.content == b"Hello, world!"
+    assert [conn.received[:4] for conn in server.connections] == [b"GET ", b"POST"]
+    assert b"POST" not in server.connections[0].received
+
+
+@pytest.mark.case("F01", "F02")
 def test_f02_server_closes_as_the_request_is_sent(raw_server: RawServerFactory) -> None:
     server = raw_server(close_after(1, on_next_request=True))
     with httpcore2.SyncConnectionPool() as pool:
@@ -52,6 +76,7 @@ def test_f02_server_closes_as_the_request_is_sent(raw_server: RawServerFactory) 
         assert pool.connections == []
 
 
+@pytest.mark.case("F03")
 def test_f03_reset_in_the_middle_of_the_body(raw_server: RawServerFactory) -> None:
     server = raw_server(reset_mid_body(content_length=1000, sent=100))
     with httpcore2.SyncConnectionPool() as pool:
@@ -63,6 +88,7 @@ def test_f03_reset_in_the_middle_of_the_body(raw_server: RawServerFactory) -> No
     assert len(server.connections) == 1
 
 
+@pytest.mark.case("F04")
 def test_f04_body_shorter_than_content_length(raw_server: RawServerFactory) -> None:
     server = raw_server(short_body(content_length=100))
     with httpcore2.SyncConnectionPool() as pool:
@@ -71,19 +97,34 @@ def test_f04_body_shorter_than_content_length(raw_server: RawServerFactory) -> N
         assert pool.connections == []
 
 
-def test_f05_bytes_after_a_bodiless_response_are_never_parsed(
-    raw_server: RawServerFactory,
+EVIL = build_response(body=b"evil")
+
+
+@pytest.mark.parametrize(
+    ("method", "response", "body"),
+    [
+        ("GET", build_response(204, b"", content_length=False) + EVIL, b""),
+        ("GET", build_response(304, b"", content_length=False) + EVIL, b""),
+        ("HEAD", build_response(body=b"bodyevil", content_length=4) + EVIL, b""),
+        ("GET", build_response(body=b"ok", content_length=2) + EVIL, b"ok"),
+    ],
+    ids=["204", "304", "head", "longer-than-content-length"],
+)
+@pytest.mark.case("F05")
+def test_f05_bytes_after_the_framed_body_are_never_parsed(
+    raw_server: RawServerFactory, method: str, response: bytes, body: bytes
 ) -> None:
-    smuggled = build_response(204, b"", content_length=False) + build_response(body=b"evil")
-    server = raw_server(respond_with(smuggled, OK))
+    server = raw_server(respond_with(response, OK))
     with httpcore2.SyncConnectionPool() as pool:
-        first = pool.request("GET", server.url + "/", extensions=QUICK)
-        second = pool.request("GET", server.url + "/", extensions=QUICK)
-    assert first.status == 204
-    assert second.status == 204  # A fresh connection, not the smuggled response.
+        first = pool.request(method, server.url + "/", extensions=QUICK)
+        second = pool.request(method, server.url + "/", extensions=QUICK)
+    # The second came over a fresh connection, not from the bytes the first one left.
+    assert (first.status, first.content) == (second.status, second.content)
+    assert first.content == body
     assert len(server.connections) == 2
 
 
+@pytest.mark.case("F06")
 def test_f06_close_delimited_body_is_read_to_the_end(raw_server: RawServerFactory) -> None:
     server = raw_server(close_delimited(b"x" * 100_000))
     with httpcore2.SyncConnectionPool() as pool:
@@ -92,10 +133,32 @@ def test_f06_close_delimited_body_is_read_to_the_end(raw_server: RawServerFactor
         assert pool.connections == []
 
 
-def test_f07_head_response_with_chunked_framing_does_not_hang(
+@pytest.mark.case("F06")
+def test_f06_a_reset_before_the_end_of_a_close_delimited_body_is_an_error(
     raw_server: RawServerFactory,
 ) -> None:
-    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    def reset_instead_of_closing(conn: RawConnection) -> None:
+        conn.recv_request()
+        conn.send(build_response(body=b"x" * 1000, content_length=False))
+        conn.pause(0.05)  # let the client read the body first: only the end is missing
+        conn.reset()
+
+    server = raw_server(reset_instead_of_closing)
+    with httpcore2.SyncConnectionPool() as pool:
+        with pool.stream("GET", server.url + "/", extensions=QUICK) as response:
+            with pytest.raises(httpcore2.ReadError):
+                response.read()
+        assert pool.connections == []
+
+
+@pytest.mark.parametrize(
+    "framing", ["Transfer-Encoding: chunked", "Content-Length: 1000"], ids=["chunked", "length"]
+)
+@pytest.mark.case("F07")
+def test_f07_head_response_with_chunked_framing_does_not_hang(
+    raw_server: RawServerFactory, framing: str
+) -> None:
+    head = f"HTTP/1.1 200 OK\r\n{framing}\r\n\r\n".encode()
     server = raw_server(respond_with(head, OK))
     with httpcore2.SyncConnectionPool() as pool:
         response = pool.request("HEAD", server.url + "/", extensions=QUICK)
@@ -105,6 +168,7 @@ def test_f07_head_response_with_chunked_framing_does_not_hang(
     assert len(server.connections) == 1
 
 
+@pytest.mark.case("F08")
 def test_f08_informational_responses_are_skipped(raw_server: RawServerFactory) -> None:
     server = raw_server(informational(100, 102, 103))
     with httpcore2.SyncConnectionPool() as pool:
@@ -124,6 +188,60 @@ def test_s25_endless_informational_responses(raw_server: RawServerFactory) -> No
         assert pool.connections == []
 
 
+def upload() -> Iterator[bytes]:
+    return (b"x" * 65536 for _ in range(UPLOAD))
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.5], ids=["at-once", "once-the-upload-is-stuck"])
+@pytest.mark.case("F09", "F25")
+def test_f09_a_refusal_of_an_expected_body_stops_the_upload(
+    raw_server: RawServerFactory, delay: float
+) -> None:
+    # The body goes out at once; the server reads none of it, refuses it (at once, or once
+    # the socket buffers are full and the client is stuck in a write) and keeps the
+    # connection open: the client stops sending and returns the answer.
+    def refuse(conn: RawConnection) -> None:
+        conn.recv_head()
+        conn.pause(delay)
+        conn.send(build_response(417, b"no"))
+        conn.pause(60)  # until the server stops, reading nothing
+
+    server = raw_server(refuse)
+    expect = {"Expect": "100-continue"}
+    with httpcore2.SyncConnectionPool() as pool:
+        response = pool.request(
+            "PUT", server.url + "/", headers=expect, content=upload(), extensions=QUICK
+        )
+        assert (response.status, response.content) == (417, b"no")
+        assert pool.connections == []  # the body was cut short: never reused
+    assert b"\r\nExpect: 100-continue\r\n" in server.connections[0].received
+
+
+@pytest.mark.case("F09")
+def test_f09_a_100_continue_is_skipped_and_the_connection_kept(
+    raw_server: RawServerFactory,
+) -> None:
+    def expect_continue(conn: RawConnection) -> None:
+        while head := conn.recv_head():
+            conn.send(CONTINUE)
+            body = conn.recv_body(head)
+            conn.send(build_response(body=b"got %d" % len(body)))
+
+    server = raw_server(expect_continue)
+    with httpcore2.SyncConnectionPool() as pool:
+        for content in (b"small", b"x" * 1_000_000):
+            response = pool.request(
+                "POST",
+                server.url + "/",
+                headers={"Expect": "100-continue"},
+                content=content,
+                extensions=QUICK,
+            )
+            assert response.content == b"got %d" % len(content)
+    assert len(server.connections) == 1
+
+
+@pytest.mark.case("F10")
 def test_f10_server_never_answers(raw_server: RawServerFactory) -> None:
     server = raw_server(never_respond())
     with httpcore2.SyncConnectionPool() as pool:
@@ -146,6 +264,7 @@ def test_s19_chunked_with_content_length_closes_the_connection(
         assert pool.connections == []
 
 
+@pytest.mark.case("F25")
 def test_f25_early_response_while_uploading(raw_server: RawServerFactory) -> None:
     def refuse_upload(conn: RawConnection) -> None:
         conn.recv_head()
@@ -153,14 +272,14 @@ def test_f25_early_response_while_uploading(raw_server: RawServerFactory) -> Non
         conn.close()
 
     server = raw_server(refuse_upload)
-    body = (b"x" * 65536 for _ in range(200))  # 13 MB, more than the socket buffers
     with httpcore2.SyncConnectionPool() as pool:
-        response = pool.request("POST", server.url + "/", content=body, extensions=QUICK)
+        response = pool.request("POST", server.url + "/", content=upload(), extensions=QUICK)
         assert response.status == 413
         assert response.content == b"too large"
         assert pool.connections == []
 
 
+@pytest.mark.case("F28")
 def test_f28_status_line_without_reason_phrase(raw_server: RawServerFactory) -> None:
     server = raw_server(respond_with(b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok"))
     with httpcore2.SyncConnectionPool() as pool:
@@ -168,6 +287,48 @@ def test_f28_status_line_without_reason_phrase(raw_server: RawServerFactory) -> 
     assert response.status == 200
     assert response.reason_phrase == "OK"
     assert response.content == b"ok"
+
+
+@pytest.mark.parametrize(
+    ("head", "reused"),
+    [
+        (b"HTTP/1.1 200 \r\nContent-Length: 2\r\n", True),  # an empty reason
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-empty:\r\n", True),
+        (b"HTTP/1.2 200 OK\r\nContent-Length: 2\r\n", True),  # a later minor version
+        (b"HTTP/1.1 200 OK\nContent-Length: 2\n", True),  # LF alone ends lines
+        (b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n", False),
+    ],
+    ids=["empty-reason", "lowercase-and-empty-headers", "http-1.2", "bare-lf", "http-1.0"],
+)
+@pytest.mark.case("F28")
+def test_f28_common_oddities_are_tolerated(
+    raw_server: RawServerFactory, head: bytes, reused: bool
+) -> None:
+    ending = b"\n" if head.endswith(b"\n2\n") else b"\r\n"
+    server = raw_server(respond_with(head + ending + b"ok", repeat=True))
+    with httpcore2.SyncConnectionPool() as pool:
+        for _ in range(2):
+            response = pool.request("GET", server.url + "/", extensions=QUICK)
+            assert (response.status, response.content) == (200, b"ok")
+    # An HTTP/1.0 server's keep-alive is not relied on: it may close at any time.
+    assert len(server.connections) == (1 if reused else 2)
+
+
+@pytest.mark.parametrize(
+    "status_line",
+    [b"ICY 200 OK", b"http/1.1 200 OK", b"HTTP/2 200", b"HTTP/1.1 99 Too Low", b"\x00\xff"],
+)
+@pytest.mark.case("F28")
+def test_f28_what_is_not_http_is_a_protocol_error(
+    raw_server: RawServerFactory, status_line: bytes
+) -> None:
+    server = raw_server(respond_with(status_line + b"\r\nContent-Length: 2\r\n\r\nok"))
+    with httpcore2.SyncConnectionPool() as pool:
+        request = httpcore2.Request("GET", server.url + "/", extensions=QUICK)
+        with pytest.raises(httpcore2.RemoteProtocolError, match="status line") as info:
+            pool.handle_request(request)
+        assert info.value.request is request
+        assert pool.connections == []
 
 
 @pytest.mark.case("S23")

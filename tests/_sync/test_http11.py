@@ -87,6 +87,7 @@ def test_connection_close_response_closes_connection() -> None:
     assert stream.closed
 
 
+@pytest.mark.case("F06")
 def test_close_delimited_body_is_read_to_eof_and_not_reused() -> None:
     stream = httpcore2.SyncMockStream([b"HTTP/1.1 200 OK\r\n\r\n", b"part one, ", b"part two"])
     connection = httpcore2.SyncHTTP11Connection(stream)
@@ -95,6 +96,7 @@ def test_close_delimited_body_is_read_to_eof_and_not_reused() -> None:
     assert connection.is_closed()
 
 
+@pytest.mark.case("F06", "F28")
 def test_http10_response_is_not_reused() -> None:
     stream = httpcore2.SyncMockStream([b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi"])
     connection = httpcore2.SyncHTTP11Connection(stream)
@@ -104,6 +106,7 @@ def test_http10_response_is_not_reused() -> None:
     assert connection.is_closed()
 
 
+@pytest.mark.case("F08")
 def test_informational_responses_are_skipped() -> None:
     stream = httpcore2.SyncMockStream(
         [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", OK]
@@ -126,6 +129,7 @@ def test_endless_informational_responses_are_an_error() -> None:
     assert connection.is_closed()
 
 
+@pytest.mark.case("F07")
 def test_head_response_has_no_body_and_keeps_connection() -> None:
     stream = httpcore2.SyncMockStream([b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", OK])
     connection = httpcore2.SyncHTTP11Connection(stream)
@@ -136,6 +140,7 @@ def test_head_response_has_no_body_and_keeps_connection() -> None:
     assert response.read() == b"Hello, world!"
 
 
+@pytest.mark.case("F17")
 def test_closing_a_partly_read_response_closes_the_connection() -> None:
     reads = [b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345", b"67890"]
     stream = httpcore2.SyncMockStream(reads)
@@ -148,6 +153,7 @@ def test_closing_a_partly_read_response_closes_the_connection() -> None:
     assert connection.is_closed()
 
 
+@pytest.mark.case("F04")
 def test_short_body_is_an_error_not_a_truncated_response() -> None:
     stream = httpcore2.SyncMockStream([b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345"])
     connection = httpcore2.SyncHTTP11Connection(stream)
@@ -159,6 +165,7 @@ def test_short_body_is_an_error_not_a_truncated_response() -> None:
     assert connection.is_closed()
 
 
+@pytest.mark.case("F01")
 def test_server_disconnect_before_response() -> None:
     connection = httpcore2.SyncHTTP11Connection(httpcore2.SyncMockStream([]))
     with pytest.raises(httpcore2.RemoteProtocolError, match="without sending a response"):
@@ -167,6 +174,7 @@ def test_server_disconnect_before_response() -> None:
     assert connection.is_closed()
 
 
+@pytest.mark.case("F05")
 def test_bytes_after_the_body_are_never_parsed_as_a_response() -> None:
     smuggled = b"HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil"
     stream = httpcore2.SyncMockStream([smuggled])
@@ -201,6 +209,7 @@ def test_bytes_after_the_body_are_never_parsed_as_a_response() -> None:
         b"HTTP/1.1 2000 Huh\r\n\r\n",
     ],
 )
+@pytest.mark.case("F28")
 def test_malformed_response_heads_are_rejected(head: bytes, http1_engine: str) -> None:
     connection = httpcore2.SyncHTTP11Connection(httpcore2.SyncMockStream([head]))
     request = make_request()
@@ -275,6 +284,7 @@ def test_idle_connection_expires_after_keepalive() -> None:
     assert connection.has_expired(connection.idle_since + 5.0)
 
 
+@pytest.mark.case("F01")
 def test_idle_connection_closed_by_server_has_expired() -> None:
     stream = httpcore2.SyncMockStream([OK])
     connection = httpcore2.SyncHTTP11Connection(stream)
@@ -384,6 +394,7 @@ class EarlyAnswerStream(httpcore2.SyncMockStream):
         return bool(self.written)
 
 
+@pytest.mark.case("F25")
 def test_early_answer_is_read_after_a_failed_write() -> None:
     answer = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"
     connection = httpcore2.SyncHTTP11Connection(EarlyAnswerStream([answer]))

@@ -175,6 +175,7 @@ def test_request_headers_on_the_wire() -> None:
     assert b"host" not in [name for name, _ in second.headers]
 
 
+@pytest.mark.case("F07")
 def test_head_and_status_codes(h2_origin: tuple[str, dict[str, Any]]) -> None:
     url, options = h2_origin
     with httpcore2.SyncConnectionPool(**options) as pool:
@@ -254,6 +255,7 @@ def test_a_regular_file_is_uploaded_with_its_length_over_http2_only(
     ] == [("piped", []), ("", []), ("in memory", [])]
 
 
+@pytest.mark.case("F22")
 def test_64_mib_file_upload_is_byte_exact(server: Server, tmp_path: Path) -> None:
     payload = pattern_bytes(64 * MIB + 7)
     path = tmp_path / "upload.bin"
@@ -268,6 +270,7 @@ def test_64_mib_file_upload_is_byte_exact(server: Server, tmp_path: Path) -> Non
     }
 
 
+@pytest.mark.case("F22")
 def test_64_mib_download_is_byte_exact(tls_server: Server) -> None:
     size = 64 * MIB + 3
     digest = hashlib.sha256()
@@ -319,6 +322,7 @@ def credit(conn: H2ServerConnection, stream_id: int) -> int:
     )
 
 
+@pytest.mark.case("F22")
 def test_an_unread_stream_holds_at_most_one_stream_window() -> None:
     size = 2 * http2.STREAM_WINDOW
     with H2Server(slow_body(size)) as server:
@@ -338,6 +342,7 @@ def test_an_unread_stream_holds_at_most_one_stream_window() -> None:
     assert body == other.content == pattern_bytes(size)
 
 
+@pytest.mark.case("F22")
 def test_slow_readers_hold_at_most_the_connection_window() -> None:
     # Nine unread bodies of one stream window each: 18 MiB, more than the connection's 16 MiB.
     streams = http2.CONNECTION_WINDOW // http2.STREAM_WINDOW + 1
@@ -365,6 +370,7 @@ def test_slow_readers_hold_at_most_the_connection_window() -> None:
 # -- stream limits ---------------------------------------------------------------------------
 
 
+@pytest.mark.case("F13", "F21")
 def test_pool_timeout_when_no_stream_frees_in_time() -> None:
     # One stream at a time, and a body larger than a stream window: the stream stays open
     # until the body is read.
@@ -405,6 +411,7 @@ def test_stream_ids_roll_over_to_a_new_connection(monkeypatch: pytest.MonkeyPatc
 # -- server faults ---------------------------------------------------------------------------
 
 
+@pytest.mark.case("F20")
 def test_rst_stream_fails_that_request_only() -> None:
     script = reset_stream(lambda request: request.path == b"/reset", ErrorCodes.INTERNAL_ERROR)
     with H2Server(script) as server:
@@ -436,6 +443,7 @@ def refuse_first() -> Script:
     return Script(on_request)
 
 
+@pytest.mark.case("F20")
 def test_a_refused_stream_is_retried_whatever_the_method() -> None:
     with H2Server(refuse_first()) as server:
         with h2c_pool() as pool:
@@ -448,6 +456,7 @@ def test_a_refused_stream_is_retried_whatever_the_method() -> None:
     ]
 
 
+@pytest.mark.case("F13", "F20")
 def test_a_stream_refused_every_time_is_retried_until_the_pool_timeout() -> None:
     quick = {"timeout": {"pool": 0.2}}
     with H2Server(reset_stream(lambda request: True, ErrorCodes.REFUSED_STREAM)) as server:
@@ -463,6 +472,7 @@ def test_a_stream_refused_every_time_is_retried_until_the_pool_timeout() -> None
     assert len(server.connections[0].requests) > 1
 
 
+@pytest.mark.case("F20")
 def test_a_refused_stream_with_a_one_shot_body_is_not_retried() -> None:
     def one_shot() -> Iterator[bytes]:
         yield b"gone once sent"
@@ -475,6 +485,7 @@ def test_a_refused_stream_with_a_one_shot_body_is_not_retried() -> None:
     assert sum(len(conn.requests) for conn in server.connections) == 2
 
 
+@pytest.mark.case("F19", "F23")
 def test_goaway_sends_the_next_request_to_a_new_connection() -> None:
     with H2Server(goaway_after(1)) as server:
         with h2c_pool() as pool:
@@ -484,6 +495,7 @@ def test_goaway_sends_the_next_request_to_a_new_connection() -> None:
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
+@pytest.mark.case("F23")
 def test_a_connection_closed_after_a_response_is_replaced(reset: bool) -> None:
     with H2Server(close_abruptly_after(1, reset=reset)) as server:
         with h2c_pool() as pool:
@@ -493,6 +505,7 @@ def test_a_connection_closed_after_a_response_is_replaced(reset: bool) -> None:
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
+@pytest.mark.case("F03", "F23")
 def test_a_connection_dropped_mid_body(reset: bool) -> None:
     with H2Server(close_mid_body(reset=reset)) as server:
         with h2c_pool() as pool:
@@ -504,6 +517,7 @@ def test_a_connection_dropped_mid_body(reset: bool) -> None:
     assert len(server.connections) == 2
 
 
+@pytest.mark.case("F23")
 def test_a_bad_frame_is_a_protocol_error_and_closes_the_connection() -> None:
     with H2Server(on_first_connection(bad_frame())) as server:
         with h2c_pool() as pool:
@@ -562,6 +576,7 @@ def answer_once_then_go_silent(conn: RawConnection) -> None:
         conn.send(server.data_to_send())
 
 
+@pytest.mark.case("F23")
 def test_a_long_idle_connection_that_answers_a_ping_is_reused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -575,6 +590,7 @@ def test_a_long_idle_connection_that_answers_a_ping_is_reused(
     assert [ping.ping_data for ping in pings] == [b"liveness"]
 
 
+@pytest.mark.case("F23")
 def test_a_long_idle_connection_that_ignores_a_ping_is_replaced(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -100,6 +100,7 @@ def test_an_http11_connection_carries_one_request_at_a_time(server: Server) -> N
     assert response.protocol == "HTTP/1.1"
 
 
+@pytest.mark.case("F19")
 def test_a_connection_that_received_goaway_takes_no_new_request() -> None:
     with H2Server(goaway_then_respond) as server:
         connection = httpcore2.SyncHTTPConnection(http1=False, http2=True)
@@ -120,6 +121,7 @@ def test_a_connection_that_received_goaway_takes_no_new_request() -> None:
 # -- GOAWAY ----------------------------------------------------------------------------------
 
 
+@pytest.mark.case("F19")
 def test_goaway_with_an_unknown_error_code_refuses_the_stream() -> None:
     script = Script(lambda conn, request: conn.send_goaway(0, error_code=0xDEAD))
     with H2Server(script) as server:
@@ -131,6 +133,7 @@ def test_goaway_with_an_unknown_error_code_refuses_the_stream() -> None:
     assert [list(conn.requests) for conn in server.connections] == [[1]] * 3
 
 
+@pytest.mark.case("F19")
 def test_a_stream_in_flight_keeps_a_goaway_connection_but_new_requests_go_elsewhere() -> None:
     with H2Server(goaway_then_respond) as server:
         with h2c_pool() as pool:
@@ -141,6 +144,7 @@ def test_a_stream_in_flight_keeps_a_goaway_connection_but_new_requests_go_elsewh
     assert [list(conn.requests) for conn in server.connections] == [[1], [1]]
 
 
+@pytest.mark.case("F19")
 def test_a_second_goaway_with_a_lower_last_stream_id_refuses_more_streams() -> None:
     def script(conn: H2ServerConnection, request: H2Request) -> None:
         if conn.raw.index > 0:
@@ -162,6 +166,7 @@ def test_a_second_goaway_with_a_lower_last_stream_id_refuses_more_streams() -> N
     assert paths == [[b"/first", b"/second"], [b"/second"]]
 
 
+@pytest.mark.case("F19")
 def test_a_complete_response_survives_the_goaway_and_close_that_followed() -> None:
     # Seen against nginx and Apache reloading: two GETs share a connection; the server answers
     # the first (two DATA frames), sends GOAWAY with the first as its last stream, and closes
@@ -270,6 +275,7 @@ def test_a_failed_window_update_costs_no_body_whose_end_has_arrived() -> None:
     assert len(backend.streams) == 2
 
 
+@pytest.mark.case("F19")
 def test_an_answer_on_a_stream_the_goaway_refused_is_ignored() -> None:
     # The client sends nothing for a stream above the GOAWAY's last stream id (the server
     # never opened it), so a server that answers it after all is heard, and ignored.
@@ -296,6 +302,7 @@ def test_an_answer_on_a_stream_the_goaway_refused_is_ignored() -> None:
     assert server.connections[0].resets() == []
 
 
+@pytest.mark.case("F19")
 def test_a_close_after_goaway_fails_the_stream_it_let_through() -> None:
     body = pattern_bytes(MIB)
 
@@ -317,6 +324,7 @@ def test_a_close_after_goaway_fails_the_stream_it_let_through() -> None:
 # -- stream limits and invalid requests ------------------------------------------------------
 
 
+@pytest.mark.case("F21")
 def test_a_server_that_allows_no_streams_gets_none() -> None:
     script = Script(respond_ok().on_request, {SettingCodes.MAX_CONCURRENT_STREAMS: 0})
     with H2Server(script) as server:
@@ -360,6 +368,7 @@ def test_an_invalid_status_fails_that_request_only(status: bytes) -> None:
 
 
 @pytest.mark.case("S25")
+@pytest.mark.case("F08")
 def test_at_most_20_informational_responses() -> None:
     def script(conn: H2ServerConnection, request: H2Request) -> None:
         for _ in range(int((request.path or b"/0")[1:])):
@@ -378,6 +387,7 @@ def test_at_most_20_informational_responses() -> None:
     assert len(server.connections) == 1
 
 
+@pytest.mark.case("F23")
 def test_data_received_before_the_connection_dropped_is_still_delivered() -> None:
     first_bytes = pattern_bytes(1000)
     with H2Server(close_mid_body(streams=2)) as server:
@@ -397,6 +407,7 @@ def test_data_received_before_the_connection_dropped_is_still_delivered() -> Non
 # -- uploads and flow control ----------------------------------------------------------------
 
 
+@pytest.mark.case("F25")
 def test_an_early_answer_stops_the_upload() -> None:
     with H2Server(reject_upload(after=100_000)) as server:
         with h2c_pool() as pool:
@@ -410,6 +421,7 @@ def test_an_early_answer_stops_the_upload() -> None:
     assert upload.reset  # the client gave up the rest of its body
 
 
+@pytest.mark.case("F22")
 def test_a_window_that_never_opens_is_a_write_timeout() -> None:
     # The server lets no stream send any DATA, and never says otherwise.
     script = Script(respond_ok().on_request, {SettingCodes.INITIAL_WINDOW_SIZE: 0})
@@ -428,6 +440,7 @@ def test_a_window_that_never_opens_is_a_write_timeout() -> None:
     assert get.complete
 
 
+@pytest.mark.case("F22")
 def test_data_for_closed_responses_gives_the_connection_window_back(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import ssl
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 import httpcore2
 from tests.servers.app import pattern_bytes
 from tests.servers.asgi_server import Server
+from tests.servers.raw import never_accepting_listener
 
 # Every test here runs on each HTTP/1.1 engine.
 pytestmark = pytest.mark.usefixtures("http1_engine")
@@ -125,6 +127,7 @@ def test_sequential_requests_share_one_keepalive_connection(server: Server) -> N
         assert len(pool.connections) == 1
 
 
+@pytest.mark.case("F07")
 def test_head_request_reads_no_body(server: Server) -> None:
     with httpcore2.SyncConnectionPool() as pool:
         response = pool.request("HEAD", server.url + "/stream/1000?chunked=0")
@@ -145,6 +148,7 @@ def test_status_codes(server: Server, status: int, phrase: str) -> None:
     assert response.reason_phrase == phrase
 
 
+@pytest.mark.case("F10")
 def test_read_timeout_leaves_the_pool_usable(server: Server) -> None:
     with httpcore2.SyncConnectionPool() as pool:
         request = httpcore2.Request(
@@ -160,6 +164,7 @@ def test_read_timeout_leaves_the_pool_usable(server: Server) -> None:
         assert response.content == b"Hello, world!"
 
 
+@pytest.mark.case("F10")
 def test_read_timeout_in_the_middle_of_a_body(server: Server) -> None:
     with httpcore2.SyncConnectionPool() as pool:
         response = pool.handle_request(
@@ -172,6 +177,7 @@ def test_read_timeout_in_the_middle_of_a_body(server: Server) -> None:
         assert pool.connections == []
 
 
+@pytest.mark.case("F12")
 def test_connection_refused(unused_port: int) -> None:
     with httpcore2.SyncConnectionPool() as pool:
         request = httpcore2.Request("GET", f"http://127.0.0.1:{unused_port}/")
@@ -181,6 +187,76 @@ def test_connection_refused(unused_port: int) -> None:
         assert pool.connections == []
 
 
+Resolve = Callable[[str, list[str]], None]
+
+
+@pytest.fixture
+def resolve(monkeypatch: pytest.MonkeyPatch) -> Resolve:
+    """`resolve(name, addresses)` makes `name` resolve to `addresses`, in that order, on every
+    path that resolves (the sync socket module, asyncio's and trio's resolver threads); an
+    empty list makes it fail as an unknown name does. Other names resolve as usual."""
+    real = socket.getaddrinfo
+    names: dict[str, list[str]] = {}
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name not in names:
+            return real(host, port, *args, **kwargs)
+        if not names[name]:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            entry
+            for address in names[name]
+            for entry in real(address, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return names.__setitem__
+
+
+@pytest.mark.case("F12")
+def test_a_name_that_does_not_resolve_is_a_connect_error(resolve: Resolve) -> None:
+    resolve("nowhere.test", [])
+    with httpcore2.SyncConnectionPool() as pool:
+        request = httpcore2.Request("GET", "http://nowhere.test/")
+        with pytest.raises(httpcore2.ConnectError, match="could not be resolved") as info:
+            pool.handle_request(request)
+        assert info.value.request is request
+        assert pool.connections == []
+
+
+@pytest.mark.parametrize("order", ["ipv6-first", "ipv4-first"])
+@pytest.mark.case("F26")
+def test_a_name_with_two_addresses_reaches_the_one_that_listens(
+    resolve: Resolve, server: Server, ipv6_server: Server, order: str
+) -> None:
+    # Each server listens on one family only; its port on the other family refuses.
+    listening, other = (server, "::1") if order == "ipv6-first" else (ipv6_server, "127.0.0.1")
+    addresses = [other, listening.host]
+    resolve("dual.test", addresses)
+    with httpcore2.SyncConnectionPool() as pool:
+        for _ in range(2):
+            response = pool.request("GET", f"http://dual.test:{listening.port}/echo")
+            assert echo(response)["client"][0] == listening.host
+        assert len(pool.connections) == 1
+
+
+@pytest.mark.case("F26")
+def test_a_name_whose_first_address_never_answers_reaches_the_next(
+    resolve: Resolve, server: Server
+) -> None:
+    # Asynchronously the addresses race (Happy Eyeballs); the sync pool tries them in turn,
+    # each with the whole connect timeout.
+    with never_accepting_listener("::1", port=server.port):
+        resolve("dual.test", ["::1", server.host])
+        with httpcore2.SyncConnectionPool() as pool:
+            response = pool.request(
+                "GET", f"http://dual.test:{server.port}/echo", extensions={"timeout": 1.0}
+            )
+    assert echo(response)["client"][0] == server.host
+
+
+@pytest.mark.case("F11")
 def test_connect_timeout_does_not_poison_the_pool(
     never_accepting: tuple[str, int], server: Server
 ) -> None:

@@ -71,6 +71,7 @@ def test_tinyproxy_refuses_wrong_credentials(server: Server, tinyproxy: TinyProx
         assert response.status in (401, 407)
 
 
+@pytest.mark.case("F27")
 def test_refused_connect_raises_proxy_error_and_closes_the_socket(
     tls_server: Server,
     tinyproxy: TinyProxy,
@@ -124,6 +125,7 @@ def test_https_proxy_tls_inside_tls(
     https_proxy.wait_for_log(f"-> 127.0.0.1:{target.port}")
 
 
+@pytest.mark.case("F27")
 def test_https_proxy_refuses_wrong_credentials(
     tls_server: Server, https_proxy: PProxy, ca_file: Path
 ) -> None:
@@ -289,22 +291,34 @@ def test_forward_proxy_failure_names_the_request(raw_server: RawServerFactory) -
     ("reply", "status"),
     [
         (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 407 Who\r\nContent-Length: 0\r\n\r\n", 407),
+        (b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 11\r\n\r\nNo upstream", 502),
+        (
+            b"HTTP/1.1 407 Who\r\nProxy-Authenticate: Basic\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n5\r\nlogin\r\n0\r\n\r\n",
+            407,
+        ),
         (b"SSH-2.0-OpenSSH\r\n\r\n", None),
     ],
+    ids=["407-after-100", "502-with-body", "407-chunked", "not-http"],
 )
+@pytest.mark.case("F27")
 def test_connect_answers(raw_server: RawServerFactory, reply: bytes, status: int | None) -> None:
     hung_up = threading.Event()
     proxy = raw_server(scripted(reply, hung_up=hung_up))
-    with httpcore2.SyncConnectionPool(proxy=proxy.url) as pool:
+    credentials = httpcore2.Proxy(proxy.url, auth=("user", "wrong"))
+    with httpcore2.SyncConnectionPool(proxy=credentials) as pool:
         with pytest.raises(httpcore2.ProxyError) as info:
             pool.request("GET", "https://example.test/")
         # The socket was closed at once, not left to the pool (waited for in a thread,
         # so that the event loop can finish closing it).
         assert hung_up.wait(5.0)
     assert info.value.status == status
-    assert proxy.connections[0].received.startswith(
+    # One CONNECT on one connection: a refusal, of the credentials or not, is not tried again.
+    (conn,) = proxy.connections
+    assert conn.received.startswith(
         b"CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\n"
     )
+    assert conn.received.count(b"CONNECT") == conn.received.count(b"Proxy-Authorization") == 1
 
 
 @pytest.mark.parametrize(

@@ -454,17 +454,20 @@ def endless_continue() -> Handler:
 
 
 @contextmanager
-def never_accepting_listener(host: str = "127.0.0.1", fill: int = 3) -> Iterator[tuple[str, int]]:
+def never_accepting_listener(
+    host: str = "127.0.0.1", fill: int = 3, port: int = 0
+) -> Iterator[tuple[str, int]]:
     """Yield the address of a listener that never accepts and whose backlog is full (F11).
 
     Linux drops a SYN to a listener whose accept queue is full, so a new connection attempt
     hangs until the client's connect timeout, without any non-routable address. The listener
     has `listen(0)`, and `fill` client sockets are connected to it first to fill the queue.
+    It listens on `port`, or on a free one.
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with ExitStack() as stack:
         listener = stack.enter_context(socket.socket(family, socket.SOCK_STREAM))
-        listener.bind((host, 0))
+        listener.bind((host, port))
         listener.listen(0)
         address: tuple[str, int] = listener.getsockname()[:2]
         for _ in range(fill):

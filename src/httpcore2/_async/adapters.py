@@ -90,13 +90,18 @@ class RedirectAdapter(_Adapter):
                 # Returned as it is; `anext()` works out and sends the next hop, if any.
                 response._next = self._send_next
                 break
-            location = redirect_location(response)
-            if location is None:
-                break
-            if len(history) >= self.max_redirects:
+            try:
+                location = redirect_location(response)
+                if location is None:
+                    break
+                if len(history) >= self.max_redirects:
+                    raise too_many_redirects(request, history, self.max_redirects)
+                request = _next_hop(request, response, location)
+            except Exception:
+                # A redirect that cannot be followed (too many, another scheme, a bad
+                # Location) must not keep its connection.
                 await response.aclose()
-                raise too_many_redirects(request, history, self.max_redirects)
-            request = _next_hop(request, response, location)
+                raise
             await _discard_body(response)
             history.append(response)
         response.history = history

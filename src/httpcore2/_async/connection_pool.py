@@ -8,6 +8,7 @@ import contextlib
 import functools
 import ssl
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -803,8 +804,16 @@ def _can_resend(request: Request) -> bool:
 
 
 async def _close_all(connections: list[HTTPConnection]) -> None:
+    # A close that fails must not leave the other connections open: close them all, then
+    # raise the first error.
+    error: BaseException | None = None
     for connection in connections:
-        await connection.aclose()
+        try:
+            await connection.aclose()
+        except BaseException as exc:  # noqa: PERF203 (a rare path; each close must run)
+            error = error or exc
+    if error is not None:
+        raise error
 
 
 class PoolResponseStream:
@@ -849,3 +858,14 @@ class PoolResponseStream:
                 await self._stream.aclose()
             finally:
                 await self._pool._release(self._connection)
+
+    def __del__(self) -> None:
+        if not self._closed:
+            # Nothing can be awaited here: the connection stays in use, its slot taken.
+            warnings.warn(
+                "A response was never closed: its connection stays in use. Close every "
+                "response (or read it whole, or use the stream() context manager).",
+                ResourceWarning,
+                stacklevel=1,  # no caller to point at: this runs when the response is collected
+                source=self,
+            )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import os
 import ssl
 from typing import Any, cast
@@ -31,6 +32,12 @@ __all__ = ["AsyncioBackend"]
 # Past this much unread data we stop reading from the socket until the reader catches up.
 _HIGH_WATER = 256 * 1024
 _RECEIVE_SIZE = 64 * 1024
+# A write waiting for the peer to read returns as soon as the peer sends something (an early
+# answer, such as a 413 from a server that stopped reading), while at most this much is unsent.
+_UNSENT_LIMIT = 1024 * 1024
+# How long an attempt to one address of a name runs alone before the next one starts too
+# (RFC 8305's recommended value).
+_HAPPY_EYEBALLS_DELAY = 0.25
 
 
 class _StreamProtocol(asyncio.BufferedProtocol):
@@ -66,6 +73,11 @@ class _StreamProtocol(asyncio.BufferedProtocol):
             self.read_paused = True
             self.transport.pause_reading()
         self._wake_reader()
+        if self.drain_waiter is not None and self._unsent() <= _UNSENT_LIMIT:
+            self._wake_writer()
+
+    def _unsent(self) -> int:
+        return 0 if self.transport is None else self.transport.get_write_buffer_size()
 
     def eof_received(self) -> None:
         self.eof = True
@@ -188,7 +200,7 @@ class AsyncioStream(NetworkStream):
                 await _wait(waiter, timeout, WriteTimeout, "Could not send data")
             finally:
                 protocol.drain_waiter = None
-            if protocol.write_paused or self._transport.is_closing():
+            if self._transport.is_closing():
                 raise WriteError("The connection was closed while sending") from protocol.error
 
     async def aclose(self) -> None:
@@ -237,7 +249,7 @@ class AsyncioStream(NetworkStream):
 
 
 class AsyncioBackend(NetworkBackend):
-    """Connects with `loop.create_connection`, trying every resolved address in turn."""
+    """Connects with `loop.create_connection`, racing the resolved addresses (Happy Eyeballs)."""
 
     async def connect_tcp(
         self,
@@ -249,7 +261,13 @@ class AsyncioBackend(NetworkBackend):
         loop = asyncio.get_running_loop()
         protocol = _StreamProtocol(loop)
         local = None if local_address is None else (local_address, 0)
-        connect = loop.create_connection(lambda: protocol, host, port, local_addr=local)
+        # A name may resolve to an address that never answers: asyncio's own loops can start
+        # the next address after a short delay rather than wait for the whole connect timeout,
+        # as anyio does on trio (uvloop has no such option). An IP address is the only one to
+        # try, and the race would cost it a task.
+        race = isinstance(loop, asyncio.BaseEventLoop) and not _is_ip_address(host)
+        options: dict[str, Any] = {"happy_eyeballs_delay": _HAPPY_EYEBALLS_DELAY} if race else {}
+        connect = loop.create_connection(lambda: protocol, host, port, local_addr=local, **options)
         return await self._connect(connect, protocol, timeout, connect_target(host, port))
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None) -> NetworkStream:
@@ -278,3 +296,11 @@ class AsyncioBackend(NetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

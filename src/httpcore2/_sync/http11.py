@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from .._content import ByteStream, RequestStream
-from .._exceptions import HTTPError, RemoteProtocolError, WriteError
+from .._exceptions import HTTPError, RemoteProtocolError, WriteError, WriteTimeout
 from .._fast_engine import HTTP1EngineName, new_engine
 from .._http11_engine import END_OF_BODY, NEED_DATA, SWITCHED_PROTOCOL, ResponseEvent, ResponseHead
 from .._models import Headers, Request, Response
@@ -174,9 +174,10 @@ class SyncHTTP11Connection:
             with SyncTraceStep(trace, "http11.send_request_body", info):
                 if not body_sent:
                     self._send_body(request.stream, timeouts)
-        except WriteError:
-            # The server may have answered early (413, 401...) and closed its read side:
-            # stop sending and read what it said; if there is no response, the read fails.
+        except (WriteError, WriteTimeout):
+            # The server may have answered early (413, 401...) and closed its read side, or
+            # stopped reading: stop sending and read what it said; if there is no response,
+            # the read fails.
             if not self._stream.is_readable():
                 raise
 
