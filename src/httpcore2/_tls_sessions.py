@@ -13,9 +13,10 @@ from __future__ import annotations
 import collections
 import ssl
 import threading
+import time
 from typing import Any
 
-__all__ = ["SHARED_SESSIONS", "TLSSessionCache", "session_key"]
+__all__ = ["SHARED_SESSIONS", "TLSSessionCache", "renews", "session_key"]
 
 # Sessions a pool keeps: one per origin and TLS configuration it talks to.
 POOL_CAPACITY = 100
@@ -85,6 +86,21 @@ class TLSSessionCache:
             self._sessions.move_to_end(key)
             if len(self._sessions) > self._capacity:
                 self._sessions.popitem(last=False)
+
+
+def renews(offered: ssl.SSLSession | None, reused: bool) -> bool:
+    """Whether a new connection's session should replace the one kept, `offered`.
+
+    After a full handshake, always. After a resumed one, only once the session kept has
+    lived half its lifetime: until then it is offered again, since taking a session out of
+    the `ssl` module (and putting one in) copies it whole, certificates and all, which
+    costs about as much CPU time as resuming saves. A server that accepts each TLS 1.3
+    ticket once refuses the second offer; that connection makes a full handshake and its
+    session is kept.
+    """
+    if not reused or offered is None:
+        return True
+    return time.time() > offered.time + offered.timeout / 2
 
 
 SHARED_SESSIONS = TLSSessionCache(SHARED_CAPACITY)

@@ -13,7 +13,7 @@ from .._exceptions import ConnectError, ConnectTimeout, HTTPError, UnsupportedPr
 from .._fast_engine import HTTP1EngineName
 from .._logging import log_closed, log_connected, log_tls
 from .._models import Request, Response
-from .._tls_sessions import SessionKey, TLSSessionCache, session_key
+from .._tls_sessions import SessionKey, TLSSessionCache, renews, session_key
 from .._trace import SyncTraceStep
 from .http2 import SyncHTTP2Connection
 from .http11 import SyncHTTP11Connection
@@ -84,7 +84,8 @@ class SyncHTTPConnection:
         self._connection: SyncHTTP11Connection | SyncHTTP2Connection | None = None
         self._connect_failed = False
         # TLS session resumption: where sessions are kept, whether this connection resumed
-        # one (None without TLS), and, until its first response, where to keep its own.
+        # one (None without TLS), and, until its first response, where to keep its own
+        # session if it is to replace the one kept.
         self._tls_sessions = tls_sessions
         self._tls_reused: bool | None = None
         self._tls_save: tuple[TLSSessionCache, SessionKey] | None = None
@@ -172,12 +173,11 @@ class SyncHTTPConnection:
         last session kept for it and these TLS settings."""
         hostname = server_hostname(request)
         timeout = request.extensions["timeout"]["connect"]
-        session = self._tls_save = None
-        if self._tls_sessions is not None:
+        sessions, key, session = self._tls_sessions, None, None
+        if sessions is not None:
             raw = request.url.raw
             key = session_key(ssl_context, hostname, raw.host, raw.port, via)
-            session = self._tls_sessions.get(key)
-            self._tls_save = (self._tls_sessions, key)
+            session = sessions.get(key)
         trace = request.extensions.get("trace")
         if trace is None:
             stream = stream.start_tls(ssl_context, hostname, timeout, session)
@@ -189,6 +189,9 @@ class SyncHTTPConnection:
                 step.complete_info = {"stream": stream, "session_reused": reused}
         self._ssl_object = stream.get_extra_info("ssl_object")
         self._tls_reused = self._ssl_object.session_reused
+        self._tls_save = None
+        if sessions is not None and key is not None and renews(session, self._tls_reused):
+            self._tls_save = (sessions, key)
         log_tls(self, stream)
         return stream
 
