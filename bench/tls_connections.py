@@ -30,8 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from clients import use_working_tree, version
-from server import BODY, NGINX_CONF, _nginx_temp_paths, cpu_split, free_port, probe
-from server import write_certificates
+from server import (
+    BODY,
+    NGINX_CONF,
+    _nginx_temp_paths,
+    cpu_split,
+    free_port,
+    probe,
+    write_certificates,
+)
 
 NGINX_SERVER = """\
     server {{
@@ -238,7 +245,9 @@ def _resuming(factory: Callable[..., Any], resume: bool) -> Callable[[str, str],
 
 
 CLIENTS = [
-    Client("httpcore2", "httpcore2", _resuming(httpcore2_sync, True), _resuming(httpcore2_async, True)),
+    Client(
+        "httpcore2", "httpcore2", _resuming(httpcore2_sync, True), _resuming(httpcore2_async, True)
+    ),
     Client(
         "httpcore2-no-resume",
         "httpcore2",
@@ -328,7 +337,8 @@ def main() -> None:
             f"nginx over TLS at {server.url}; Python {sys.version.split()[0]}; "
             f"load average {os.getloadavg()[0]:.2f}"
         )
-        print(", ".join(f"{c.module} {version(c.module)}" for c in clients if c.name != "httpcore2-no-resume"))
+        modules = dict.fromkeys(client.module for client in clients)
+        print(", ".join(f"{module} {version(module)}" for module in modules))
         for round in range(args.repeat):
             for client in clients:
                 for mode, factory, measure in (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,13 @@ import pytest
 
 import httpcore2
 from httpcore2 import _config
-from httpcore2._tls_sessions import SHARED_CAPACITY, SHARED_SESSIONS, TLSSessionCache, session_key
+from httpcore2._tls_sessions import (
+    SHARED_CAPACITY,
+    SHARED_SESSIONS,
+    TLSSessionCache,
+    renews,
+    session_key,
+)
 from tests.servers.asgi_server import Server
 
 
@@ -124,3 +131,24 @@ def test_the_top_level_functions_resume_from_call_to_call(
         reused.append(response.extensions["tls_session_reused"])
     assert reused == [False, True, True]
     assert 1 <= len(SHARED_SESSIONS) <= SHARED_CAPACITY
+
+
+class AgedSession:
+    def __init__(self, age: float, lifetime: int) -> None:
+        self.time = int(time.time() - age)
+        self.timeout = lifetime
+
+
+@pytest.mark.parametrize(
+    ("offered", "reused", "replaced"),
+    [
+        (None, False, True),  # nothing was offered: keep the first session
+        (AgedSession(10, 300), False, True),  # refused: keep the full handshake's session
+        (AgedSession(10, 300), True, False),  # resumed: keep offering the same one
+        (AgedSession(200, 300), True, True),  # resumed, but past half its lifetime
+    ],
+)
+def test_a_session_is_replaced_after_a_full_handshake_or_half_its_lifetime(
+    offered: AgedSession | None, reused: bool, replaced: bool
+) -> None:
+    assert renews(offered, reused) is replaced  # type: ignore[arg-type]
