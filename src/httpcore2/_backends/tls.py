@@ -130,12 +130,18 @@ class TLSStream(NetworkStream):
             return self._take_read_ahead(max_bytes)
         if self._read_error is not None:
             raise self._read_error
-        while (data := self._decrypt(max_bytes)) is None:
+        data = None
+        # With nothing received to decrypt, receive first: TLS says "want more" with an
+        # exception, which costs more than the rest of a read.
+        if self._incoming.pending or self._incoming.eof or self._ssl_object.pending():
+            data = self._decrypt(max_bytes)
+        while data is None:
             await self._flush(timeout)
             await self._receive(timeout)
-        if data:
-            # Reading may have made TLS answer (a key update, post-handshake auth); at the
-            # end of the stream there is no one left to answer.
+            data = self._decrypt(max_bytes)
+        if data and self._outgoing.pending:
+            # Reading made TLS answer (a key update, post-handshake auth); at the end of the
+            # stream there is no one left to answer.
             await self._flush(timeout)
         return data
 
@@ -162,7 +168,7 @@ class TLSStream(NetworkStream):
             self._ssl_object.write(data)
         except ssl.SSLError as exc:
             raise WriteError(f"TLS error: {exc}") from exc
-        await self._flush(timeout)
+        await self._transport.write(self._outgoing.read(), timeout)
 
     async def aclose(self) -> None:
         # No close_notify: nothing is left to say when a client closes.
