@@ -136,13 +136,11 @@ class TLSStream(NetworkStream):
         if self._incoming.pending or self._incoming.eof or self._ssl_object.pending():
             data = self._decrypt(max_bytes)
         while data is None:
+            # What reading made TLS answer (a key update, post-handshake authentication)
+            # goes out before waiting, as it does with the next write.
             await self._flush(timeout)
             await self._receive(timeout)
             data = self._decrypt(max_bytes)
-        if data and self._outgoing.pending:
-            # Reading made TLS answer (a key update, post-handshake auth); at the end of the
-            # stream there is no one left to answer.
-            await self._flush(timeout)
         return data
 
     def _take_read_ahead(self, max_bytes: int) -> bytes:
