@@ -140,15 +140,16 @@ class AgedSession:
 
 
 @pytest.mark.parametrize(
-    ("offered", "reused", "replaced"),
+    ("age", "reused", "replaced"),
     [
         (None, False, True),  # nothing was offered: keep the first session
-        (AgedSession(10, 300), False, True),  # refused: keep the full handshake's session
-        (AgedSession(10, 300), True, False),  # resumed: keep offering the same one
-        (AgedSession(200, 300), True, True),  # resumed, but past half its lifetime
+        (10, False, True),  # refused: keep the full handshake's session
+        (10, True, False),  # resumed: keep offering the same one
+        (200, True, True),  # resumed, but past half its lifetime (300 s)
     ],
 )
 def test_a_session_is_replaced_after_a_full_handshake_or_half_its_lifetime(
-    offered: AgedSession | None, reused: bool, replaced: bool
+    age: float | None, reused: bool, replaced: bool
 ) -> None:
+    offered = None if age is None else AgedSession(age, 300)
     assert renews(offered, reused) is replaced  # type: ignore[arg-type]
