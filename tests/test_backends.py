@@ -703,16 +703,19 @@ async def test_tls_error_after_the_handshake(
             await tls.aclose()
 
 
-@on(ANYIO_ON_TRIO, ANYIO_ON_ASYNCIO)
+@every_async_backend
 async def test_tls_session_tickets_are_not_data(
     backend_class: type[NetworkBackend], raw_server: RawServerFactory, ca_file: Path
 ) -> None:
-    # The native asyncio backend never sees them: asyncio's TLS layer takes them off at once.
     server = raw_server(tls_talk_on_cue)
     async with connect(backend_class(), server.address) as stream:
         tls = await stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
         try:
-            wait_for_session_tickets(tls)
+            if backend_class is AsyncioBackend:
+                # The event loop reads the socket: wait for the tickets in its buffer.
+                await eventually(stream.is_readable)
+            else:
+                wait_for_session_tickets(tls)
             assert not tls.is_readable()
             await tls.write(b"send")
             assert await read_exactly(tls, 4) == b"data"

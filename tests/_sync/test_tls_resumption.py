@@ -227,3 +227,17 @@ def test_a_refused_session_falls_back_to_a_full_handshake(
         assert get(pool, url) == Handshake(False, False, "TLSv1.3")
         assert get(pool, url) == Handshake(True, False, "TLSv1.3")
         assert get(pool, url) == Handshake(True, False, "TLSv1.3")
+
+
+def test_a_connection_without_a_pool_keeps_no_session(tls_server: Server) -> None:
+    context = httpcore2.create_ssl_context(verify=str(tls_server.ca_file))
+    timeout = {"connect": 5.0, "read": 5.0, "write": 5.0, "pool": 5.0}
+    for _ in range(2):
+        connection = httpcore2.SyncHTTPConnection(ssl_context=context)
+        try:
+            request = httpcore2.Request("GET", tls_server.url, extensions={"timeout": timeout})
+            response = connection.handle_request(request)
+            response.read()
+        finally:
+            connection.close()
+        assert response.extensions["tls_session_reused"] is False
