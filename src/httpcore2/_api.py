@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from ._content import RequestContent, prime_body
 from ._models import Extensions, HeaderTypes, Request, Response
 from ._sync.connection_pool import SyncConnectionPool
+from ._tls_sessions import SHARED_SESSIONS
 from ._urls import URL
 
 __all__ = ["request", "stream"]
@@ -34,7 +35,7 @@ def request(
     auth: use `SyncClient` for those.
     """
     built = _build(method, url, headers, content, extensions)
-    with SyncConnectionPool() as pool:
+    with _pool() as pool:
         response = pool.handle_request(built)
         response.read()
         return response
@@ -61,9 +62,16 @@ def stream(
     the block ends.
     """
     built = _build(method, url, headers, content, extensions)
-    with SyncConnectionPool() as pool:
+    with _pool() as pool:
         with pool.handle_request(built) as response:
             yield response
+
+
+def _pool() -> SyncConnectionPool:
+    # One pool per call, but TLS sessions kept from call to call (see _tls_sessions.py).
+    pool = SyncConnectionPool()
+    pool._tls_sessions = SHARED_SESSIONS
+    return pool
 
 
 def _build(

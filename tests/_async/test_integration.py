@@ -386,4 +386,5 @@ async def test_trace_reports_real_connection_steps(tls_server: Server) -> None:
         "connection.start_tls.complete",
     ]
     assert seen["connection.connect_tcp.started"] == {"host": b"127.0.0.1", "port": tls_server.port}
-    assert seen["connection.start_tls.started"] == {"server_hostname": "127.0.0.1"}
+    started = {"server_hostname": "127.0.0.1", "session_offered": False}
+    assert seen["connection.start_tls.started"] == started

@@ -67,8 +67,10 @@ def test_every_step_of_an_https_request(callback: str, tls_server: Server) -> No
     assert names(events) == CONNECT + START_TLS + HTTP11_EXCHANGE + HTTP11_EXCHANGE
     info = dict(events)
     assert info["connection.connect_tcp.started"] == {"host": b"127.0.0.1", "port": tls_server.port}
-    assert info["connection.start_tls.started"] == {"server_hostname": "127.0.0.1"}
+    started = {"server_hostname": "127.0.0.1", "session_offered": False}
+    assert info["connection.start_tls.started"] == started
     assert info["connection.start_tls.complete"]["stream"].get_extra_info("ssl_object")
+    assert info["connection.start_tls.complete"]["session_reused"] is False
     assert events[4][1]["request"] is first.request  # send_request_headers.started
     head = events[9][1]  # the first receive_response_headers.complete
     assert head["http_version"] == b"HTTP/1.1"

@@ -177,6 +177,8 @@ http {{
     keepalive_requests {keepalive_requests};
     ssl_certificate {cert};
     ssl_certificate_key {key};
+    # TLS 1.3 too (older nginx offers up to 1.2 only); sessions resume by ticket either way.
+    ssl_protocols TLSv1.2 TLSv1.3;
     root {directory}/www;
     add_header X-Connection $connection always;
     add_header X-Worker $pid always;

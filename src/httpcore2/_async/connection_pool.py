@@ -30,6 +30,7 @@ from .._models import Extensions, HeaderTypes, Request, Response
 from .._pool_state import PoolState, connection_state
 from .._proxies import Proxy, as_proxy
 from .._synchronization import NoLock, Waiter
+from .._tls_sessions import POOL_CAPACITY, TLSSessionCache
 from .._trace import aemit
 from .._urls import URL
 from .connection import HTTPConnection
@@ -156,6 +157,8 @@ class ConnectionPool:
         self._local_address = local_address
         self._uds = uds
         self._backend = network_backend
+        # The last TLS session per origin and TLS settings, offered to the next connection.
+        self._tls_sessions = TLSSessionCache(POOL_CAPACITY)
         self._lock = NoLock()
         self._closed = False
         # Every open (or opening) connection, with its key.
@@ -671,6 +674,7 @@ class ConnectionPool:
             retries=self._retries,
             local_address=self._local_address,
             network_backend=self._backend,
+            tls_sessions=self._tls_sessions,
         )
         self._connections[connection] = key
         self._per_host[key] = self._per_host.get(key, 0) + 1

@@ -46,7 +46,11 @@ class MockStream(NetworkStream):
         self.closed = True
 
     async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None,
+        timeout: float | None,
+        session: ssl.SSLSession | None = None,
     ) -> NetworkStream:
         self.tls_hostname = server_hostname
         return self
@@ -61,6 +65,9 @@ class MockStream(NetworkStream):
 
 
 class _MockSSLObject:
+    session = None  # nothing to resume
+    session_reused = False
+
     def __init__(self, alpn_protocol: str | None) -> None:
         self._alpn_protocol = alpn_protocol
 

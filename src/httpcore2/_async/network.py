@@ -29,9 +29,13 @@ class NetworkStream:
         raise NotImplementedError()
 
     async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None,
+        timeout: float | None,
+        session: ssl.SSLSession | None = None,
     ) -> NetworkStream:
-        """Upgrade to TLS and return the encrypted stream."""
+        """Upgrade to TLS and return the encrypted stream, offering `session` to resume."""
         raise NotImplementedError()
 
     def get_extra_info(self, info: str) -> Any:

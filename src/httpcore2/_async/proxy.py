@@ -21,7 +21,8 @@ from .._fast_engine import HTTP1EngineName
 from .._http11_engine import NEED_DATA, H11Engine, ResponseHead
 from .._models import Request, Response, copy_request
 from .._proxies import Proxy, connect_request, forward_request, socks5_handshake
-from .connection import HTTPConnection, server_hostname
+from .._tls_sessions import TLSSessionCache
+from .connection import HTTPConnection
 from .network import NetworkBackend, NetworkStream
 
 __all__ = [
@@ -62,6 +63,7 @@ class ProxyConnection(HTTPConnection):
         retries: int = 0,
         local_address: str | None = None,
         network_backend: NetworkBackend | None = None,
+        tls_sessions: TLSSessionCache | None = None,
     ) -> None:
         super().__init__(
             ssl_context=proxy_ssl_context,
@@ -72,6 +74,7 @@ class ProxyConnection(HTTPConnection):
             retries=retries,
             local_address=local_address,
             network_backend=network_backend,
+            tls_sessions=tls_sessions,
         )
         self._proxy = proxy
         self._origin_ssl_context = ssl_context
@@ -111,9 +114,9 @@ class TunnelProxyConnection(ProxyConnection):
             await self._open_tunnel(stream, request)
             if request.url.is_ssl:
                 assert self._origin_ssl_context is not None
-                timeout = request.extensions["timeout"]["connect"]
-                hostname = server_hostname(request)
-                stream = await stream.start_tls(self._origin_ssl_context, hostname, timeout)
+                stream = await self._start_tls(
+                    stream, self._origin_ssl_context, request, via=self._proxy
+                )
         except BaseException:
             await stream.aclose()
             raise

@@ -16,7 +16,6 @@ from typing import Any, cast
 
 from .._async.network import NetworkBackend, NetworkStream
 from .._exceptions import (
-    ConnectError,
     ConnectTimeout,
     ReadError,
     ReadTimeout,
@@ -26,6 +25,7 @@ from .._exceptions import (
     connect_target,
 )
 from .sync import UnixConnect
+from .tls import TLSStream
 
 __all__ = ["AsyncioBackend"]
 
@@ -94,12 +94,10 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     def _salvage_received_data(self) -> None:
         # A failed send (EPIPE: the server answered early, say 413, and stopped reading)
         # makes asyncio close the socket without reading what the server had sent. The
-        # socket is still open here: read the answer out of it (plain TCP only; TLS
-        # records could not be decrypted from here).
-        transport = self.transport
-        if transport is None or transport.get_extra_info("ssl_object") is not None:
-            return
-        sock = transport.get_extra_info("socket")
+        # socket is still open here: read the answer out of it (TLS records too: our TLS
+        # layer decrypts them).
+        assert self.transport is not None  # connection_lost() follows connection_made()
+        sock = self.transport.get_extra_info("socket")
         try:
             while data := os.read(sock.fileno(), _RECEIVE_SIZE):
                 self.chunks.append(data)
@@ -127,10 +125,8 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     def take(self, max_bytes: int) -> bytes:
         chunks = self.chunks
         if not chunks:
-            if self.error is not None and not isinstance(self.error, ssl.SSLError):
-                raise ReadError(str(self.error) or type(self.error).__name__) from self.error
             if self.error is not None:
-                raise ReadError(f"TLS error: {self.error}") from self.error
+                raise ReadError(str(self.error) or type(self.error).__name__) from self.error
             return b""
         data = chunks.popleft()
         if len(data) > max_bytes:
@@ -210,27 +206,14 @@ class AsyncioStream(NetworkStream):
         self._transport.abort()
 
     async def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None,
+        timeout: float | None,
+        session: ssl.SSLSession | None = None,
     ) -> NetworkStream:
-        loop = self._protocol.loop
-        try:
-            upgrade = loop.start_tls(
-                self._transport, self._protocol, ssl_context, server_hostname=server_hostname
-            )
-            transport = cast(asyncio.Transport, await asyncio.wait_for(upgrade, timeout))
-        except asyncio.TimeoutError as exc:
-            self._transport.abort()
-            raise ConnectTimeout(
-                f"TLS handshake with {server_hostname} did not complete within {timeout} s"
-            ) from exc
-        except OSError as exc:
-            self._transport.abort()
-            raise ConnectError(f"TLS handshake with {server_hostname} failed: {exc}") from exc
-        except BaseException:
-            self._transport.abort()
-            raise
-        self._protocol.transport = transport
-        return AsyncioStream(transport, self._protocol)
+        # Our own TLS layer, not loop.start_tls(): asyncio's cannot offer a session.
+        return await TLSStream.wrap(self, ssl_context, server_hostname, timeout, session)
 
     def get_extra_info(self, info: str) -> Any:
         if info == "ssl_object":
@@ -246,6 +229,13 @@ class AsyncioStream(NetworkStream):
     def is_readable(self) -> bool:
         protocol = self._protocol
         return bool(protocol.chunks) or protocol.eof or self._transport.is_closing()
+
+    def _receive_nowait(self, max_bytes: int) -> bytes | None:
+        """What a read would return without waiting (`b""` at EOF), or None if it would wait."""
+        protocol = self._protocol
+        if protocol.chunks or protocol.eof:
+            return protocol.take(max_bytes)
+        return None
 
 
 class AsyncioBackend(NetworkBackend):

@@ -126,14 +126,20 @@ class SyncSocketStream(SyncNetworkStream):
         self._sock.close()
 
     def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None,
+        timeout: float | None,
+        session: ssl.SSLSession | None = None,
     ) -> SyncNetworkStream:
         if isinstance(self._sock, ssl.SSLSocket):
             # TLS inside TLS (through an https proxy): an SSLSocket cannot be wrapped again.
-            return SyncTLSOverStream(self, ssl_context, server_hostname, timeout)
+            return SyncTLSOverStream(self, ssl_context, server_hostname, timeout, session)
         self._set_timeout(timeout)
         try:
-            tls = ssl_context.wrap_socket(self._sock, server_hostname=server_hostname)
+            tls = ssl_context.wrap_socket(
+                self._sock, server_hostname=server_hostname, session=session
+            )
         except TimeoutError as exc:
             self._sock.close()
             raise ConnectTimeout(

@@ -30,12 +30,13 @@ class SyncTLSOverStream(SyncNetworkStream):
         ssl_context: ssl.SSLContext,
         server_hostname: str | None,
         timeout: float | None,
+        session: ssl.SSLSession | None = None,
     ) -> None:
         self._transport = transport
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._ssl = ssl_context.wrap_bio(
-            self._incoming, self._outgoing, server_hostname=server_hostname
+            self._incoming, self._outgoing, server_hostname=server_hostname, session=session
         )
         try:
             self._retry(self._ssl.do_handshake, timeout)

@@ -6,12 +6,14 @@ from __future__ import annotations
 import ipaddress
 import ssl
 import time
+from typing import Any
 
 from .._backends.sync import SyncBackend
 from .._exceptions import ConnectError, ConnectTimeout, HTTPError, UnsupportedProtocol
 from .._fast_engine import HTTP1EngineName
 from .._logging import log_closed, log_connected, log_tls
 from .._models import Request, Response
+from .._tls_sessions import SessionKey, TLSSessionCache, renews, session_key
 from .._trace import SyncTraceStep
 from .http2 import SyncHTTP2Connection
 from .http11 import SyncHTTP11Connection
@@ -68,6 +70,7 @@ class SyncHTTPConnection:
         local_address: str | None = None,
         uds: str | None = None,
         network_backend: SyncNetworkBackend | None = None,
+        tls_sessions: TLSSessionCache | None = None,
     ) -> None:
         self._ssl_context = ssl_context
         self._http1 = http1
@@ -80,13 +83,28 @@ class SyncHTTPConnection:
         self._backend = SyncBackend() if network_backend is None else network_backend
         self._connection: SyncHTTP11Connection | SyncHTTP2Connection | None = None
         self._connect_failed = False
+        # TLS session resumption: where sessions are kept, whether this connection resumed
+        # one (None without TLS), and, until its first response, where to keep its own
+        # session if it is to replace the one kept.
+        self._tls_sessions = tls_sessions
+        self._tls_reused: bool | None = None
+        self._tls_save: tuple[TLSSessionCache, SessionKey] | None = None
+        self._ssl_object: Any = None
 
     def handle_request(self, request: Request) -> Response:
         """Connect if needed, then send the request on the protocol connection."""
         if self._connection is None:
             self.connect(request)
         assert self._connection is not None
-        return self._connection.handle_request(request)
+        response = self._connection.handle_request(request)
+        if self._tls_reused is not None:
+            response.extensions["tls_session_reused"] = self._tls_reused
+            if self._tls_save is not None:
+                # Data arrived since the handshake, so a TLS 1.3 server's tickets did too.
+                sessions, key = self._tls_save
+                sessions.save(key, self._ssl_object)
+                self._tls_save = None
+        return response
 
     def connect(self, request: Request) -> None:
         """Open the connection for `request`'s origin and settle the protocol."""
@@ -145,16 +163,36 @@ class SyncHTTPConnection:
         log_connected(self, request)
         if raw.scheme == b"https":
             assert self._ssl_context is not None
-            hostname = server_hostname(request)
-            timeout = request.extensions["timeout"]["connect"]
-            if trace is None:
-                stream = stream.start_tls(self._ssl_context, hostname, timeout)
-            else:
-                info = {"server_hostname": hostname}
-                with SyncTraceStep(trace, "connection.start_tls", info) as step:
-                    stream = stream.start_tls(self._ssl_context, hostname, timeout)
-                    step.complete_info = {"stream": stream}
-            log_tls(self, stream)
+            stream = self._start_tls(stream, self._ssl_context, request, via=None)
+        return stream
+
+    def _start_tls(
+        self, stream: SyncNetworkStream, ssl_context: ssl.SSLContext, request: Request, via: object
+    ) -> SyncNetworkStream:
+        """TLS to `request`'s origin (through the proxy `via`, if not None), offering the
+        last session kept for it and these TLS settings."""
+        hostname = server_hostname(request)
+        timeout = request.extensions["timeout"]["connect"]
+        sessions, key, session = self._tls_sessions, None, None
+        if sessions is not None:
+            raw = request.url.raw
+            key = session_key(ssl_context, hostname, raw.host, raw.port, via)
+            session = sessions.get(key)
+        trace = request.extensions.get("trace")
+        if trace is None:
+            stream = stream.start_tls(ssl_context, hostname, timeout, session)
+        else:
+            info = {"server_hostname": hostname, "session_offered": session is not None}
+            with SyncTraceStep(trace, "connection.start_tls", info) as step:
+                stream = stream.start_tls(ssl_context, hostname, timeout, session)
+                reused = stream.get_extra_info("ssl_object").session_reused
+                step.complete_info = {"stream": stream, "session_reused": reused}
+        self._ssl_object = stream.get_extra_info("ssl_object")
+        self._tls_reused = self._ssl_object.session_reused
+        self._tls_save = None
+        if sessions is not None and key is not None and renews(session, self._tls_reused):
+            self._tls_save = (sessions, key)
+        log_tls(self, stream)
         return stream
 
     def _connect_tcp(self, request: Request) -> SyncNetworkStream:

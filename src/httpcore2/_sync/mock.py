@@ -47,7 +47,11 @@ class SyncMockStream(SyncNetworkStream):
         self.closed = True
 
     def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None,
+        timeout: float | None,
+        session: ssl.SSLSession | None = None,
     ) -> SyncNetworkStream:
         self.tls_hostname = server_hostname
         return self
@@ -62,6 +66,9 @@ class SyncMockStream(SyncNetworkStream):
 
 
 class _MockSSLObject:
+    session = None  # nothing to resume
+    session_reused = False
+
     def __init__(self, alpn_protocol: str | None) -> None:
         self._alpn_protocol = alpn_protocol
 

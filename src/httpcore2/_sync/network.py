@@ -30,9 +30,13 @@ class SyncNetworkStream:
         raise NotImplementedError()
 
     def start_tls(
-        self, ssl_context: ssl.SSLContext, server_hostname: str | None, timeout: float | None
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None,
+        timeout: float | None,
+        session: ssl.SSLSession | None = None,
     ) -> SyncNetworkStream:
-        """Upgrade to TLS and return the encrypted stream."""
+        """Upgrade to TLS and return the encrypted stream, offering `session` to resume."""
         raise NotImplementedError()
 
     def get_extra_info(self, info: str) -> Any:

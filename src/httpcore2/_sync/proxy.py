@@ -22,7 +22,8 @@ from .._fast_engine import HTTP1EngineName
 from .._http11_engine import NEED_DATA, H11Engine, ResponseHead
 from .._models import Request, Response, copy_request
 from .._proxies import Proxy, connect_request, forward_request, socks5_handshake
-from .connection import SyncHTTPConnection, server_hostname
+from .._tls_sessions import TLSSessionCache
+from .connection import SyncHTTPConnection
 from .network import SyncNetworkBackend, SyncNetworkStream
 
 __all__ = [
@@ -63,6 +64,7 @@ class SyncProxyConnection(SyncHTTPConnection):
         retries: int = 0,
         local_address: str | None = None,
         network_backend: SyncNetworkBackend | None = None,
+        tls_sessions: TLSSessionCache | None = None,
     ) -> None:
         super().__init__(
             ssl_context=proxy_ssl_context,
@@ -73,6 +75,7 @@ class SyncProxyConnection(SyncHTTPConnection):
             retries=retries,
             local_address=local_address,
             network_backend=network_backend,
+            tls_sessions=tls_sessions,
         )
         self._proxy = proxy
         self._origin_ssl_context = ssl_context
@@ -112,9 +115,7 @@ class SyncTunnelProxyConnection(SyncProxyConnection):
             self._open_tunnel(stream, request)
             if request.url.is_ssl:
                 assert self._origin_ssl_context is not None
-                timeout = request.extensions["timeout"]["connect"]
-                hostname = server_hostname(request)
-                stream = stream.start_tls(self._origin_ssl_context, hostname, timeout)
+                stream = self._start_tls(stream, self._origin_ssl_context, request, via=self._proxy)
         except BaseException:
             stream.close()
             raise
