@@ -707,7 +707,7 @@ async def test_tls_session_tickets_are_not_data(
         try:
             if backend_class is AsyncioBackend:
                 # The event loop reads the socket: wait for the tickets in its buffer.
-                await eventually(stream.is_readable)
+                await wait_until(stream.is_readable)
             else:
                 wait_for_session_tickets(tls)
             assert not tls.is_readable()
