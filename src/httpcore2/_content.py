@@ -23,7 +23,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import IO, Any, Protocol, Union, runtime_checkable
+from typing import IO, Any, Protocol, Union, cast, runtime_checkable
 
 from ._exceptions import StreamConsumed
 from ._urls import QueryParams
@@ -571,7 +571,14 @@ def encode_request_body(content: RequestContent | None) -> tuple[RequestStream, 
         data = content.encode("utf-8")
         return ByteStream(data), data
     if isinstance(content, (bytearray, memoryview)):
-        data = bytes(content)
+        view = memoryview(content)
+        if not view.c_contiguous:
+            data = bytes(view)
+            return ByteStream(data), data
+        # Sent as it is, without a copy: a view of its bytes, one byte per item, which every
+        # layer that sends a body takes as it takes bytes (`len()` counts bytes, and writes,
+        # joins and `%` formatting accept any buffer). `Request.content` copies it on demand.
+        data = cast(bytes, view.cast("B"))
         return ByteStream(data), data
     if isinstance(content, MultipartStream):
         return content, None

@@ -31,6 +31,8 @@ __all__ = ["AsyncioBackend"]
 # Past this much unread data we stop reading from the socket until the reader catches up.
 _HIGH_WATER = 256 * 1024
 _RECEIVE_SIZE = 64 * 1024
+# A larger write goes out in slices of this size (see `AsyncioStream.write`).
+_WRITE_SLICE = 256 * 1024
 
 
 class _StreamProtocol(asyncio.BufferedProtocol):
@@ -54,6 +56,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport, but have its methods.
         self.transport = cast(asyncio.Transport, transport)
+        _drain_fully(self.transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.receive_buffer
@@ -131,6 +134,14 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         return data
 
 
+def _drain_fully(transport: asyncio.Transport) -> None:
+    # Pause the writer as soon as the transport holds anything back, and resume it only once
+    # everything is with the kernel: a write then returns with nothing left in the
+    # transport's buffer, and the next one reaches the socket without being copied. (Not
+    # high=0: asyncio's TLS transport pauses at a size >= high, which 0 always is.)
+    transport.set_write_buffer_limits(high=1, low=0)
+
+
 async def _wait(
     waiter: asyncio.Future[None], timeout: float | None, error: type[Exception], what: str
 ) -> None:
@@ -173,6 +184,18 @@ class AsyncioStream(NetworkStream):
         return protocol.take(max_bytes)
 
     async def write(self, data: bytes, timeout: float | None = None) -> None:
+        if len(data) <= _WRITE_SLICE:
+            await self._write(data, timeout)
+            return
+        # What the socket does not take at once, the transport copies into its buffer (on
+        # CPython's selector loop, twice: a slice of the rest, then the buffer), so a large
+        # body written whole is copied whole. Slices of a view, each written once the
+        # previous one is with the kernel, are copied only in what the socket leaves over.
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), _WRITE_SLICE):
+            await self._write(view[start : start + _WRITE_SLICE], timeout)
+
+    async def _write(self, data: bytes | memoryview, timeout: float | None) -> None:
         protocol = self._protocol
         if self._transport.is_closing():
             # asyncio would drop the data silently (logging a warning after a few tries).
@@ -218,6 +241,7 @@ class AsyncioStream(NetworkStream):
             self._transport.abort()
             raise
         self._protocol.transport = transport
+        _drain_fully(transport)
         return AsyncioStream(transport, self._protocol)
 
     def get_extra_info(self, info: str) -> Any:
