@@ -250,14 +250,31 @@ class FileStream:
         return self._start is not None
 
     def __iter__(self) -> Generator[bytes, None, None]:
+        self._rewind()
+        yield from self.rest()
+
+    def _rewind(self) -> None:
         if self._consumed:
             if self._start is None:
                 raise StreamConsumed("The request body is an unseekable file already sent once.")
             self._file.seek(self._start)
         self._consumed = True
+
+    def rest(self) -> Generator[bytes, None, None]:
+        """The blocks from the file's current position to its end."""
         read = self._file.read
         while chunk := read(CHUNK_SIZE):
             yield _check_chunk(chunk)
+
+    def start_regular_file(self) -> tuple[IO[bytes], int] | None:
+        """Start sending a regular file (rewound, as iterating does): the file and its
+        length from here, which the kernel can send itself. `None`, and nothing started,
+        for any other file."""
+        size = self.regular_file_size()
+        if size is None:
+            return None
+        self._rewind()
+        return self._file, size
 
     async def __aiter__(self) -> AsyncGenerator[bytes, None]:
         for chunk in self:

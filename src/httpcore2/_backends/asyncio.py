@@ -11,7 +11,7 @@ import asyncio
 import collections
 import os
 import ssl
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from .._async.network import NetworkBackend, NetworkStream
 from .._exceptions import (
@@ -33,6 +33,8 @@ _HIGH_WATER = 256 * 1024
 _RECEIVE_SIZE = 64 * 1024
 # A larger write goes out in slices of this size (see `AsyncioStream.write`).
 _WRITE_SLICE = 256 * 1024
+# `sendfile` goes in pieces of this size, the write timeout applying to each.
+_SENDFILE_SLICE = 8 * 1024 * 1024
 
 
 class _StreamProtocol(asyncio.BufferedProtocol):
@@ -213,6 +215,34 @@ class AsyncioStream(NetworkStream):
                 protocol.drain_waiter = None
             if protocol.write_paused or self._transport.is_closing():
                 raise WriteError("The connection was closed while sending") from protocol.error
+
+    async def send_file(self, file: IO[bytes], count: int, timeout: float | None = None) -> int:
+        transport = self._transport
+        if transport.get_extra_info("ssl_object") is not None:
+            # TLS encrypts in user space: the file must pass through Python.
+            return await super().send_file(file, count, timeout)
+        loop = self._protocol.loop
+        offset = file.tell()
+        sent = 0
+        while sent < count:
+            if transport.is_closing():
+                raise WriteError("The connection is closed") from self._protocol.error
+            piece = min(count - sent, _SENDFILE_SLICE)
+            sending = loop.sendfile(transport, file, offset + sent, piece, fallback=False)
+            try:
+                done = await (sending if timeout is None else asyncio.wait_for(sending, timeout))
+            except (NotImplementedError, asyncio.SendfileNotAvailableError):
+                # uvloop has no sendfile; a transport may not allow it.
+                file.seek(offset + sent)
+                return sent + await super().send_file(file, count - sent, timeout)
+            except asyncio.TimeoutError as exc:
+                raise WriteTimeout(f"Could not send data within {timeout} s") from exc
+            except OSError as exc:
+                raise WriteError(str(exc) or type(exc).__name__) from exc
+            sent += done
+            if done < piece:
+                break  # the end of the file
+        return sent
 
     async def aclose(self) -> None:
         # Synchronous on purpose: a cancelled task can never leave the socket half-closed.
