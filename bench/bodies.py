@@ -329,6 +329,7 @@ def child(args: list[str]) -> None:
         profiler = cProfile.Profile()
         profiler.enable()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     try:
         if mode == "download":
             got = _download(client, url)
@@ -342,13 +343,14 @@ def child(args: list[str]) -> None:
         print(json.dumps({"skipped": str(exc)}))
         return
     seconds = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     if profiler is not None:
         import pstats
 
         profiler.disable()
         stats = pstats.Stats(profiler, stream=sys.stderr)
         stats.sort_stats("tottime").print_stats(18)
-    print(json.dumps({"seconds": seconds, "peak": _peak(), "base": base}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "peak": _peak(), "base": base}))
 
 
 # --- the harness ----------------------------------------------------------------------------
