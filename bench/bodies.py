@@ -31,6 +31,8 @@ SRC = REPO / "src"
 MiB = 1 << 20
 CHUNK = 64 * 1024
 HEAD_END = b"\r\n\r\n"
+# `--before PATH`: the httpcore2 source tree that the `@before` rows measure.
+BEFORE: dict[str, str] = {}
 
 DOWNLOAD_CLIENTS = [
     "httpcore2-sync",
@@ -361,6 +363,17 @@ def cpus() -> tuple[int | None, int | None]:
     return (available[0], available[1]) if len(available) >= 2 else (None, None)
 
 
+def with_before(clients: list[str]) -> list[str]:
+    """With `--before`, each httpcore2 client twice: this tree's, then the other one's."""
+    if not BEFORE:
+        return clients
+    return [
+        row
+        for client in clients
+        for row in ([client, client + "@before"] if client.startswith("httpcore2") else [client])
+    ]
+
+
 def measure(
     mode: str,
     client: str,
@@ -371,11 +384,12 @@ def measure(
     cpu: int | None,
     profile: bool,
 ) -> dict[str, object]:
+    client, _, source = client.partition("@")
     command = [sys.executable, __file__, "--child", mode, client, url, str(size), kind, path]
     command.append("1" if profile else "0")
     if cpu is not None:
         command = ["taskset", "-c", str(cpu), *command]
-    env = dict(os.environ, PYTHONPATH=str(SRC))
+    env = dict(os.environ, PYTHONPATH=BEFORE[source] if source else str(SRC))
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     if profile:
         sys.stderr.write(done.stderr)
@@ -385,32 +399,42 @@ def measure(
     return result
 
 
-def table(title: str, rows: dict[str, list[dict[str, object]]], size: int, ref: str) -> None:
-    print(f"\n### {title}\n")
-    print(f"| client | MB/s (median) | spread | ÷ {ref} | peak RSS (MiB) |")
-    print("|---|--:|--:|--:|--:|")
-    speeds = {
-        name: [size / float(r["seconds"]) / 1e6 for r in results if "seconds" in r]  # type: ignore[arg-type]
+def _rates(rows: dict[str, list[dict[str, object]]], size: int, key: str) -> dict[str, list[float]]:
+    return {
+        name: [size / float(r[key]) / 1e6 for r in results if key in r]  # type: ignore[arg-type]
         for name, results in rows.items()
     }
+
+
+def _ratio(values: list[float], reference: list[float] | None) -> str:
+    # Ratios per round, then their median: a slow round hits both clients alike.
+    if not reference or len(reference) != len(values):
+        return "-"
+    return f"{statistics.median(v / r for v, r in zip(values, reference, strict=True)):.2f}"
+
+
+def table(title: str, rows: dict[str, list[dict[str, object]]], size: int, ref: str) -> None:
+    print(f"\n### {title}\n")
+    print(f"| client | MB/s | spread | ÷ {ref} | MB per CPU-second | ÷ {ref} | peak RSS (MiB) |")
+    print("|---|--:|--:|--:|--:|--:|--:|")
+    speeds = _rates(rows, size, "seconds")
+    efficiency = _rates(rows, size, "cpu")
     for name, results in rows.items():
         errors = [r for r in results if "seconds" not in r]
         if errors:
-            print(f"| {name} | {errors[0].get('error') or errors[0].get('skipped')} | | | |")
+            print(f"| {name} | {errors[0].get('error') or errors[0].get('skipped')} | | | | | |")
             continue
         values = speeds[name]
         median = statistics.median(values)
         spread = (max(values) - min(values)) / 2 / median * 100
-        # Ratios per round, then their median: a slow round hits both clients alike.
-        reference = speeds.get(ref)
-        if reference and len(reference) == len(values):
-            ratio = (
-                f"{statistics.median(v / r for v, r in zip(values, reference, strict=True)):.2f}"
-            )
-        else:
-            ratio = "-"
+        ratio = _ratio(values, speeds.get(ref))
+        cpu = statistics.median(efficiency[name])
+        cpu_ratio = _ratio(efficiency[name], efficiency.get(ref))
         peak = max(int(r["peak"]) for r in results) / MiB  # type: ignore[call-overload]
-        print(f"| {name} | {median:,.0f} | {spread:.0f} % | {ratio} | {peak:.0f} |")
+        print(
+            f"| {name} | {median:,.0f} | {spread:.0f} % | {ratio} | {cpu:,.0f} | {cpu_ratio} "
+            f"| {peak:.0f} |"
+        )
 
 
 def main() -> None:
@@ -427,8 +451,13 @@ def main() -> None:
     parser.add_argument(
         "--profile", default="", help="CLIENT:KIND (upload) or CLIENT (download): one profiled run"
     )
+    parser.add_argument(
+        "--before", default="", help="another httpcore2 src/ tree: its rows are marked @before"
+    )
     args = parser.parse_args()
     wanted = set(filter(None, args.clients.split(",")))
+    if args.before:
+        BEFORE["before"] = str(Path(args.before).resolve())
     server_cpu, client_cpu = cpus()
     print(
         f"load average before: {os.getloadavg()}; server CPU {server_cpu}, client CPU {client_cpu}"
@@ -461,7 +490,7 @@ def main() -> None:
                 print(measure(mode, client, url, size, kind or "-", upload, client_cpu, True))
                 return
             if args.scenario in ("download", "all"):
-                clients = [c for c in DOWNLOAD_CLIENTS if not wanted or c in wanted]
+                clients = with_before([c for c in DOWNLOAD_CLIENTS if not wanted or c in wanted])
                 size = args.download_size * MiB
                 rows: dict[str, list[dict[str, object]]] = {c: [] for c in clients}
                 for round_ in range(args.repeat):
@@ -473,7 +502,7 @@ def main() -> None:
                         )
                 table(f"download {args.download_size} MiB", rows, size, "requests")
             if args.scenario in ("upload", "all"):
-                clients = [c for c in UPLOAD_CLIENTS if not wanted or c in wanted]
+                clients = with_before([c for c in UPLOAD_CLIENTS if not wanted or c in wanted])
                 size = args.upload_size * MiB
                 for kind in args.kinds.split(","):
                     rows = {c: [] for c in clients}
