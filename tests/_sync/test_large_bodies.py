@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -152,15 +153,21 @@ def test_issue11_what_a_file_grew_by_while_sent_follows_in_chunks(
     assert json.loads(response.content) == digest(data)
 
 
+@pytest.mark.parametrize("scheme", ["http", "https"])
 def test_issue11_a_file_that_shrank_while_sent_fails_the_request(
-    server: Server, big_file: tuple[Path, bytes], misjudged_size: list[int]
+    scheme: str,
+    server: Server,
+    tls_server: Server,
+    big_file: tuple[Path, bytes],
+    misjudged_size: list[int],
 ) -> None:
+    origin = server if scheme == "http" else tls_server
     path, _ = big_file
     misjudged_size[0] = 10
-    with httpcore2.SyncConnectionPool() as pool:
+    with httpcore2.SyncConnectionPool(verify=str(tls_server.ca_file)) as pool:
         with path.open("rb") as file:
             with pytest.raises(httpcore2.LocalProtocolError, match="shrank"):
-                pool.request("POST", f"{server.url}/digest", content=file)
+                pool.request("POST", f"{origin.url}/digest", content=file)
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
@@ -205,3 +212,41 @@ def test_issue11_a_regular_file_is_rewound_and_sent_again_after_a_redirect(
     assert json.loads(response.content) == digest(data)
     assert len(response.history) == 1
     assert sum(sendfile_calls) == (2 * SIZE if kernel_sends_files(response) else 0)
+
+
+class RefusalFirst:
+    """A `trace` hook: once the request head is out, wait until the response has begun."""
+
+    def __init__(self) -> None:
+        self.stream: Any = None
+
+    def trace(self, name: str, info: dict[str, Any]) -> None:
+        if name == "connection.connect_tcp.complete":
+            self.stream = info["stream"]
+        if name == "http11.send_request_headers.complete":
+            deadline = time.monotonic() + 5.0
+            while not self.stream.is_readable():
+                assert time.monotonic() < deadline, "no response before the body"
+                time.sleep(0.01)
+
+
+def refuse_at_once(conn: RawConnection) -> None:
+    conn.recv_head()
+    conn.send(build_response(413, b"too large", [("Connection", "close")]))
+    conn.wait_for_close()
+
+
+def test_issue11_a_refusal_before_the_file_stops_it_going_out(
+    raw_server: RawServerFactory, big_file: tuple[Path, bytes], sendfile_calls: list[int]
+) -> None:
+    server = raw_server(refuse_at_once)
+    path, _ = big_file
+    hook = RefusalFirst()
+    with httpcore2.SyncConnectionPool() as pool:
+        with path.open("rb") as file:
+            response = pool.request(
+                "POST", server.url + "/", content=file, extensions={"trace": hook.trace}
+            )
+    assert response.status == 413
+    assert server.connections[0].received.endswith(b"Transfer-Encoding: chunked\r\n\r\n")
+    assert sendfile_calls == []
