@@ -156,12 +156,23 @@ def _reset_peak() -> None:
         clear_refs.write("5")
 
 
+# When the transfer started (wall clock, CPU time): each client marks it once it is set up,
+# so that building a client (a TLS context, a runtime) is not counted.
+STARTED = [0.0, 0.0]
+
+
+def mark() -> None:
+    STARTED[:] = [time.perf_counter(), time.process_time()]
+
+
 def _download(client: str, url: str) -> int:
     if client == "httpcore2-sync":
         import httpcore2
 
-        with httpcore2.SyncClient() as c, c.stream("GET", url) as r:
-            return sum(len(chunk) for chunk in r.iter_raw())
+        with httpcore2.SyncClient() as c:
+            mark()
+            with c.stream("GET", url) as r:
+                return sum(len(chunk) for chunk in r.iter_raw())
     if client == "httpcore2-stream":
         import httpcore2
 
@@ -174,33 +185,41 @@ def _download(client: str, url: str) -> int:
 
         async def main() -> int:
             total = 0
-            async with httpcore2.Client() as c, c.stream("GET", url) as r:
-                async for chunk in r.aiter_raw():
-                    total += len(chunk)
+            async with httpcore2.Client() as c:
+                mark()
+                async with c.stream("GET", url) as r:
+                    async for chunk in r.aiter_raw():
+                        total += len(chunk)
             return total
 
         return anyio.run(main, backend=client.split("-")[1])
     if client == "requests":
         import requests
 
-        with requests.Session() as s, s.get(url, stream=True) as r:
-            return sum(len(chunk) for chunk in r.iter_content(CHUNK))
+        with requests.Session() as s:
+            mark()
+            with s.get(url, stream=True) as r:
+                return sum(len(chunk) for chunk in r.iter_content(CHUNK))
     if client == "urllib3":
         import urllib3
 
-        r = urllib3.PoolManager().request("GET", url, preload_content=False)
+        manager = urllib3.PoolManager()
+        mark()
+        r = manager.request("GET", url, preload_content=False)
         total = sum(len(chunk) for chunk in r.stream(CHUNK))
         r.release_conn()
         return total
     if client == "pyreqwest":
         from pyreqwest.client import SyncClientBuilder
 
-        with SyncClientBuilder().build() as c, c.get(url).build_streamed() as r:
-            reader = r.body_reader
-            total = 0
-            while (chunk := reader.read(CHUNK)) is not None:
-                total += len(chunk)
-            return total
+        with SyncClientBuilder().build() as c:
+            mark()
+            with c.get(url).build_streamed() as r:
+                reader = r.body_reader
+                total = 0
+                while (chunk := reader.read(CHUNK)) is not None:
+                    total += len(chunk)
+                return total
     if client == "pycurl":
         import pycurl
 
@@ -212,14 +231,17 @@ def _download(client: str, url: str) -> int:
         curl = pycurl.Curl()
         curl.setopt(pycurl.URL, url)
         curl.setopt(pycurl.WRITEFUNCTION, write)
+        mark()
         curl.perform()
         curl.close()
         return counted[0]
     if client == "httpx":
         import httpx
 
-        with httpx.Client() as c, c.stream("GET", url) as r:
-            return sum(len(chunk) for chunk in r.iter_raw(CHUNK))
+        with httpx.Client() as c:
+            mark()
+            with c.stream("GET", url) as r:
+                return sum(len(chunk) for chunk in r.iter_raw(CHUNK))
     if client == "aiohttp":
         import asyncio
 
@@ -227,9 +249,11 @@ def _download(client: str, url: str) -> int:
 
         async def main_aiohttp() -> int:
             total = 0
-            async with aiohttp.ClientSession() as s, s.get(url) as r:
-                async for chunk in r.content.iter_chunked(CHUNK):
-                    total += len(chunk)
+            async with aiohttp.ClientSession() as s:
+                mark()
+                async with s.get(url) as r:
+                    async for chunk in r.content.iter_chunked(CHUNK):
+                        total += len(chunk)
             return total
 
         return asyncio.run(main_aiohttp())
@@ -266,6 +290,7 @@ def _upload(client: str, url: str, kind: str, body: object) -> bytes:
         import httpcore2
 
         with httpcore2.SyncClient() as c:
+            mark()
             return c.post(url, content=content).content  # type: ignore[arg-type]
     if client in ("httpcore2-asyncio", "httpcore2-trio"):
         import anyio
@@ -274,17 +299,20 @@ def _upload(client: str, url: str, kind: str, body: object) -> bytes:
 
         async def main() -> bytes:
             async with httpcore2.Client() as c:
+                mark()
                 return (await c.post(url, content=content)).content  # type: ignore[arg-type]
 
         return anyio.run(main, backend=client.split("-")[1])
     if client in ("requests", "niquests"):
         module = __import__(client)
         with module.Session() as s:
+            mark()
             return s.post(url, data=content).content  # type: ignore[no-any-return]
     if client == "httpx":
         import httpx
 
         with httpx.Client() as c:
+            mark()
             return c.post(url, content=content).content  # type: ignore[arg-type]
     if client == "httpx-async":
         import asyncio
@@ -293,6 +321,7 @@ def _upload(client: str, url: str, kind: str, body: object) -> bytes:
 
         async def main_httpx() -> bytes:
             async with httpx.AsyncClient() as c:
+                mark()
                 return (await c.post(url, content=content)).content  # type: ignore[arg-type]
 
         return asyncio.run(main_httpx())
@@ -302,8 +331,10 @@ def _upload(client: str, url: str, kind: str, body: object) -> bytes:
         import aiohttp
 
         async def main_aiohttp() -> bytes:
-            async with aiohttp.ClientSession() as s, s.post(url, data=content) as r:
-                return await r.read()
+            async with aiohttp.ClientSession() as s:
+                mark()
+                async with s.post(url, data=content) as r:
+                    return await r.read()
 
         return asyncio.run(main_aiohttp())
     if client == "pyreqwest":
@@ -312,6 +343,7 @@ def _upload(client: str, url: str, kind: str, body: object) -> bytes:
         if kind != "bytes":
             raise NotImplementedError("pyreqwest takes bytes or its own stream type")
         with SyncClientBuilder().build() as c:
+            mark()
             return bytes(c.post(url).body_bytes(content).build().send().bytes())  # type: ignore[arg-type,attr-defined]
     raise SystemExit(f"unknown upload client {client}")
 
@@ -330,8 +362,7 @@ def child(args: list[str]) -> None:
 
         profiler = cProfile.Profile()
         profiler.enable()
-    started = time.perf_counter()
-    cpu_started = time.process_time()
+    mark()
     try:
         if mode == "download":
             got = _download(client, url)
@@ -344,8 +375,8 @@ def child(args: list[str]) -> None:
     except NotImplementedError as exc:
         print(json.dumps({"skipped": str(exc)}))
         return
-    seconds = time.perf_counter() - started
-    cpu = time.process_time() - cpu_started
+    seconds = time.perf_counter() - STARTED[0]
+    cpu = time.process_time() - STARTED[1]
     if profiler is not None:
         import pstats
 
