@@ -9,6 +9,7 @@ with the same servers and handlers.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import os
@@ -943,3 +944,91 @@ async def test_auto_backend_uses_the_backend_of_the_running_loop(
             assert await read_exactly(stream, 4) == b"unix"
     finally:
         await stream.aclose()
+
+
+# Sending files (`send_file`): by the kernel on the native asyncio backend, in blocks on anyio.
+
+
+@pytest.fixture
+def pattern_file(tmp_path: Path) -> Path:
+    """`pattern_bytes(3 MB)` in a regular file."""
+    path = tmp_path / "pattern.bin"
+    path.write_bytes(pattern_bytes(3 * MB))
+    return path
+
+
+@pytest.fixture
+def huge_sparse_file(tmp_path: Path) -> Path:
+    """256 MB of zeros that take no disk: more than loopback buffers hold."""
+    path = tmp_path / "sparse.bin"
+    with path.open("wb") as file:
+        file.truncate(256 * MB)
+    return path
+
+
+@every_async_backend
+async def test_send_file_sends_from_the_file_position(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, pattern_file: Path
+) -> None:
+    count = 2 * MB + 1
+    server = raw_server(slow_reader(3 * MB - 7))
+    async with connect(backend_class(), server.address) as stream:
+        with pattern_file.open("rb") as file:
+            file.seek(7)
+            assert await stream.send_file(file, count, timeout=LONG) == count
+            assert file.tell() == 7 + count
+            # Past the end of the file: what there is.
+            assert await stream.send_file(file, 2 * MB, timeout=LONG) == 3 * MB - 7 - count
+        await read_until(stream, b"%d" % (3 * MB - 7))
+    assert server.connections[0].received == pattern_bytes(3 * MB)[7:]
+
+
+@every_async_backend
+async def test_send_file_timeout_when_the_peer_never_reads(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, huge_sparse_file: Path
+) -> None:
+    server = raw_server(never_read)
+    async with connect(backend_class(), server.address) as stream:
+        with huge_sparse_file.open("rb") as file, pytest.raises(httpcore2.WriteTimeout):
+            await stream.send_file(file, 256 * MB, timeout=SHORT)
+
+
+@every_async_backend
+async def test_send_file_error_when_the_peer_resets(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, huge_sparse_file: Path
+) -> None:
+    server = raw_server(reset_later)
+    async with connect(backend_class(), server.address) as stream:
+        with huge_sparse_file.open("rb") as file, pytest.raises(httpcore2.WriteError):
+            await stream.send_file(file, 256 * MB, timeout=LONG)
+
+
+@on(NATIVE)
+async def test_send_file_on_a_closed_stream_fails(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory, pattern_file: Path
+) -> None:
+    server = raw_server(never_read)
+    async with connect(backend_class(), server.address) as stream:
+        await stream.aclose()
+        with pattern_file.open("rb") as file, pytest.raises(httpcore2.WriteError, match="closed"):
+            await stream.send_file(file, MB, timeout=LONG)
+
+
+@on(NATIVE)
+async def test_send_file_without_loop_sendfile_sends_blocks(
+    backend_class: type[NetworkBackend],
+    raw_server: RawServerFactory,
+    pattern_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # uvloop has no sendfile: the stream falls back to reading and writing blocks.
+    async def no_sendfile(*args: object, **kwargs: object) -> int:
+        raise NotImplementedError
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "sendfile", no_sendfile)
+    server = raw_server(slow_reader(3 * MB))
+    async with connect(backend_class(), server.address) as stream:
+        with pattern_file.open("rb") as file:
+            assert await stream.send_file(file, 3 * MB, timeout=LONG) == 3 * MB
+        await read_until(stream, b"%d" % (3 * MB))
+    assert server.connections[0].received == pattern_bytes(3 * MB)

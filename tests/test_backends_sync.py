@@ -48,7 +48,9 @@ from tests.test_backends import (
     wait_for_reset,
     wait_for_session_tickets,
 )
-from tests.test_backends import unix_listener as unix_listener  # the fixture
+from tests.test_backends import huge_sparse_file as huge_sparse_file  # the fixtures
+from tests.test_backends import pattern_file as pattern_file
+from tests.test_backends import unix_listener as unix_listener
 
 
 @contextmanager
@@ -463,3 +465,41 @@ def test_sleep() -> None:
     started = time.monotonic()
     SyncBackend().sleep(0.05)
     assert 0.045 <= time.monotonic() - started < LONG
+
+
+# Sending files (`send_file`): by the kernel (`socket.sendfile`) over plain TCP.
+
+
+def test_send_file_sends_from_the_file_position(
+    raw_server: RawServerFactory, pattern_file: Path
+) -> None:
+    count = 2 * MB + 1
+    server = raw_server(slow_reader(3 * MB - 7))
+    with connect(server.address) as stream:
+        with pattern_file.open("rb") as file:
+            file.seek(7)
+            assert stream.send_file(file, count, timeout=LONG) == count
+            assert file.tell() == 7 + count
+            # Past the end of the file: what there is.
+            assert stream.send_file(file, 2 * MB, timeout=LONG) == 3 * MB - 7 - count
+        read_until(stream, b"%d" % (3 * MB - 7))
+    assert server.connections[0].received == pattern_bytes(3 * MB)[7:]
+
+
+@pytest.mark.parametrize("timeout", [SHORT, 0.0])
+def test_send_file_timeout_when_the_peer_never_reads(
+    raw_server: RawServerFactory, huge_sparse_file: Path, timeout: float
+) -> None:
+    server = raw_server(never_read)
+    with connect(server.address) as stream, huge_sparse_file.open("rb") as file:
+        with pytest.raises(httpcore2.WriteTimeout):
+            stream.send_file(file, 256 * MB, timeout=timeout)
+
+
+def test_send_file_error_when_the_peer_resets(
+    raw_server: RawServerFactory, huge_sparse_file: Path
+) -> None:
+    server = raw_server(reset_later)
+    with connect(server.address) as stream, huge_sparse_file.open("rb") as file:
+        with pytest.raises(httpcore2.WriteError):
+            stream.send_file(file, 256 * MB, timeout=LONG)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import array
 import io
 from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 
 import pytest
 
-from httpcore2 import StreamConsumed
+from httpcore2 import Request, StreamConsumed
 from httpcore2._content import (
     CHUNK_SIZE,
     AsyncByteStream,
@@ -254,8 +255,6 @@ async def test_every_stream_serves_both_interfaces(stream: ByteStream) -> None:
         (None, b""),
         (b"raw", b"raw"),
         ("héllo", "héllo".encode()),
-        (bytearray(b"ba"), b"ba"),
-        (memoryview(b"mv"), b"mv"),
     ],
 )
 def test_known_bodies_become_byte_streams(content: object, body: bytes) -> None:
@@ -264,6 +263,33 @@ def test_known_bodies_become_byte_streams(content: object, body: bytes) -> None:
     assert data == body
     assert type(data) is bytes
     assert b"".join(stream) == body
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        bytearray(b"bytearray"),
+        memoryview(b"memoryview"),
+        memoryview(bytearray(b"a slice of it")[2:]),
+        memoryview(array.array("H", [0x6968, 0x2121])),  # two-byte items: 4 bytes
+    ],
+)
+def test_issue11_buffer_bodies_are_sent_without_a_copy(content: bytearray | memoryview) -> None:
+    # Before, a bytearray or memoryview body was copied into bytes when the request was built.
+    expected = bytes(content)
+    request = Request("POST", "http://example.org/", content=content)
+    assert memoryview(request.stream.content).obj is memoryview(content).obj  # type: ignore[union-attr]
+    assert request.headers["content-length"] == str(len(expected))
+    assert b"".join(request.stream) == expected  # type: ignore[arg-type]
+    assert request.content == expected
+    assert type(request.content) is bytes
+
+
+def test_a_non_contiguous_memoryview_body_is_copied() -> None:
+    content = memoryview(b"abcdef")[::2]
+    request = Request("POST", "http://example.org/", content=content)
+    assert request.stream.content == b"ace"  # type: ignore[union-attr]
+    assert request.headers["content-length"] == "3"
 
 
 def test_streaming_bodies_have_no_known_bytes() -> None:

@@ -23,7 +23,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from typing import IO, Any, Protocol, Union, runtime_checkable
+from typing import IO, Any, Protocol, Union, cast, runtime_checkable
 
 from ._exceptions import StreamConsumed
 from ._urls import QueryParams
@@ -250,14 +250,31 @@ class FileStream:
         return self._start is not None
 
     def __iter__(self) -> Generator[bytes, None, None]:
+        self._rewind()
+        yield from self.rest()
+
+    def _rewind(self) -> None:
         if self._consumed:
             if self._start is None:
                 raise StreamConsumed("The request body is an unseekable file already sent once.")
             self._file.seek(self._start)
         self._consumed = True
+
+    def rest(self) -> Generator[bytes, None, None]:
+        """The blocks from the file's current position to its end."""
         read = self._file.read
         while chunk := read(CHUNK_SIZE):
             yield _check_chunk(chunk)
+
+    def start_regular_file(self) -> tuple[IO[bytes], int] | None:
+        """Start sending a regular file (rewound, as iterating does): the file and its
+        length from here, which the kernel can send itself. `None`, and nothing started,
+        for any other file."""
+        size = self.regular_file_size()
+        if size is None:
+            return None
+        self._rewind()
+        return self._file, size
 
     async def __aiter__(self) -> AsyncGenerator[bytes, None]:
         for chunk in self:
@@ -571,7 +588,14 @@ def encode_request_body(content: RequestContent | None) -> tuple[RequestStream, 
         data = content.encode("utf-8")
         return ByteStream(data), data
     if isinstance(content, (bytearray, memoryview)):
-        data = bytes(content)
+        view = memoryview(content)
+        if not view.c_contiguous:
+            data = bytes(view)
+            return ByteStream(data), data
+        # Sent as it is, without a copy: a view of its bytes, one byte per item, which every
+        # layer that sends a body takes as it takes bytes (`len()` counts bytes, and writes,
+        # joins and `%` formatting accept any buffer). `Request.content` copies it on demand.
+        data = cast(bytes, view.cast("B"))
         return ByteStream(data), data
     if isinstance(content, MultipartStream):
         return content, None

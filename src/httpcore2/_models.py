@@ -365,7 +365,16 @@ class Request:
         """The body, once known (bytes given, or after `read()` / `aread()`)."""
         if self._content is None:
             raise RequestNotRead("The request body is a stream: call request.read() first.")
-        return self._content
+        return self._known_content()
+
+    def _known_content(self) -> bytes:
+        content = self._content
+        assert content is not None
+        if type(content) is not bytes:
+            # A bytearray or memoryview body is sent without a copy (see
+            # `encode_request_body`); asked for as bytes, it is copied, once.
+            self._content = content = bytes(content)
+        return content
 
     def read(self) -> bytes:
         """Load a streaming body into memory, so it can be sent again (redirects, auth)."""
@@ -373,14 +382,14 @@ class Request:
             # list() first: join() would hide the stream's own TypeError behind its own.
             self._content = b"".join(list(self.stream))
             self.stream = ByteStream(self._content)
-        return self._content
+        return self._known_content()
 
     async def aread(self) -> bytes:
         """Load a streaming body into memory, so it can be sent again (redirects, auth)."""
         if self._content is None:
             self._content = b"".join([chunk async for chunk in self.stream])
             self.stream = ByteStream(self._content)
-        return self._content
+        return self._known_content()
 
     def __repr__(self) -> str:
         return f"<Request({self.method!r}, {self.url._masked()!r})>"

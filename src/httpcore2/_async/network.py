@@ -8,9 +8,12 @@ request to them.
 from __future__ import annotations
 
 import ssl
-from typing import Any
+from typing import IO, Any
 
-__all__ = ["NetworkBackend", "NetworkStream"]
+__all__ = ["FILE_BLOCK", "NetworkBackend", "NetworkStream"]
+
+# The blocks `NetworkStream.send_file` reads when the kernel cannot send a file itself.
+FILE_BLOCK = 256 * 1024
 
 
 class NetworkStream:
@@ -23,6 +26,22 @@ class NetworkStream:
     async def write(self, data: bytes, timeout: float | None = None) -> None:
         """Send all of `data`, waiting at most `timeout` for the peer to take it."""
         raise NotImplementedError()
+
+    async def send_file(self, file: IO[bytes], count: int, timeout: float | None = None) -> int:
+        """Send up to `count` bytes of `file` from its position, and leave it just past them.
+
+        Returns the bytes sent: `count`, or fewer if the file ends first. This one reads
+        blocks and writes them; streams that can have the kernel send the file (`sendfile`),
+        which spares copying it through Python, override it.
+        """
+        sent = 0
+        while sent < count:
+            block = file.read(min(count - sent, FILE_BLOCK))
+            if not block:
+                break
+            await self.write(block, timeout)
+            sent += len(block)
+        return sent
 
     async def aclose(self) -> None:
         """Close the stream; never blocks and never raises."""

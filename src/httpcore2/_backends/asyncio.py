@@ -12,7 +12,7 @@ import collections
 import ipaddress
 import os
 import ssl
-from typing import Any, cast
+from typing import IO, Any, cast
 
 from .._async.network import NetworkBackend, NetworkStream
 from .._exceptions import (
@@ -31,7 +31,14 @@ __all__ = ["AsyncioBackend"]
 
 # Past this much unread data we stop reading from the socket until the reader catches up.
 _HIGH_WATER = 256 * 1024
-_RECEIVE_SIZE = 64 * 1024
+# Each time the socket is readable, up to this much is received: with more per pass, a large
+# download costs fewer passes of the event loop, and the reader takes what it asks for
+# without waking up in between.
+_RECEIVE_SIZE = 256 * 1024
+# A larger write goes out in slices of this size (see `AsyncioStream.write`).
+_WRITE_SLICE = 256 * 1024
+# `sendfile` goes in pieces of this size, the write timeout applying to each.
+_SENDFILE_SLICE = 8 * 1024 * 1024
 # A write waiting for the peer to read returns as soon as the peer sends something (an early
 # answer, such as a 413 from a server that stopped reading), while at most this much is unsent.
 _UNSENT_LIMIT = 1024 * 1024
@@ -49,7 +56,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self.loop = loop
         self.receive_buffer = memoryview(bytearray(_RECEIVE_SIZE))
         self.transport: asyncio.Transport | None = None
-        self.chunks: collections.deque[bytes] = collections.deque()
+        self.chunks: collections.deque[bytes | memoryview] = collections.deque()
         self.buffered = 0
         self.eof = False
         self.error: BaseException | None = None
@@ -61,6 +68,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports do not subclass asyncio.Transport, but have its methods.
         self.transport = cast(asyncio.Transport, transport)
+        _drain_fully(self.transport)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self.receive_buffer
@@ -130,13 +138,23 @@ class _StreamProtocol(asyncio.BufferedProtocol):
             return b""
         data = chunks.popleft()
         if len(data) > max_bytes:
-            chunks.appendleft(data[max_bytes:])
-            data = data[:max_bytes]
+            # The rest stays a view: slicing it off as bytes would copy it again each time.
+            view = memoryview(data)
+            chunks.appendleft(view[max_bytes:])
+            data = view[:max_bytes]
         self.buffered -= len(data)
         if self.read_paused and self.buffered <= _HIGH_WATER // 4 and self.transport is not None:
             self.read_paused = False
             self.transport.resume_reading()
-        return data
+        return bytes(data)  # no copy for bytes: only a view's piece is copied
+
+
+def _drain_fully(transport: asyncio.Transport) -> None:
+    # Pause the writer as soon as the transport holds anything back, and resume it only once
+    # everything is with the kernel: a write then returns with nothing left in the
+    # transport's buffer, and the next one reaches the socket without being copied. (Not
+    # high=0: asyncio's TLS transport pauses at a size >= high, which 0 always is.)
+    transport.set_write_buffer_limits(high=1, low=0)
 
 
 async def _wait(
@@ -181,6 +199,18 @@ class AsyncioStream(NetworkStream):
         return protocol.take(max_bytes)
 
     async def write(self, data: bytes, timeout: float | None = None) -> None:
+        if len(data) <= _WRITE_SLICE:
+            await self._write(data, timeout)
+            return
+        # What the socket does not take at once, the transport copies into its buffer (on
+        # CPython's selector loop, twice: a slice of the rest, then the buffer), so a large
+        # body written whole is copied whole. Slices of a view, each written once the
+        # previous one is with the kernel, are copied only in what the socket leaves over.
+        view = memoryview(data).cast("B")
+        for start in range(0, len(view), _WRITE_SLICE):
+            await self._write(view[start : start + _WRITE_SLICE], timeout)
+
+    async def _write(self, data: bytes | memoryview, timeout: float | None) -> None:
         protocol = self._protocol
         if self._transport.is_closing():
             # asyncio would drop the data silently (logging a warning after a few tries).
@@ -198,6 +228,31 @@ class AsyncioStream(NetworkStream):
                 protocol.drain_waiter = None
             if self._transport.is_closing():
                 raise WriteError("The connection was closed while sending") from protocol.error
+
+    async def send_file(self, file: IO[bytes], count: int, timeout: float | None = None) -> int:
+        transport = self._transport
+        loop = self._protocol.loop
+        offset = file.tell()
+        sent = 0
+        while sent < count:
+            if transport.is_closing():
+                raise WriteError("The connection is closed") from self._protocol.error
+            piece = min(count - sent, _SENDFILE_SLICE)
+            sending = loop.sendfile(transport, file, offset + sent, piece, fallback=False)
+            try:
+                done = await (sending if timeout is None else asyncio.wait_for(sending, timeout))
+            except (NotImplementedError, asyncio.SendfileNotAvailableError):
+                # uvloop has no sendfile; a transport may not allow it.
+                file.seek(offset + sent)
+                return sent + await super().send_file(file, count - sent, timeout)
+            except asyncio.TimeoutError as exc:
+                raise WriteTimeout(f"Could not send data within {timeout} s") from exc
+            except OSError as exc:
+                raise WriteError(str(exc) or type(exc).__name__) from exc
+            sent += done
+            if done < piece:
+                break  # the end of the file
+        return sent
 
     async def aclose(self) -> None:
         # Synchronous on purpose: a cancelled task can never leave the socket half-closed.

@@ -6,7 +6,7 @@ import select
 import socket
 import ssl
 import time
-from typing import Any
+from typing import IO, Any
 
 from .._exceptions import (
     ConnectError,
@@ -113,6 +113,21 @@ class SyncSocketStream(SyncNetworkStream):
         try:
             self._sock.sendall(data)
         except (TimeoutError, BlockingIOError, ssl.SSLWantWriteError) as exc:
+            raise WriteTimeout(f"Could not send data within {timeout} s") from exc
+        except OSError as exc:
+            raise WriteError(str(exc) or type(exc).__name__) from exc
+
+    def send_file(self, file: IO[bytes], count: int, timeout: float | None = None) -> int:
+        if isinstance(self._sock, ssl.SSLSocket):
+            # TLS encrypts in user space: the file must pass through Python.
+            return super().send_file(file, count, timeout)
+        if timeout is not None and timeout <= 0:
+            # No time left; `socket.sendfile` refuses a non-blocking socket.
+            raise WriteTimeout(f"Could not send data within {timeout} s")
+        self._set_timeout(timeout)
+        try:
+            return self._sock.sendfile(file, file.tell(), count)
+        except TimeoutError as exc:
             raise WriteTimeout(f"Could not send data within {timeout} s") from exc
         except OSError as exc:
             raise WriteError(str(exc) or type(exc).__name__) from exc

@@ -31,6 +31,7 @@ from .._exceptions import (
 __all__ = ["TLSStream"]
 
 _READ_SIZE = 64 * 1024
+_WRITE_SLICE = 256 * 1024
 
 
 class Transport(Protocol):
@@ -162,11 +163,16 @@ class TLSStream(NetworkStream):
             raise ReadError(f"TLS error: {exc}") from exc
 
     async def write(self, data: bytes, timeout: float | None = None) -> None:
-        try:
-            self._ssl_object.write(data)
-        except ssl.SSLError as exc:
-            raise WriteError(f"TLS error: {exc}") from exc
-        await self._transport.write(self._outgoing.read(), timeout)
+        # In slices: what TLS makes of one write waits whole in the outgoing buffer, and is
+        # copied once more when read out of it; a large body written at once would be held
+        # twice over.
+        view = memoryview(data).cast("B")
+        for start in range(0, max(len(view), 1), _WRITE_SLICE):
+            try:
+                self._ssl_object.write(view[start : start + _WRITE_SLICE])
+            except ssl.SSLError as exc:
+                raise WriteError(f"TLS error: {exc}") from exc
+            await self._transport.write(self._outgoing.read(), timeout)
 
     async def aclose(self) -> None:
         # No close_notify: nothing is left to say when a client closes.

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import enum
 import time
-from typing import Any
+from typing import IO, Any
 
-from .._content import ByteStream, RequestStream
-from .._exceptions import HTTPError, RemoteProtocolError, WriteError, WriteTimeout
+from .._content import ByteStream, FileStream, IteratorStream, RequestStream
+from .._exceptions import (
+    HTTPError,
+    LocalProtocolError,
+    RemoteProtocolError,
+    WriteError,
+    WriteTimeout,
+)
 from .._fast_engine import HTTP1EngineName, new_engine
 from .._http11_engine import END_OF_BODY, NEED_DATA, SWITCHED_PROTOCOL, ResponseEvent, ResponseHead
 from .._models import Headers, Request, Response
@@ -166,14 +172,14 @@ class SyncHTTP11Connection:
         try:
             if trace is None:
                 if not self._send_request_head(request, timeouts):
-                    self._send_body(request.stream, timeouts)
+                    self._send_body(request, timeouts)
                 return
             info = {"request": request}
             with SyncTraceStep(trace, "http11.send_request_headers", info):
                 body_sent = self._send_request_head(request, timeouts)
             with SyncTraceStep(trace, "http11.send_request_body", info):
                 if not body_sent:
-                    self._send_body(request.stream, timeouts)
+                    self._send_body(request, timeouts)
         except (WriteError, WriteTimeout):
             # The server may have answered early (413, 401...) and closed its read side, or
             # stopped reading: stop sending and read what it said; if there is no response,
@@ -194,15 +200,20 @@ class SyncHTTP11Connection:
         self._stream.write(self._engine.request_head(request), timeouts["write"])
         return False
 
-    def _send_body(self, body: RequestStream, timeouts: dict[str, float | None]) -> None:
+    def _send_body(self, request: Request, timeouts: dict[str, float | None]) -> None:
+        body: RequestStream = request.stream
         chunks = body.__iter__()
         try:
+            if type(body) is FileStream and b"transfer-encoding" in request.headers:
+                regular = body.start_regular_file()
+                if regular is not None:
+                    if self._refused_early(timeouts):
+                        return
+                    self._send_file_chunk(*regular, timeouts["write"])
+                    # What the file grew by meanwhile follows, in chunks of its own.
+                    chunks = IteratorStream(body.rest()).__iter__()
             for chunk in chunks:
-                if (
-                    self._early_head is None
-                    and self._stream.is_readable()
-                    and self._body_refused(timeouts)
-                ):
+                if self._refused_early(timeouts):
                     # The server answered before the body was sent, with a refusal: stop
                     # sending and read what it said. The connection is not reused.
                     return
@@ -214,6 +225,23 @@ class SyncHTTP11Connection:
             # A body generator left mid-way must be finalized now, not by the garbage
             # collector (which trio reports as an error).
             chunks.close()
+
+    def _refused_early(self, timeouts: dict[str, float | None]) -> bool:
+        """Whether the server has already answered, refusing the body."""
+        return (
+            self._early_head is None and self._stream.is_readable() and self._body_refused(timeouts)
+        )
+
+    def _send_file_chunk(self, file: IO[bytes], size: int, timeout: float | None) -> None:
+        """A regular file's bytes as one chunk of a chunked body, which the network stream
+        can have the kernel send (`sendfile`): the framing is written around it here, as
+        the engine would frame it."""
+        if not size:
+            return
+        self._stream.write(b"%x\r\n" % size, timeout)
+        if self._stream.send_file(file, size, timeout) != size:
+            raise LocalProtocolError("The file of the request body shrank while it was sent.")
+        self._stream.write(b"\r\n", timeout)
 
     def _body_refused(self, timeouts: dict[str, float | None]) -> bool:
         """Read the response that arrived while the body is going out: True if it refuses
