@@ -13,7 +13,6 @@ import httpcore2
 from httpcore2._fast_engine import FastEngine, HTTP1EngineName, check_engine_name, new_engine
 from httpcore2._http11_engine import (
     END_OF_BODY,
-    MAX_HEAD_SIZE,
     NEED_DATA,
     SWITCHED_PROTOCOL,
     H11Engine,
@@ -22,6 +21,7 @@ from httpcore2._http11_engine import (
     ResponseHead,
 )
 
+MAX_HEAD_SIZE = httpcore2.Limits().max_head_size
 ENGINES = [pytest.param(H11Engine, id="h11"), pytest.param(FastEngine, id="fast")]
 engines = pytest.mark.parametrize("engine_class", ENGINES)
 

@@ -32,6 +32,7 @@ PUBLIC_NAMES = [
     "HTTPStatusError",
     "Headers",
     "InvalidURL",
+    "Limits",
     "LocalProtocolError",
     "MockBackend",
     "MockStream",

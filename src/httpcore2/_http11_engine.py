@@ -22,13 +22,12 @@ from typing import Any, NamedTuple, Protocol, Union
 
 import h11
 
+from ._config import DEFAULT_LIMITS, Limits
 from ._exceptions import LocalProtocolError, RemoteProtocolError
 from ._models import Request
 
 __all__ = [
     "END_OF_BODY",
-    "HEAD_TOO_LARGE",
-    "MAX_HEAD_SIZE",
     "NEED_DATA",
     "SWITCHED_PROTOCOL",
     "request_target",
@@ -36,15 +35,31 @@ __all__ = [
     "HTTP11Engine",
     "ResponseEvent",
     "ResponseHead",
+    "head_too_large",
+    "too_many_headers",
+    "trailers_too_large",
 ]
 
 _NOT_IN_TARGET = re.compile(rb"[\x00-\x20\x7f]")
-# h11's default of 16 KiB rejects real-world responses with large cookies or CSP headers.
-MAX_HEAD_SIZE = 100 * 1024
-HEAD_TOO_LARGE = (
-    f"The response head is larger than the limit of {MAX_HEAD_SIZE // 1024} KiB "
-    "(status line and headers): the server sent too much, or not HTTP/1.1."
-)
+
+
+def head_too_large(limit: int) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"The response head is larger than the limit of {limit} bytes (status line and "
+        "headers; Limits.max_head_size): the server sent too much, or not HTTP/1.1."
+    )
+
+
+def trailers_too_large(limit: int) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"The trailer section is larger than the limit of {limit} bytes (Limits.max_trailer_size)."
+    )
+
+
+def too_many_headers(limit: int) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"The response head has more than {limit} header fields (Limits.max_headers)."
+    )
 
 
 class ResponseHead(NamedTuple):
@@ -102,12 +117,18 @@ class HTTP11Engine(Protocol):
 
 
 class H11Engine:
-    """The HTTP/1.1 engine on h11."""
+    """The HTTP/1.1 engine on h11.
 
-    __slots__ = ("_h11", "_must_close")
+    h11 has one bound for any incomplete head or trailer section: the larger of
+    `max_head_size` and `max_trailer_size` serves for both.
+    """
 
-    def __init__(self) -> None:
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+    __slots__ = ("_h11", "_max_buffer", "_max_headers", "_must_close")
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._max_buffer = max(limits.max_head_size, limits.max_trailer_size)
+        self._max_headers = limits.max_headers
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=self._max_buffer)
         self._must_close = False
 
     def request_head(self, request: Request) -> bytes:
@@ -142,12 +163,17 @@ class H11Engine:
         try:
             event = self._h11.next_event()
         except h11.RemoteProtocolError as exc:
+            if str(exc) == "Receive buffer too long":
+                too_large = head_too_large if self.awaiting_response else trailers_too_large
+                raise too_large(self._max_buffer) from exc
             raise RemoteProtocolError(_in_our_words(exc)) from exc
         event_type = type(event)
         if event_type is h11.Data:
             return bytes(event.data)  # type: ignore[union-attr]
         if event_type is h11.Response or event_type is h11.InformationalResponse:
             raw = event.headers.raw_items()  # type: ignore[union-attr]
+            if len(raw) > self._max_headers:
+                raise too_many_headers(self._max_headers)
             if event_type is h11.Response and _has_ambiguous_framing(raw):
                 # Framed by chunked, but a sign of response smuggling: RFC 9112 §6.3 asks
                 # the client to close the connection once the response is done.
@@ -209,8 +235,6 @@ _SHOWN_BYTES = 80
 def _in_our_words(exc: h11.RemoteProtocolError) -> str:
     """h11's message for a malformed response, reworded to say what was wrong and where."""
     text = str(exc)
-    if text == "Receive buffer too long":
-        return HEAD_TOO_LARGE
     quoted = _H11_QUOTED.match(text)
     if quoted is not None:
         what, line = quoted.groups()
