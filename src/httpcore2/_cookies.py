@@ -118,13 +118,13 @@ class Cookies(MutableMapping[str, str]):
         max_cookies: int = 3000,
         max_cookie_size: int = 4096,
     ) -> None:
-        for name, value in (
+        for option, bound in (
             ("max_cookies_per_domain", max_cookies_per_domain),
             ("max_cookies", max_cookies),
             ("max_cookie_size", max_cookie_size),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Cookies({name}={value!r}): an integer >= 1")
+            if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+                raise ValueError(f"Cookies({option}={bound!r}): an integer >= 1")
         self.max_cookies_per_domain = max_cookies_per_domain
         self.max_cookies = max_cookies
         # Octets of a cookie's name and value (RFC 6265bis §5.7).

@@ -119,16 +119,20 @@ class HTTP11Engine(Protocol):
 class H11Engine:
     """The HTTP/1.1 engine on h11.
 
-    h11 has one bound for any incomplete head or trailer section: the larger of
-    `max_head_size` and `max_trailer_size` serves for both.
+    h11 bounds what it buffers of an incomplete head or trailer section, with one size for
+    both: the larger of `max_head_size` and `max_trailer_size`. A complete one is then held
+    to its own limit, measured as its fields take on the wire when written canonically
+    (`name: value` lines ending in CRLF), which is what h11 hands over.
     """
 
-    __slots__ = ("_h11", "_max_buffer", "_max_headers", "_must_close")
+    __slots__ = ("_h11", "_limits", "_must_close")
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
-        self._max_buffer = max(limits.max_head_size, limits.max_trailer_size)
-        self._max_headers = limits.max_headers
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=self._max_buffer)
+        self._limits = limits
+        self._h11 = h11.Connection(
+            h11.CLIENT,
+            max_incomplete_event_size=max(limits.max_head_size, limits.max_trailer_size),
+        )
         self._must_close = False
 
     def request_head(self, request: Request) -> bytes:
@@ -164,16 +168,23 @@ class H11Engine:
             event = self._h11.next_event()
         except h11.RemoteProtocolError as exc:
             if str(exc) == "Receive buffer too long":
-                too_large = head_too_large if self.awaiting_response else trailers_too_large
-                raise too_large(self._max_buffer) from exc
+                limits = self._limits
+                if self.awaiting_response:
+                    raise head_too_large(limits.max_head_size) from exc
+                raise trailers_too_large(limits.max_trailer_size) from exc
             raise RemoteProtocolError(_in_our_words(exc)) from exc
         event_type = type(event)
         if event_type is h11.Data:
             return bytes(event.data)  # type: ignore[union-attr]
         if event_type is h11.Response or event_type is h11.InformationalResponse:
             raw = event.headers.raw_items()  # type: ignore[union-attr]
-            if len(raw) > self._max_headers:
-                raise too_many_headers(self._max_headers)
+            limits = self._limits
+            if len(raw) > limits.max_headers:
+                raise too_many_headers(limits.max_headers)
+            # The status line: "HTTP/", version, " ", status, " ", reason, CRLF.
+            line = 12 + len(event.http_version) + len(event.reason)  # type: ignore[union-attr]
+            if line + _fields_size(raw) > limits.max_head_size:
+                raise head_too_large(limits.max_head_size)
             if event_type is h11.Response and _has_ambiguous_framing(raw):
                 # Framed by chunked, but a sign of response smuggling: RFC 9112 §6.3 asks
                 # the client to close the connection once the response is done.
@@ -185,6 +196,9 @@ class H11Engine:
                 raw,
             )
         if event_type is h11.EndOfMessage:
+            trailers = event.headers.raw_items()  # type: ignore[union-attr]
+            if trailers and _fields_size(trailers) > self._limits.max_trailer_size:
+                raise trailers_too_large(self._limits.max_trailer_size)
             return END_OF_BODY
         if event is h11.PAUSED:
             return SWITCHED_PROTOCOL
@@ -220,6 +234,11 @@ def request_target(request: Request) -> bytes:
         # Unlike the URL's, a target given as an extension has not been validated.
         raise LocalProtocolError(f"Invalid request target {target!r}: no spaces or controls.")
     return target
+
+
+def _fields_size(fields: list[tuple[bytes, bytes]]) -> int:
+    """The size of field lines and the empty line after them, written canonically."""
+    return sum(len(name) + len(value) + 4 for name, value in fields) + 2
 
 
 def _has_ambiguous_framing(headers: list[tuple[bytes, bytes]]) -> bool:
