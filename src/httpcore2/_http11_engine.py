@@ -58,7 +58,7 @@ def trailers_too_large(limit: int) -> RemoteProtocolError:
 
 def too_many_headers(limit: int) -> RemoteProtocolError:
     return RemoteProtocolError(
-        f"The response head has more than {limit} header fields (Limits.max_headers)."
+        f"The response head has more header fields than the limit of {limit} (Limits.max_headers)."
     )
 
 
