@@ -164,12 +164,13 @@ class H11Engine:
         self._h11.receive_data(data)
 
     def next_event(self) -> ResponseEvent:
+        in_head = self._h11.their_state is h11.SEND_RESPONSE  # h11 errs out of it
         try:
             event = self._h11.next_event()
         except h11.RemoteProtocolError as exc:
             if str(exc) == "Receive buffer too long":
                 limits = self._limits
-                if self.awaiting_response:
+                if in_head:
                     raise head_too_large(limits.max_head_size) from exc
                 raise trailers_too_large(limits.max_trailer_size) from exc
             raise RemoteProtocolError(_in_our_words(exc)) from exc
