@@ -74,18 +74,28 @@ def h2_fields(conn: H2ServerConnection, stream_id: int, n: int) -> None:
 
 
 def h2_header_list_of_size(conn: H2ServerConnection, stream_id: int, n: int) -> None:
-    """A response head whose header list is `n` bytes as HTTP/2 counts it: each field's name
-    and value, plus 32 (`:status`, `content-length` and `x-big`)."""
-    overhead = 3 * 32 + len(b":status200content-length") + len(str(len(HELLO))) + len(b"x-big")
-    conn.respond(stream_id, headers=[(b"x-big", b"b" * (n - overhead))])
+    """A body-less response head whose header list is `n` bytes as HTTP/2 counts it: each
+    field's name and value, plus 32 (`:status` and `x-big`)."""
+    value = b"b" * (n - 2 * 32 - len(b":status200x-big"))
+    # Literals without Huffman coding: h2 would take seconds to encode 100 KiB with it.
+    block = conn.h2.encoder.encode([(b":status", b"200"), (b"x-big", value)], huffman=False)
+    frames = [block[i : i + 16384] for i in range(0, len(block), 16384)]
+    send_frames(conn, stream_id, frames)
 
 
 def h2_continuation_frames(conn: H2ServerConnection, stream_id: int, n: int) -> None:
     """A body-less response head in a HEADERS frame and `n` CONTINUATION frames."""
-    block = conn.h2.encoder.encode([(b":status", b"200"), (b"content-length", b"0")])
-    frames = [HeadersFrame(stream_id, data=block[:1], flags=["END_STREAM"])]
-    frames += [ContinuationFrame(stream_id) for _ in range(n - 1)]
-    frames.append(ContinuationFrame(stream_id, data=block[1:], flags=["END_HEADERS"]))
+    block = conn.h2.encoder.encode([(b":status", b"200")])
+    send_frames(conn, stream_id, [block, *[b""] * n])
+
+
+def send_frames(conn: H2ServerConnection, stream_id: int, pieces: list[bytes]) -> None:
+    """Send a body-less response head: a header block, encoded by the server's own encoder
+    (so that later responses on the connection decode), in pieces: a HEADERS frame, then a
+    CONTINUATION frame for each further piece."""
+    frames = [HeadersFrame(stream_id, data=pieces[0], flags=["END_STREAM"])]
+    frames += [ContinuationFrame(stream_id, data=piece) for piece in pieces[1:]]
+    frames[-1].flags.add("END_HEADERS")
     conn.send_raw(b"".join(frame.serialize() for frame in frames))
 
 
