@@ -102,6 +102,7 @@ def send_frames(conn: H2ServerConnection, stream_id: int, pieces: list[bytes]) -
 @dataclass(frozen=True)
 class Bound:
     field: str  # of `Limits`
+    case: str  # the checklist id it holds
     smaller: int
     error: type[httpcore2.HTTPError]
     match: str
@@ -121,9 +122,10 @@ class Bound:
 
 PROTOCOL = httpcore2.RemoteProtocolError
 BOUNDS = [
-    Bound("max_head_size", 1000, PROTOCOL, "max_head_size", http1=head_of_size),
+    Bound("max_head_size", "S24", 1000, PROTOCOL, "max_head_size", http1=head_of_size),
     Bound(
         "max_headers",
+        "S24",
         10,
         PROTOCOL,
         "max_headers",
@@ -133,19 +135,33 @@ BOUNDS = [
     ),
     Bound(
         "max_informational",
+        "S25",
         2,
         PROTOCOL,
         "max_informational",
         http1=informational_responses,
         http2=h2_informational,
     ),
-    Bound("max_trailer_size", 100, PROTOCOL, "max_trailer_size", http1=trailers_of_size),
-    Bound("max_codings", 1, httpcore2.DecodingError, "max_codings", http1=codings),
-    Bound("max_header_list_size", 1000, PROTOCOL, "Oversized header", http2=h2_header_list_of_size),
-    Bound("max_continuation_frames", 3, PROTOCOL, "CONTINUATION", http2=h2_continuation_frames),
+    Bound("max_trailer_size", "S25", 100, PROTOCOL, "max_trailer_size", http1=trailers_of_size),
+    Bound("max_codings", "S29", 1, httpcore2.DecodingError, "max_codings", http1=codings),
+    Bound(
+        "max_header_list_size",
+        "S26",
+        1000,
+        PROTOCOL,
+        "Oversized header",
+        http2=h2_header_list_of_size,
+    ),
+    Bound(
+        "max_continuation_frames", "S26", 3, PROTOCOL, "CONTINUATION", http2=h2_continuation_frames
+    ),
 ]
-HTTP1_BOUNDS = [pytest.param(b, id=str(b)) for b in BOUNDS if b.http1 is not None]
-HTTP2_BOUNDS = [pytest.param(b, id=str(b)) for b in BOUNDS if b.http2 is not None]
+HTTP1_BOUNDS = [
+    pytest.param(b, id=str(b), marks=pytest.mark.case(b.case)) for b in BOUNDS if b.http1
+]
+HTTP2_BOUNDS = [
+    pytest.param(b, id=str(b), marks=pytest.mark.case(b.case)) for b in BOUNDS if b.http2
+]
 # At the default, at a smaller bound, and at a bigger one: the configured bound, the size of
 # a response that must pass and of one that must fail.
 SETTINGS = ["default", "smaller", "bigger"]
@@ -198,12 +214,9 @@ async def hit(pool: httpcore2.ConnectionPool, url: str, bound: Bound, at: int, o
 
 @pytest.mark.anyio
 @pytest.mark.usefixtures("http1_engine")
-@pytest.mark.case("S24", "S25", "S29")
 @pytest.mark.parametrize("setting", SETTINGS)
 @pytest.mark.parametrize("bound", HTTP1_BOUNDS)
-async def test_s24_s25_s29_http11_bounds(
-    raw_server: RawServerFactory, bound: Bound, setting: str
-) -> None:
+async def test_http11_limits(raw_server: RawServerFactory, bound: Bound, setting: str) -> None:
     assert bound.http1 is not None
     server = raw_server(by_path(bound.http1))
     limits, at, over = bounds_for(bound, setting)
@@ -212,10 +225,9 @@ async def test_s24_s25_s29_http11_bounds(
 
 
 @pytest.mark.anyio
-@pytest.mark.case("S24", "S25", "S26")
 @pytest.mark.parametrize("setting", SETTINGS)
 @pytest.mark.parametrize("bound", HTTP2_BOUNDS)
-async def test_s24_s25_s26_http2_bounds(bound: Bound, setting: str) -> None:
+async def test_http2_limits(bound: Bound, setting: str) -> None:
     assert bound.http2 is not None
     limits, at, over = bounds_for(bound, setting)
     with h2_by_path(bound.http2) as server:
