@@ -149,7 +149,7 @@ BOUNDS = [
         "S26",
         1000,
         PROTOCOL,
-        "Oversized header",
+        "Oversized header.*Limits.max_header_list_size",
         http2=h2_header_list_of_size,
     ),
     Bound(

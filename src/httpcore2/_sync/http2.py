@@ -697,7 +697,10 @@ class SyncHTTP2Connection:
             try:
                 events = self._h2.receive_data(data)
             except h2.exceptions.ProtocolError as exc:
-                error = self._fail(RemoteProtocolError(f"HTTP/2 protocol error: {exc}"))
+                message = f"HTTP/2 protocol error: {exc}"
+                if isinstance(exc, h2.exceptions.DenialOfServiceError):  # only raised for this
+                    message += " (Limits.max_header_list_size)."
+                error = self._fail(RemoteProtocolError(message))
                 raise error from exc
             for event in events:
                 self._dispatch(event)
