@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
 import ssl
@@ -473,3 +474,39 @@ def test_a_client_certificate_never_goes_into_the_shared_context(
     assert context.minimum_version == ssl.TLSVersion.TLSv1_2
     with pytest.raises(ssl.SSLCertVerificationError):
         handshake(context, server_ssl_context())
+
+
+def test_limits_defaults_are_the_documented_ones() -> None:
+    assert httpcore2.Limits() == httpcore2.Limits(
+        max_head_size=102_400,
+        max_headers=1000,
+        max_informational=20,
+        max_trailer_size=102_400,
+        max_codings=5,
+        max_decompressed_size=1 << 30,
+        max_in_memory_ratio=100,
+        max_header_list_size=65_536,
+        max_continuation_frames=64,
+    )
+
+
+def test_limits_are_immutable_and_hashable() -> None:
+    limits = httpcore2.Limits(max_headers=10)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        limits.max_headers = 20  # type: ignore[misc]
+    assert hash(limits) == hash(httpcore2.Limits(max_headers=10))
+    assert dataclasses.replace(limits, max_codings=2).max_headers == 10
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("max_head_size", 0), ("max_headers", -1), ("max_codings", True), ("max_trailer_size", 1.5)],
+)
+def test_limits_reject_values_that_are_not_positive_integers(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"{field}={value!r}"):
+        httpcore2.Limits(**{field: value})  # type: ignore[arg-type]
+
+
+def test_limits_may_forbid_informational_responses_and_continuation_frames() -> None:
+    limits = httpcore2.Limits(max_informational=0, max_continuation_frames=0)
+    assert (limits.max_informational, limits.max_continuation_frames) == (0, 0)

@@ -12,16 +12,11 @@ from typing import Any
 import pytest
 
 from httpcore2 import URL, CookieConflict, Headers, Request, Response
-from httpcore2._cookies import (
-    MAX_COOKIES,
-    MAX_COOKIES_PER_DOMAIN,
-    Cookies,
-    _table,
-    add_cookie_header,
-    extract_cookies,
-)
+from httpcore2._cookies import Cookies, _table, add_cookie_header, extract_cookies
 
 NOW = calendar.timegm((2025, 1, 1, 0, 0, 0))
+MAX_COOKIES_PER_DOMAIN = Cookies().max_cookies_per_domain
+MAX_COOKIES = Cookies().max_cookies
 
 # --- helpers ------------------------------------------------------------------------------
 

@@ -16,9 +16,7 @@ import pytest
 import httpcore2
 from httpcore2 import _decoders
 from httpcore2._decoders import (
-    DEFAULT_MAX_DECOMPRESSED_SIZE,
     IN_MEMORY_RATIO_FROM,
-    MAX_IN_MEMORY_RATIO,
     STEP,
     ContentDecoder,
     LineDecoder,
@@ -28,6 +26,9 @@ from httpcore2._decoders import (
     content_decoder,
     decode_text,
 )
+
+DEFAULT_MAX_DECOMPRESSED_SIZE = httpcore2.Limits().max_decompressed_size
+MAX_IN_MEMORY_RATIO = httpcore2.Limits().max_in_memory_ratio
 
 brotli = pytest.importorskip("brotli")
 zstandard = pytest.importorskip("zstandard")

@@ -1,10 +1,12 @@
-"""The one private API of h2 that httpcore2 relies on, pinned down.
+"""The private APIs of h2 that httpcore2 relies on, pinned down.
 
 h2 offers no public way to keep the streams a GOAWAY let through running: on GOAWAY it closes
 its whole state machine and drops the frames it had queued. `_H2Connection` (in http2.py)
-overrides h2's private `_receive_goaway_frame` instead, and pyproject.toml bounds h2 below its
-next major version. These tests fail loudly if an h2 release stops calling that method or
-changes what the override relies on.
+overrides h2's private `_receive_goaway_frame` instead. Nor does it offer a way to set its
+bound on CONTINUATION frames: `_FrameBuffer` overrides the private `_update_header_buffer` of
+its frame buffer and reads its `_headers_buffer`. pyproject.toml bounds h2 below its next major
+version. These tests fail loudly if an h2 release stops calling those methods or changes what
+the overrides rely on.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
+import h2.frame_buffer
+import pytest
 from h2.errors import ErrorCodes
-from hyperframe.frame import GoAwayFrame
+from hyperframe.frame import ContinuationFrame, GoAwayFrame, HeadersFrame
 
-from httpcore2._async.http2 import _CONFIG, _H2Connection
+from httpcore2._async.http2 import _CONFIG, _FrameBuffer, _H2Connection
 
 
 def connected(
@@ -82,3 +87,24 @@ def test_after_goaway_the_streams_it_let_through_still_receive_and_send() -> Non
         (h2.events.StreamReset, 3),
         (h2.events.WindowUpdated, 0),
     ]
+
+
+def header_block(server: h2.connection.H2Connection, frames: int) -> bytes:
+    """A response head for stream 1, in a HEADERS frame and `frames` CONTINUATION frames."""
+    block = server.encoder.encode([(b":status", b"200")])
+    parts = [HeadersFrame(1, data=block, flags=["END_STREAM"])]
+    parts += [ContinuationFrame(1) for _ in range(frames - 1)]
+    parts.append(ContinuationFrame(1, flags=["END_HEADERS"]))
+    return b"".join(frame.serialize() for frame in parts)
+
+
+def test_h2_has_its_own_bound_on_continuation_frames_which_ours_replaces() -> None:
+    limit = h2.frame_buffer.CONTINUATION_BACKLOG
+    client, server = connected()
+    with pytest.raises(h2.exceptions.ProtocolError, match="continuation"):
+        client.receive_data(header_block(server, limit))
+    client, server = connected()
+    client.incoming_buffer = _FrameBuffer(max_continuation_frames=3 * limit)
+    events = client.receive_data(header_block(server, 3 * limit))
+    assert [type(event) for event in events] == [h2.events.ResponseReceived, h2.events.StreamEnded]
+    assert events[0].headers == [(b":status", b"200")]

@@ -6,6 +6,8 @@ unchanged.
 
 from __future__ import annotations
 
+import dataclasses
+
 import h11
 import pytest
 
@@ -13,7 +15,6 @@ import httpcore2
 from httpcore2._fast_engine import FastEngine, HTTP1EngineName, check_engine_name, new_engine
 from httpcore2._http11_engine import (
     END_OF_BODY,
-    MAX_HEAD_SIZE,
     NEED_DATA,
     SWITCHED_PROTOCOL,
     H11Engine,
@@ -22,6 +23,7 @@ from httpcore2._http11_engine import (
     ResponseHead,
 )
 
+MAX_HEAD_SIZE = httpcore2.Limits().max_head_size
 ENGINES = [pytest.param(H11Engine, id="h11"), pytest.param(FastEngine, id="fast")]
 engines = pytest.mark.parametrize("engine_class", ENGINES)
 
@@ -415,8 +417,9 @@ def test_s23_lenient_header_syntax_is_rejected(
         feed(engine_class(), "GET", [head])
 
 
-def endless(engine: HTTP11Engine, first: bytes, piece: bytes) -> int:
-    """Feed `first`, then `piece` forever, until the engine raises; the bytes it took."""
+def endless(engine: HTTP11Engine, first: bytes, piece: bytes, match: str | None = None) -> int:
+    """Feed `first`, then `piece` forever, until the engine raises (an error matching
+    `match`); the bytes it took."""
     engine.request_head(httpcore2.Request("GET", "http://a/"))
     engine.end_of_body()
     engine.receive_data(first)
@@ -428,7 +431,7 @@ def endless(engine: HTTP11Engine, first: bytes, piece: bytes) -> int:
                 engine.receive_data(piece)
                 fed[0] += len(piece)
 
-    with pytest.raises(httpcore2.RemoteProtocolError):
+    with pytest.raises(httpcore2.RemoteProtocolError, match=match):
         forever()
     return fed[0]
 
@@ -456,6 +459,50 @@ def test_s24_oversized_chunk_size_line_fails_at_the_limit(
 def test_s25_endless_trailers_fail_at_the_limit(engine_class: type[HTTP11Engine]) -> None:
     received = endless(engine_class(), CHUNKED + b"0\r\n", b"X-Trailer: yes\r\n")
     assert received <= MAX_HEAD_SIZE + 100
+
+
+@engines
+@pytest.mark.case("S24", "S25")
+@pytest.mark.parametrize(
+    ("first", "piece", "field"),
+    [
+        (b"HTTP/1.1 200 OK\r\nX-Big: ", b"a" * 10, "max_head_size"),
+        (CHUNKED + b"0\r\n", b"X-Trailer: yes\r\n", "max_trailer_size"),
+    ],
+    ids=["head", "trailers"],
+)
+def test_s24_s25_configured_sizes_hold_across_small_pieces(
+    engine_class: type[FastEngine | H11Engine], first: bytes, piece: bytes, field: str
+) -> None:
+    engine = engine_class(httpcore2.Limits(max_head_size=500, max_trailer_size=500))
+    assert endless(engine, first, piece, match=f"500 bytes.*Limits.{field}") <= 500 + len(piece)
+
+
+@engines
+@pytest.mark.case("S24", "S25")
+@pytest.mark.parametrize(
+    ("response", "field"),
+    [
+        (
+            b"HTTP/1.1 200 OK\r\nX-A: " + b"a" * 60 + b"\r\nContent-Length: 0\r\n\r\n",
+            "max_head_size",
+        ),
+        (CHUNKED + b"0\r\nX-T: " + b"t" * 60 + b"\r\n\r\n", "max_trailer_size"),
+    ],
+    ids=["head", "trailers"],
+)
+def test_s24_s25_a_complete_head_or_trailer_section_is_held_to_its_own_bound(
+    engine_class: type[FastEngine | H11Engine], response: bytes, field: str
+) -> None:
+    # Both arrive whole, in one read, and under the other bound: only their own one applies.
+    size = (
+        len(response.rpartition(b"\r\n0\r\n")[2]) if field == "max_trailer_size" else len(response)
+    )
+    limits = httpcore2.Limits(max_head_size=size, max_trailer_size=size)
+    assert feed(engine_class(limits), "GET", [response])[-1] is END_OF_BODY
+    limits = dataclasses.replace(limits, **{field: size - 1})
+    with pytest.raises(httpcore2.RemoteProtocolError, match=f"{size - 1} bytes.*Limits.{field}"):
+        feed(engine_class(limits), "GET", [response])
 
 
 @engines

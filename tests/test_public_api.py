@@ -33,6 +33,7 @@ PUBLIC_NAMES = [
     "HTTPStatusError",
     "Headers",
     "InvalidURL",
+    "Limits",
     "LocalProtocolError",
     "MockBackend",
     "MockStream",

@@ -24,7 +24,7 @@ from ._async.retry import RetryAdapter
 from ._auth import Auth, BasicAuth, DigestAuth
 from ._backends.auto import AutoBackend
 from ._backends.sync import SyncBackend
-from ._config import PoolLimits, Timeout, create_ssl_context
+from ._config import Limits, PoolLimits, Timeout, create_ssl_context
 from ._cookies import Cookies
 from ._exceptions import (
     CloseError,
@@ -104,6 +104,7 @@ __all__ = [
     "HTTPStatusError",
     "Headers",
     "InvalidURL",
+    "Limits",
     "LocalProtocolError",
     "MockBackend",
     "MockStream",

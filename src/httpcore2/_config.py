@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import os
@@ -17,7 +18,7 @@ from ._exceptions import TimeoutException, TotalTimeout
 if TYPE_CHECKING:
     from ._models import Request
 
-__all__ = ["PoolLimits", "Timeout", "create_ssl_context"]
+__all__ = ["DEFAULT_LIMITS", "Limits", "PoolLimits", "Timeout", "create_ssl_context"]
 
 logger = logging.getLogger("httpcore2")
 
@@ -229,6 +230,59 @@ class PoolLimits:
             f"keepalive_expiry={self.keepalive_expiry!r}, "
             f"max_connections_per_host={self.max_connections_per_host!r})"
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Bounds on what one response may cost the client; past one, the request fails.
+
+    Immutable; build a variant with `dataclasses.replace(limits, max_headers=50)`. The
+    defaults suit the open web; docs/security.md lists each bound with the error it raises.
+
+    - `max_head_size`: bytes of an HTTP/1.1 status line and headers, counted across reads
+      (`RemoteProtocolError`).
+    - `max_headers`: header fields in one response head, HTTP/1.1 or HTTP/2
+      (`RemoteProtocolError`).
+    - `max_informational`: 1xx responses before the final one (`RemoteProtocolError`).
+    - `max_trailer_size`: bytes of an HTTP/1.1 trailer section (`RemoteProtocolError`).
+    - `max_codings`: `Content-Encoding` codings, across every header line (`DecodingError`).
+    - `max_decompressed_size`: bytes a body may decode to (`DecodingError`); the request
+      extension `max_decompressed_size` overrides it for one request.
+    - `max_in_memory_ratio`: decoded bytes per received byte for a body read whole, past its
+      first 16 MiB, unless the request sets `max_decompressed_size` (`DecodingError`).
+    - `max_header_list_size`: the HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE` advertised and
+      enforced: the decoded size of a header block, 32 bytes counted per field on top of its
+      name and value (`RemoteProtocolError`, the connection is closed).
+    - `max_continuation_frames`: HTTP/2 CONTINUATION frames after one HEADERS frame
+      (`RemoteProtocolError`, the connection is closed).
+
+    ```python
+    limits = Limits(max_head_size=32 * 1024, max_decompressed_size=100 * 1024 * 1024)
+    client = Client(limits=limits)
+    ```
+    """
+
+    max_head_size: int = 100 * 1024
+    max_headers: int = 1000
+    max_informational: int = 20
+    max_trailer_size: int = 100 * 1024
+    max_codings: int = 5
+    max_decompressed_size: int = 1 << 30
+    max_in_memory_ratio: int = 100
+    max_header_list_size: int = 64 * 1024
+    max_continuation_frames: int = 64
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            # Zero 1xx responses or CONTINUATION frames is a policy; zero bytes is not.
+            lowest = 0 if field.name in _MAY_BE_ZERO else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < lowest:
+                raise ValueError(f"Limits({field.name}={value!r}): an integer >= {lowest}")
+
+
+_MAY_BE_ZERO = frozenset({"max_informational", "max_continuation_frames"})
+DEFAULT_LIMITS = Limits()
 
 
 def create_ssl_context(

@@ -41,10 +41,6 @@ __all__ = ["CookieTypes", "Cookies", "add_cookie_header", "extract_cookies"]
 CookieTypes = Union["Cookies", CookieJar, Mapping[str, str], Sequence[tuple[str, str]], None]
 _Table = dict[str, dict[str, dict[str, Cookie]]]
 
-# Storage caps (RFC 6265 §6.1 asks for at least these; browsers keep about as many).
-MAX_COOKIES_PER_DOMAIN = 50
-MAX_COOKIES = 3000
-MAX_COOKIE_SIZE = 4096  # octets of name + value (RFC 6265bis §5.7)
 MAX_ATTRIBUTE_SIZE = 1024  # octets of one attribute value (RFC 6265bis §5.6)
 
 # The last second a four-digit year can express: expiry times are clamped to it.
@@ -99,11 +95,40 @@ class Cookies(MutableMapping[str, str]):
     `http.cookiejar.CookieJar` (shared, not copied). The mapping view is by name: when
     several cookies share a name, `get()` needs `domain=` or `path=` to pick one, and
     `jar` holds every cookie with all of its attributes.
+
+    The store is bounded: a `Set-Cookie` whose name and value are larger than
+    `max_cookie_size` octets is ignored, and past `max_cookies_per_domain` cookies for one
+    domain or `max_cookies` in all, expired cookies go first, then the oldest. The defaults
+    are the minimums RFC 6265 §6.1 asks a client to keep, about what browsers keep. Copying
+    a `Cookies` copies its cookies, not its bounds.
+
+    ```python
+    cookies = httpcore2.Cookies(max_cookies_per_domain=20, max_cookie_size=1024)
+    client = httpcore2.Client(cookies=cookies)
+    ```
     """
 
-    __slots__ = ("_jar", "_lock")
+    __slots__ = ("_jar", "_lock", "max_cookie_size", "max_cookies", "max_cookies_per_domain")
 
-    def __init__(self, cookies: CookieTypes = None) -> None:
+    def __init__(
+        self,
+        cookies: CookieTypes = None,
+        *,
+        max_cookies_per_domain: int = 50,
+        max_cookies: int = 3000,
+        max_cookie_size: int = 4096,
+    ) -> None:
+        for option, bound in (
+            ("max_cookies_per_domain", max_cookies_per_domain),
+            ("max_cookies", max_cookies),
+            ("max_cookie_size", max_cookie_size),
+        ):
+            if isinstance(bound, bool) or not isinstance(bound, int) or bound < 1:
+                raise ValueError(f"Cookies({option}={bound!r}): an integer >= 1")
+        self.max_cookies_per_domain = max_cookies_per_domain
+        self.max_cookies = max_cookies
+        # Octets of a cookie's name and value (RFC 6265bis §5.7).
+        self.max_cookie_size = max_cookie_size
         self._lock = threading.RLock()
         if isinstance(cookies, CookieJar):
             self._jar = cookies
@@ -265,8 +290,8 @@ def extract_cookies(cookies: Cookies, response: Response, *, now: float | None =
 
     The origin is `response.request.url`. Cookies that the rules refuse are ignored
     one by one, never with an error; an expiry in the past deletes the stored cookie.
-    Afterwards the jar is cut to `MAX_COOKIES_PER_DOMAIN` per domain and `MAX_COOKIES`
-    in all, expired cookies going first, then the oldest.
+    Afterwards the jar is cut to `cookies.max_cookies_per_domain` per domain and
+    `cookies.max_cookies` in all, expired cookies going first, then the oldest.
     """
     lines: list[bytes] = response.headers.get_list(b"set-cookie")  # type: ignore[assignment]
     if not lines:
@@ -283,15 +308,17 @@ def extract_cookies(cookies: Cookies, response: Response, *, now: float | None =
         table = _table(jar)
         touched: set[str] = set()
         for line in lines:
-            parsed = _parse_set_cookie(line.decode("utf-8", "surrogateescape"), origin, moment)
+            text = line.decode("utf-8", "surrogateescape")
+            parsed = _parse_set_cookie(text, origin, moment, cookies.max_cookie_size)
             if parsed is not None:
                 touched.add(_store(jar, table, parsed, origin, moment))
         touched.discard("")
         for domain in touched:
             group = [cookie for key in (domain, "." + domain) for cookie in _cookies_in(table, key)]
-            _evict(jar, group, MAX_COOKIES_PER_DOMAIN, moment)
-        if sum(len(names) for paths in table.values() for names in paths.values()) > MAX_COOKIES:
-            _evict(jar, list(jar), MAX_COOKIES, moment)
+            _evict(jar, group, cookies.max_cookies_per_domain, moment)
+        stored = sum(len(names) for paths in table.values() for names in paths.values())
+        if stored > cookies.max_cookies:
+            _evict(jar, list(jar), cookies.max_cookies, moment)
 
 
 class _Origin(NamedTuple):
@@ -311,7 +338,7 @@ class _SetCookie(NamedTuple):
     same_site: str | None
 
 
-def _parse_set_cookie(line: str, origin: _Origin, now: int) -> _SetCookie | None:
+def _parse_set_cookie(line: str, origin: _Origin, now: int, max_size: int) -> _SetCookie | None:
     """RFC 6265 §5.2, plus the hardening of RFC 6265bis (CTLs, sizes)."""
     if _CTL.search(line):
         return None
@@ -321,7 +348,7 @@ def _parse_set_cookie(line: str, origin: _Origin, now: int) -> _SetCookie | None
     name, _, value = pair.partition("=")
     name = name.strip(_WSP)
     value = value.strip(_WSP)
-    if not name or _octets(name) + _octets(value) > MAX_COOKIE_SIZE:
+    if not name or _octets(name) + _octets(value) > max_size:
         return None
     max_age: int | None = None
     expires: int | None = None

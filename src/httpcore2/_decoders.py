@@ -2,8 +2,8 @@
 
 Content codings (`Content-Encoding`) are undone in bounded steps: whatever the compression
 ratio, one step yields at most about `STEP` bytes, and the decoded total of a body is capped
-by `max_decompressed_size`. A body read whole into memory is also held to a compression ratio
-(`MAX_IN_MEMORY_RATIO`), so that a small body cannot fill memory up to that cap.
+by `Limits.max_decompressed_size`. A body read whole into memory is also held to a compression
+ratio (`Limits.max_in_memory_ratio`), so that a small body cannot fill memory up to that cap.
 
 `gzip` and `deflate` use `zlib`; `br` needs `brotli` or `brotlicffi` (1.2 or later, which can
 bound their output); `zstd` uses `compression.zstd` (Python 3.14), else `backports.zstd`,
@@ -20,16 +20,14 @@ from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ._config import DEFAULT_LIMITS, Limits
 from ._exceptions import DecodingError, map_exceptions
 
 if TYPE_CHECKING:
     from ._models import Headers, Request
 
 __all__ = [
-    "DEFAULT_MAX_DECOMPRESSED_SIZE",
     "IN_MEMORY_RATIO_FROM",
-    "MAX_CODINGS",
-    "MAX_IN_MEMORY_RATIO",
     "STEP",
     "ContentDecoder",
     "LineDecoder",
@@ -40,15 +38,11 @@ __all__ = [
     "decode_text",
 ]
 
-DEFAULT_MAX_DECOMPRESSED_SIZE = 1 << 30
 # Reading a body into memory (`read()`, `content`) without a `max_decompressed_size` of the
-# request's own: past the first 16 MiB, the decoded body may be at most 100 times the size
-# of what came over the wire. Text and JSON compress 3 to 30 fold; a gzip bomb 1,000 fold,
-# br and zstd far more.
-MAX_IN_MEMORY_RATIO = 100
+# request's own: past the first 16 MiB, the decoded body may be at most
+# `Limits.max_in_memory_ratio` (100) times the size of what came over the wire. Text and JSON
+# compress 3 to 30 fold; a gzip bomb 1,000 fold, br and zstd far more.
 IN_MEMORY_RATIO_FROM = 16 << 20
-# urllib3 and curl refuse longer chains too (CVE-2025-66418, CVE-2022-32206).
-MAX_CODINGS = 5
 STEP = 64 * 1024
 
 
@@ -359,25 +353,30 @@ class ContentDecoder:
 
 
 def content_decoder(
-    headers: Headers, *, request: Request | None = None, in_memory: bool = False
+    headers: Headers,
+    *,
+    request: Request | None = None,
+    in_memory: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ContentDecoder | None:
     """A decoder for the body these response headers describe, or None to keep it as is.
 
     None when there is no coding to undo (no `Content-Encoding`, or only `identity`) and
     when a coding is not one we can decode: such a body is left exactly as it came.
-    Codings are counted across every `Content-Encoding` line, and more than `MAX_CODINGS`
-    raise `DecodingError`. The size cap is the request's `max_decompressed_size` extension,
-    else `DEFAULT_MAX_DECOMPRESSED_SIZE` and, for a body read `in_memory`, the compression
-    ratio cap `MAX_IN_MEMORY_RATIO` too.
+    Codings are counted across every `Content-Encoding` line, and more than
+    `limits.max_codings` raise `DecodingError`. The size cap is the request's
+    `max_decompressed_size` extension, else `limits.max_decompressed_size` and, for a body
+    read `in_memory`, the compression ratio cap `limits.max_in_memory_ratio` too.
     """
     # Every Content-Encoding line, joined with ", ".
     value: str | None = headers.get("content-encoding")
     if value is None:
         return None
     codings = [token for token in (part.strip().lower() for part in value.split(",")) if token]
-    if len(codings) > MAX_CODINGS:
+    if len(codings) > limits.max_codings:
         raise DecodingError(
-            f"The response has {len(codings)} content codings; at most {MAX_CODINGS} are decoded.",
+            f"The response has {len(codings)} content codings; at most {limits.max_codings} "
+            "are decoded (Limits.max_codings).",
             request=request,
         )
     codings = [coding for coding in codings if coding != "identity"]
@@ -386,8 +385,8 @@ def content_decoder(
     chosen = None if request is None else request.extensions.get("max_decompressed_size")
     return ContentDecoder(
         [_CODECS[coding]() for coding in reversed(codings)],
-        max_size=DEFAULT_MAX_DECOMPRESSED_SIZE if chosen is None else chosen,
-        max_ratio=MAX_IN_MEMORY_RATIO if in_memory and chosen is None else None,
+        max_size=limits.max_decompressed_size if chosen is None else chosen,
+        max_ratio=limits.max_in_memory_ratio if in_memory and chosen is None else None,
         request=request,
     )
 

@@ -10,7 +10,7 @@ everything h11 rejects, and more:
 - control characters other than HTAB in a reason phrase, field value or chunk extension;
 - HTTP versions other than 1.x in the status line;
 - chunk sizes of 2**63 or more, and heads (or trailer sections) larger than
-  `MAX_HEAD_SIZE`, however they arrive.
+  `Limits.max_head_size` (`max_trailer_size`), however they arrive.
 
 Otherwise it follows h11 to the byte (a differential test holds it there): a line may end
 in LF alone, a `Content-Length` repeated with the same value is folded into one, a
@@ -20,20 +20,23 @@ in LF alone, a `Content-Length` repeated with the same value is folded into one,
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Literal
 
+from ._config import DEFAULT_LIMITS, Limits
 from ._exceptions import LocalProtocolError, RemoteProtocolError
 from ._http11_engine import (
     END_OF_BODY,
-    HEAD_TOO_LARGE,
-    MAX_HEAD_SIZE,
     NEED_DATA,
     SWITCHED_PROTOCOL,
     H11Engine,
     HTTP11Engine,
     ResponseEvent,
     ResponseHead,
+    head_too_large,
     request_target,
+    too_many_headers,
+    trailers_too_large,
 )
 from ._models import Request
 
@@ -82,6 +85,7 @@ class FastEngine:
         "_eof",
         "_keep_alive",
         "_length",
+        "_limits",
         "_method",
         "_must_close",
         "_remaining",
@@ -93,7 +97,8 @@ class FastEngine:
         "_upgrade",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._limits = limits
         self._buffer: bytes | bytearray = b""
         self._search_from = 0
         self._eof = False
@@ -239,8 +244,9 @@ class FastEngine:
         self._state = _ERROR
         return RemoteProtocolError(message)
 
-    def _take_block(self) -> bytes | None:
-        """Take a head or trailer section up to its empty line, or `None` if incomplete."""
+    def _take_block(self, limit: int) -> bytes | None:
+        """Take a head or trailer section up to its empty line, or `None` if incomplete;
+        one larger than `limit` bytes fails."""
         buffer = self._buffer
         first = buffer[:2]
         if first[:1] == b"\n":
@@ -250,19 +256,24 @@ class FastEngine:
         else:
             match = _HEAD_END.search(buffer, self._search_from)
             if match is None:
-                if len(buffer) > MAX_HEAD_SIZE:
-                    raise self._fail(HEAD_TOO_LARGE)
+                if len(buffer) > limit:
+                    raise self._too_large(limit)
                 if self._eof:
                     raise self._fail("The server closed the connection in the middle of a head.")
                 self._search_from = max(0, len(buffer) - 2)
                 return None
             end = match.end()
-            if end > MAX_HEAD_SIZE:
-                raise self._fail(HEAD_TOO_LARGE)
+            if end > limit:
+                raise self._too_large(limit)
         block = bytes(buffer[:end])
         self._buffer = buffer[end:]
         self._search_from = 0
         return block
+
+    def _too_large(self, limit: int) -> RemoteProtocolError:
+        too_large = head_too_large if self._state == _HEAD else trailers_too_large
+        self._state = _ERROR
+        return too_large(limit)
 
     def _read_head(self) -> ResponseEvent:
         buffer = self._buffer
@@ -270,7 +281,7 @@ class FastEngine:
             raise self._fail("The response does not start with a status line.")
         if not buffer and not self._eof:
             return NEED_DATA
-        head = self._take_block()
+        head = self._take_block(self._limits.max_head_size)
         if head is None:
             return NEED_DATA
         head = self._normalised(head)
@@ -281,6 +292,9 @@ class FastEngine:
             raise self._fail(f"The server sent an invalid status line: {shown}")
         start = status_line.end()
         headers = self._fields(head, start)
+        if len(headers) > self._limits.max_headers:
+            self._state = _ERROR
+            raise too_many_headers(self._limits.max_headers)
         version, status_bytes, reason = status_line.groups()
         status = int(status_bytes)
         length, chunked, close = self._framing(head, start - 1, headers)
@@ -399,7 +413,7 @@ class FastEngine:
             if state == _CHUNK_SIZE:
                 end = buffer.find(b"\r\n") + 2
                 if end == 1:
-                    if len(buffer) > MAX_HEAD_SIZE:
+                    if len(buffer) > self._limits.max_head_size:
                         raise self._fail("The chunk-size line is too long.")
                     break
                 line = _CHUNK_LINE.fullmatch(buffer, 0, end)
@@ -412,7 +426,7 @@ class FastEngine:
                 self._remaining = size
                 self._state = _CHUNK_DATA if size else _TRAILERS
                 continue
-            trailers = self._take_block()
+            trailers = self._take_block(self._limits.max_trailer_size)
             if trailers is None:
                 return NEED_DATA
             # Checked as strictly as a head (framing fields included), then dropped.
@@ -483,7 +497,7 @@ def _normalise(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) ->
 # Choosing an engine by name.
 
 HTTP1EngineName = Literal["fast", "h11"]
-HTTP1_ENGINES: dict[str, type[HTTP11Engine]] = {"fast": FastEngine, "h11": H11Engine}
+HTTP1_ENGINES: dict[str, Callable[[Limits], HTTP11Engine]] = {"fast": FastEngine, "h11": H11Engine}
 DEFAULT_HTTP1_ENGINE: HTTP1EngineName = "fast"
 
 
@@ -493,6 +507,6 @@ def check_engine_name(name: str | None) -> None:
         raise ValueError(f"Unknown HTTP/1.1 engine {name!r}: use one of {sorted(HTTP1_ENGINES)}.")
 
 
-def new_engine(name: str | None = None) -> HTTP11Engine:
-    """A new engine of the given name (`None`: the default engine)."""
-    return HTTP1_ENGINES[DEFAULT_HTTP1_ENGINE if name is None else name]()
+def new_engine(name: str | None = None, limits: Limits = DEFAULT_LIMITS) -> HTTP11Engine:
+    """A new engine of the given name (`None`: the default engine), held to `limits`."""
+    return HTTP1_ENGINES[DEFAULT_HTTP1_ENGINE if name is None else name](limits)

@@ -22,13 +22,12 @@ from typing import Any, NamedTuple, Protocol, Union
 
 import h11
 
+from ._config import DEFAULT_LIMITS, Limits
 from ._exceptions import LocalProtocolError, RemoteProtocolError
 from ._models import Request
 
 __all__ = [
     "END_OF_BODY",
-    "HEAD_TOO_LARGE",
-    "MAX_HEAD_SIZE",
     "NEED_DATA",
     "SWITCHED_PROTOCOL",
     "request_target",
@@ -36,15 +35,31 @@ __all__ = [
     "HTTP11Engine",
     "ResponseEvent",
     "ResponseHead",
+    "head_too_large",
+    "too_many_headers",
+    "trailers_too_large",
 ]
 
 _NOT_IN_TARGET = re.compile(rb"[\x00-\x20\x7f]")
-# h11's default of 16 KiB rejects real-world responses with large cookies or CSP headers.
-MAX_HEAD_SIZE = 100 * 1024
-HEAD_TOO_LARGE = (
-    f"The response head is larger than the limit of {MAX_HEAD_SIZE // 1024} KiB "
-    "(status line and headers): the server sent too much, or not HTTP/1.1."
-)
+
+
+def head_too_large(limit: int) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"The response head is larger than the limit of {limit} bytes (status line and "
+        "headers; Limits.max_head_size): the server sent too much, or not HTTP/1.1."
+    )
+
+
+def trailers_too_large(limit: int) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"The trailer section is larger than the limit of {limit} bytes (Limits.max_trailer_size)."
+    )
+
+
+def too_many_headers(limit: int) -> RemoteProtocolError:
+    return RemoteProtocolError(
+        f"The response head has more header fields than the limit of {limit} (Limits.max_headers)."
+    )
 
 
 class ResponseHead(NamedTuple):
@@ -102,12 +117,22 @@ class HTTP11Engine(Protocol):
 
 
 class H11Engine:
-    """The HTTP/1.1 engine on h11."""
+    """The HTTP/1.1 engine on h11.
 
-    __slots__ = ("_h11", "_must_close")
+    h11 bounds what it buffers of an incomplete head or trailer section, with one size for
+    both: the larger of `max_head_size` and `max_trailer_size`. A complete one is then held
+    to its own limit, measured as its fields take on the wire when written canonically
+    (`name: value` lines ending in CRLF), which is what h11 hands over.
+    """
 
-    def __init__(self) -> None:
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_SIZE)
+    __slots__ = ("_h11", "_limits", "_must_close")
+
+    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+        self._limits = limits
+        self._h11 = h11.Connection(
+            h11.CLIENT,
+            max_incomplete_event_size=max(limits.max_head_size, limits.max_trailer_size),
+        )
         self._must_close = False
 
     def request_head(self, request: Request) -> bytes:
@@ -139,15 +164,28 @@ class H11Engine:
         self._h11.receive_data(data)
 
     def next_event(self) -> ResponseEvent:
+        in_head = self._h11.their_state is h11.SEND_RESPONSE  # h11 errs out of it
         try:
             event = self._h11.next_event()
         except h11.RemoteProtocolError as exc:
+            if str(exc) == "Receive buffer too long":
+                limits = self._limits
+                if in_head:
+                    raise head_too_large(limits.max_head_size) from exc
+                raise trailers_too_large(limits.max_trailer_size) from exc
             raise RemoteProtocolError(_in_our_words(exc)) from exc
         event_type = type(event)
         if event_type is h11.Data:
             return bytes(event.data)  # type: ignore[union-attr]
         if event_type is h11.Response or event_type is h11.InformationalResponse:
             raw = event.headers.raw_items()  # type: ignore[union-attr]
+            limits = self._limits
+            if len(raw) > limits.max_headers:
+                raise too_many_headers(limits.max_headers)
+            # The status line: "HTTP/", version, " ", status, " ", reason, CRLF.
+            line = 12 + len(event.http_version) + len(event.reason)  # type: ignore[union-attr]
+            if line + _fields_size(raw) > limits.max_head_size:
+                raise head_too_large(limits.max_head_size)
             if event_type is h11.Response and _has_ambiguous_framing(raw):
                 # Framed by chunked, but a sign of response smuggling: RFC 9112 §6.3 asks
                 # the client to close the connection once the response is done.
@@ -159,6 +197,9 @@ class H11Engine:
                 raw,
             )
         if event_type is h11.EndOfMessage:
+            trailers = event.headers.raw_items()  # type: ignore[union-attr]
+            if trailers and _fields_size(trailers) > self._limits.max_trailer_size:
+                raise trailers_too_large(self._limits.max_trailer_size)
             return END_OF_BODY
         if event is h11.PAUSED:
             return SWITCHED_PROTOCOL
@@ -196,6 +237,11 @@ def request_target(request: Request) -> bytes:
     return target
 
 
+def _fields_size(fields: list[tuple[bytes, bytes]]) -> int:
+    """The size of field lines and the empty line after them, written canonically."""
+    return sum(len(name) + len(value) + 4 for name, value in fields) + 2
+
+
 def _has_ambiguous_framing(headers: list[tuple[bytes, bytes]]) -> bool:
     names = {name.lower() for name, _ in headers}
     return b"transfer-encoding" in names and b"content-length" in names
@@ -209,8 +255,6 @@ _SHOWN_BYTES = 80
 def _in_our_words(exc: h11.RemoteProtocolError) -> str:
     """h11's message for a malformed response, reworded to say what was wrong and where."""
     text = str(exc)
-    if text == "Receive buffer too long":
-        return HEAD_TOO_LARGE
     quoted = _H11_QUOTED.match(text)
     if quoted is not None:
         what, line = quoted.groups()

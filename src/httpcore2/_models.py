@@ -24,6 +24,7 @@ from collections.abc import (
 )
 from typing import Any, Protocol, TypeVar, Union
 
+from ._config import DEFAULT_LIMITS
 from ._content import (
     AsyncByteStream,
     ByteStream,
@@ -670,7 +671,10 @@ class Response:
         # The scan first: it keeps reading a body without a coding as cheap as it can be.
         for _, name, _ in self.headers._items:
             if name == b"content-encoding":
-                return content_decoder(self.headers, request=self._request, in_memory=in_memory)
+                limits = self.extensions.get("limits", DEFAULT_LIMITS)
+                return content_decoder(
+                    self.headers, request=self._request, in_memory=in_memory, limits=limits
+                )
         return None
 
     def _in_memory(self, decode: bool) -> tuple[bytes | None, bool]:

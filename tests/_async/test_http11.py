@@ -6,8 +6,9 @@ import h11
 import pytest
 
 import httpcore2
-from httpcore2._async.http11 import MAX_INFORMATIONAL
-from httpcore2._http11_engine import MAX_HEAD_SIZE
+
+MAX_INFORMATIONAL = httpcore2.Limits().max_informational
+MAX_HEAD_SIZE = httpcore2.Limits().max_head_size
 
 # Every test here runs on each HTTP/1.1 engine.
 pytestmark = pytest.mark.usefixtures("http1_engine")

@@ -261,7 +261,7 @@ def test_p12_json_on_a_body_that_is_not_json_says_what_the_response_was(
         (b"garbage\r\n\r\n", "^The server sent an invalid status line: b'garbage'$"),
         (
             b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"a" * 200 * 1024 + b"\r\n\r\n",
-            "^The response head is larger than the limit of 100 KiB",
+            "^The response head is larger than the limit of 102400 bytes",
         ),
         (
             build_response(headers=[("Content-Length", "x")], content_length=False),

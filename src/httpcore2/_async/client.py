@@ -13,7 +13,16 @@ from typing import Any
 
 from .._arguments import check_auth, check_bool, check_client_arguments, check_cookies
 from .._auth import AuthTypes
-from .._config import DEFAULT_TIMEOUT, CertTypes, PoolLimits, Timeout, TimeoutTypes, VerifyTypes
+from .._config import (
+    DEFAULT_LIMITS,
+    DEFAULT_TIMEOUT,
+    CertTypes,
+    Limits,
+    PoolLimits,
+    Timeout,
+    TimeoutTypes,
+    VerifyTypes,
+)
 from .._content import AsyncIteratorStream, RequestContent, aprime_body, encode_request
 from .._cookies import Cookies, CookieTypes
 from .._decoders import accept_encoding
@@ -88,6 +97,7 @@ class Client:
         proxy: Proxy | URL | str | None = None,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         pool_limits: PoolLimits | None = None,
+        limits: Limits | None = None,
         max_redirects: int = 20,
         follow_redirects: bool = True,
         base_url: URL | str = "",
@@ -108,8 +118,11 @@ class Client:
             transport=transport,
             close_method="aclose",
         )
-        if proxy is not None and transport is not None:
-            raise ValueError("proxy= configures the client's own pool: not usable with transport=")
+        for name, value in (("proxy", proxy), ("limits", limits)):
+            if value is not None and transport is not None:
+                raise ValueError(
+                    f"{name}= configures the client's own pool: not usable with transport="
+                )
         hooks = dict(event_hooks or {})
         unknown = set(hooks) - {"request", "response"}
         if unknown:
@@ -134,6 +147,7 @@ class Client:
                 http2=http2,
                 http1_engine=http1_engine,
                 pool_limits=pool_limits,
+                limits=DEFAULT_LIMITS if limits is None else limits,
                 proxy=proxy,
             )
         if retries is not None:

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from .._backends.auto import AutoBackend
+from .._config import DEFAULT_LIMITS, Limits
 from .._exceptions import ConnectError, ConnectTimeout, HTTPError, UnsupportedProtocol
 from .._fast_engine import HTTP1EngineName
 from .._logging import log_closed, log_connected, log_tls
@@ -54,7 +55,8 @@ class HTTPConnection:
     ```
 
     With `http2=True`, HTTP/2 is spoken when the server picks `h2` by ALPN, or, on
-    cleartext or without ALPN, when `http1=False` (prior knowledge).
+    cleartext or without ALPN, when `http1=False` (prior knowledge). `limits` bounds what a
+    response may cost (see `Limits`).
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class HTTPConnection:
         http2: bool = False,
         keepalive_expiry: float | None = None,
         http1_engine: HTTP1EngineName | None = None,
+        limits: Limits = DEFAULT_LIMITS,
         retries: int = 0,
         local_address: str | None = None,
         uds: str | None = None,
@@ -76,6 +79,7 @@ class HTTPConnection:
         self._http2 = http2
         self._keepalive_expiry = keepalive_expiry
         self._http1_engine = http1_engine
+        self._limits = limits
         self._retries = retries
         self._local_address = local_address
         self._uds = uds
@@ -115,7 +119,9 @@ class HTTPConnection:
                 await stream.aclose()
                 raise
             if http2:
-                connection = HTTP2Connection(stream, keepalive_expiry=self._keepalive_expiry)
+                connection = HTTP2Connection(
+                    stream, keepalive_expiry=self._keepalive_expiry, limits=self._limits
+                )
                 try:
                     await connection.handshake(request.extensions["timeout"], request)
                 except BaseException:
@@ -124,7 +130,10 @@ class HTTPConnection:
                 self._connection = connection
             else:
                 self._connection = HTTP11Connection(
-                    stream, keepalive_expiry=self._keepalive_expiry, http1_engine=self._http1_engine
+                    stream,
+                    keepalive_expiry=self._keepalive_expiry,
+                    http1_engine=self._http1_engine,
+                    limits=self._limits,
                 )
         except BaseException as exc:
             self._connect_failed = True

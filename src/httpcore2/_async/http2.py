@@ -21,11 +21,14 @@ import h2.config
 import h2.connection
 import h2.events
 import h2.exceptions
+import h2.frame_buffer
 import h2.settings
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
+from hyperframe.frame import ContinuationFrame, Frame
 
 from .. import _synchronization  # unasync: remove
+from .._config import DEFAULT_LIMITS, Limits
 from .._content import ByteStream, FileStream, RequestStream
 from .._exceptions import (
     ConnectionNotAvailable,
@@ -36,10 +39,11 @@ from .._exceptions import (
     StreamRefused,
     WriteTimeout,
 )
+from .._http11_engine import too_many_headers
 from .._models import Headers, Request, Response
 from .._synchronization import NoLock, Waiter
 from .._trace import Trace, TraceStep, aemit
-from .http11 import MAX_INFORMATIONAL
+from .http11 import too_many_informational
 from .network import NetworkStream
 
 __all__ = ["HTTP2Connection"]
@@ -173,6 +177,38 @@ class _H2Connection(h2.connection.H2Connection):
         return [], [event]
 
 
+class _FrameBuffer(h2.frame_buffer.FrameBuffer):
+    """h2's frame buffer, with our bound on the CONTINUATION frames that follow a HEADERS
+    frame in place of h2's fixed one.
+
+    h2 fails a header block at `CONTINUATION_BACKLOG` buffered frames; joining the buffered
+    CONTINUATION frames into one before that keeps its bound from applying. This relies on
+    private parts of h2 (`_update_header_buffer`, `_headers_buffer`), which
+    tests/test_h2_private_api.py pins down.
+    """
+
+    def __init__(self, max_continuation_frames: int) -> None:
+        super().__init__(server=False)
+        self._max_continuation_frames = max_continuation_frames
+        self._continuation_frames = 0
+
+    def _update_header_buffer(self, f: Frame | None) -> Frame | None:
+        buffered = self._headers_buffer
+        if buffered and type(f) is ContinuationFrame:
+            self._continuation_frames += 1
+            if self._continuation_frames > self._max_continuation_frames:
+                raise h2.exceptions.ProtocolError(
+                    f"More than {self._max_continuation_frames} CONTINUATION frames in one "
+                    "header block (Limits.max_continuation_frames)."
+                )
+            if len(buffered) == h2.frame_buffer.CONTINUATION_BACKLOG:
+                buffered[1].data = b"".join(frame.data for frame in buffered[1:])
+                del buffered[2:]
+        else:
+            self._continuation_frames = 0
+        return super()._update_header_buffer(f)
+
+
 class _Data:
     """Body bytes that arrived on a stream and are not read yet.
 
@@ -225,12 +261,20 @@ class HTTP2Connection:
     ```
 
     Requests must carry the `timeout` extension as a mapping of phases, as the pool sets
-    it; the pool is the usual way to use a connection.
+    it; the pool is the usual way to use a connection. `limits` bounds what a response may
+    cost (see `Limits`); its `max_header_list_size` is advertised in our SETTINGS.
     """
 
-    def __init__(self, stream: NetworkStream, *, keepalive_expiry: float | None = None) -> None:
+    def __init__(
+        self,
+        stream: NetworkStream,
+        *,
+        keepalive_expiry: float | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
         self._stream = stream
         self._keepalive_expiry = keepalive_expiry
+        self._limits = limits
         self._h2 = _H2Connection(config=_CONFIG)
         self._h2.local_settings = h2.settings.Settings(
             client=True,
@@ -238,8 +282,12 @@ class HTTP2Connection:
                 SettingCodes.ENABLE_PUSH: 0,
                 SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
                 SettingCodes.MAX_CONCURRENT_STREAMS: 100,
+                SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
             },
         )
+        # h2 applies our SETTINGS once the server acknowledges them: enforce from the start.
+        self._h2.decoder.max_header_list_size = limits.max_header_list_size
+        self._h2.incoming_buffer = _FrameBuffer(limits.max_continuation_frames)
         self._lock = NoLock()
         self._streams: dict[int, _Stream] = {}
         # Streams waiting for an event while another task reads, oldest first.
@@ -400,6 +448,7 @@ class HTTP2Connection:
             "http_version": b"HTTP/2",
             "network_stream": self._stream,
             "stream_id": stream.id,
+            "limits": self._limits,
         }
         return Response(
             status,
@@ -615,10 +664,10 @@ class HTTP2Connection:
     async def _receive_response_head(
         self, stream: _Stream, timeout: float | None
     ) -> tuple[int, Headers]:
-        while True:  # `_dispatch` fails the stream past MAX_INFORMATIONAL 1xx responses
+        while True:  # `_dispatch` fails the stream past `max_informational` 1xx responses
             event = await self._next_event(stream, timeout)
             if type(event) is h2.events.ResponseReceived:
-                return _response_head(event.headers)
+                return _response_head(event.headers, self._limits.max_headers)
             # h2 lets nothing else come before a response head: DATA, or the end of the
             # stream, there is a protocol error of the whole connection.
             assert type(event) is h2.events.InformationalResponseReceived, event
@@ -742,7 +791,10 @@ class HTTP2Connection:
             try:
                 events = self._h2.receive_data(data)
             except h2.exceptions.ProtocolError as exc:
-                error = self._fail(RemoteProtocolError(f"HTTP/2 protocol error: {exc}"))
+                message = f"HTTP/2 protocol error: {exc}"
+                if isinstance(exc, h2.exceptions.DenialOfServiceError):  # only raised for this
+                    message += " (Limits.max_header_list_size)."
+                error = self._fail(RemoteProtocolError(message))
                 raise error from exc
             for event in events:
                 self._dispatch(event)
@@ -775,14 +827,11 @@ class HTTP2Connection:
                 # Their number is bounded here, where they are queued, not where they are
                 # read: a server must not make a stream hold events without end.
                 stream.informational += 1
-                if stream.informational > MAX_INFORMATIONAL:
+                if stream.informational > self._limits.max_informational:
                     if not stream.ended:
                         stream.ended = True
-                        message = (
-                            f"The server sent more than {MAX_INFORMATIONAL} informational "
-                            "(1xx) responses."
-                        )
-                        stream.events.append(RemoteProtocolError(message))
+                        error = too_many_informational(self._limits.max_informational)
+                        stream.events.append(error)
                         self._wake(stream_id)
                     return
             if event_type is h2.events.StreamEnded or event_type is h2.events.StreamReset:
@@ -921,13 +970,14 @@ def _request_headers(request: Request) -> list[tuple[bytes, bytes]]:
     return headers_out
 
 
-def _response_head(raw: list[tuple[bytes, bytes]]) -> tuple[int, Headers]:
+def _response_head(raw: list[tuple[bytes, bytes]], max_headers: int) -> tuple[int, Headers]:
     status = raw[0][1]  # h2 has checked that `:status` comes first
     if len(status) != 3 or not status.isdigit():
         raise RemoteProtocolError(f"Invalid HTTP/2 status {status!r}.")
-    return int(status), Headers.from_wire(
-        [(name, value) for name, value in raw if not name.startswith(b":")]
-    )
+    fields = [(name, value) for name, value in raw if not name.startswith(b":")]
+    if len(fields) > max_headers:
+        raise too_many_headers(max_headers)
+    return int(status), Headers.from_wire(fields)
 
 
 class HTTP2ResponseStream:

@@ -13,7 +13,16 @@ from typing import Any
 
 from .._arguments import check_auth, check_bool, check_client_arguments, check_cookies
 from .._auth import AuthTypes
-from .._config import DEFAULT_TIMEOUT, CertTypes, PoolLimits, Timeout, TimeoutTypes, VerifyTypes
+from .._config import (
+    DEFAULT_LIMITS,
+    DEFAULT_TIMEOUT,
+    CertTypes,
+    Limits,
+    PoolLimits,
+    Timeout,
+    TimeoutTypes,
+    VerifyTypes,
+)
 from .._content import AsyncIteratorStream, RequestContent, prime_body, encode_request
 from .._cookies import Cookies, CookieTypes
 from .._decoders import accept_encoding
@@ -94,6 +103,7 @@ class SyncClient:
         proxy: Proxy | URL | str | None = None,
         timeout: TimeoutTypes = DEFAULT_TIMEOUT,
         pool_limits: PoolLimits | None = None,
+        limits: Limits | None = None,
         max_redirects: int = 20,
         follow_redirects: bool = True,
         base_url: URL | str = "",
@@ -114,8 +124,11 @@ class SyncClient:
             transport=transport,
             close_method="close",
         )
-        if proxy is not None and transport is not None:
-            raise ValueError("proxy= configures the client's own pool: not usable with transport=")
+        for name, value in (("proxy", proxy), ("limits", limits)):
+            if value is not None and transport is not None:
+                raise ValueError(
+                    f"{name}= configures the client's own pool: not usable with transport="
+                )
         hooks = dict(event_hooks or {})
         unknown = set(hooks) - {"request", "response"}
         if unknown:
@@ -140,6 +153,7 @@ class SyncClient:
                 http2=http2,
                 http1_engine=http1_engine,
                 pool_limits=pool_limits,
+                limits=DEFAULT_LIMITS if limits is None else limits,
                 proxy=proxy,
             )
         if retries is not None:

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from .._backends.sync import SyncBackend
+from .._config import DEFAULT_LIMITS, Limits
 from .._exceptions import ConnectError, ConnectTimeout, HTTPError, UnsupportedProtocol
 from .._fast_engine import HTTP1EngineName
 from .._logging import log_closed, log_connected, log_tls
@@ -55,7 +56,8 @@ class SyncHTTPConnection:
     ```
 
     With `http2=True`, HTTP/2 is spoken when the server picks `h2` by ALPN, or, on
-    cleartext or without ALPN, when `http1=False` (prior knowledge).
+    cleartext or without ALPN, when `http1=False` (prior knowledge). `limits` bounds what a
+    response may cost (see `Limits`).
     """
 
     def __init__(
@@ -66,6 +68,7 @@ class SyncHTTPConnection:
         http2: bool = False,
         keepalive_expiry: float | None = None,
         http1_engine: HTTP1EngineName | None = None,
+        limits: Limits = DEFAULT_LIMITS,
         retries: int = 0,
         local_address: str | None = None,
         uds: str | None = None,
@@ -77,6 +80,7 @@ class SyncHTTPConnection:
         self._http2 = http2
         self._keepalive_expiry = keepalive_expiry
         self._http1_engine = http1_engine
+        self._limits = limits
         self._retries = retries
         self._local_address = local_address
         self._uds = uds
@@ -116,7 +120,9 @@ class SyncHTTPConnection:
                 stream.close()
                 raise
             if http2:
-                connection = SyncHTTP2Connection(stream, keepalive_expiry=self._keepalive_expiry)
+                connection = SyncHTTP2Connection(
+                    stream, keepalive_expiry=self._keepalive_expiry, limits=self._limits
+                )
                 try:
                     connection.handshake(request.extensions["timeout"], request)
                 except BaseException:
@@ -125,7 +131,10 @@ class SyncHTTPConnection:
                 self._connection = connection
             else:
                 self._connection = SyncHTTP11Connection(
-                    stream, keepalive_expiry=self._keepalive_expiry, http1_engine=self._http1_engine
+                    stream,
+                    keepalive_expiry=self._keepalive_expiry,
+                    http1_engine=self._http1_engine,
+                    limits=self._limits,
                 )
         except BaseException as exc:
             self._connect_failed = True

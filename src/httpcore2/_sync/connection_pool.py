@@ -13,7 +13,16 @@ import warnings
 from collections.abc import Iterator, Callable
 from typing import Any
 
-from .._config import DEFAULT_TIMEOUT, Deadline, PoolLimits, Timeout, VerifyTypes, pool_ssl_context
+from .._config import (
+    DEFAULT_LIMITS,
+    DEFAULT_TIMEOUT,
+    Deadline,
+    Limits,
+    PoolLimits,
+    Timeout,
+    VerifyTypes,
+    pool_ssl_context,
+)
 from .._content import RequestContent
 from .._exceptions import (
     ConnectionNotAvailable,
@@ -120,6 +129,8 @@ class SyncConnectionPool:
 
     `http1_engine` picks what parses HTTP/1.1: `"fast"` (the default, `None`), a strict
     parser of our own, or `"h11"`, the reference implementation (see docs/http11-engines.md).
+    `limits` bounds what one response may cost: head size, header count, 1xx responses,
+    decoded size... (see `Limits` and docs/security.md).
     """
 
     def __init__(
@@ -132,6 +143,7 @@ class SyncConnectionPool:
         http2: bool = False,
         http1_engine: HTTP1EngineName | None = None,
         pool_limits: PoolLimits | None = None,
+        limits: Limits = DEFAULT_LIMITS,
         retries: int = 0,
         local_address: str | None = None,
         uds: str | None = None,
@@ -154,6 +166,7 @@ class SyncConnectionPool:
         check_engine_name(http1_engine)
         self._http1_engine = http1_engine
         self._limits = PoolLimits() if pool_limits is None else pool_limits
+        self._response_limits = limits
         self._retries = retries
         self._local_address = local_address
         self._uds = uds
@@ -674,6 +687,7 @@ class SyncConnectionPool:
             http2=self._http2,
             keepalive_expiry=self._limits.keepalive_expiry,
             http1_engine=self._http1_engine,
+            limits=self._response_limits,
             retries=self._retries,
             local_address=self._local_address,
             network_backend=self._backend,

@@ -11,6 +11,7 @@ import enum
 import time
 from typing import IO, Any
 
+from .._config import DEFAULT_LIMITS, Limits
 from .._content import ByteStream, FileStream, IteratorStream, RequestStream
 from .._exceptions import (
     HTTPError,
@@ -30,8 +31,6 @@ __all__ = ["SyncHTTP11Connection"]
 READ_SIZE = 64 * 1024
 # In-memory bodies up to this size go out in the same write as the request head.
 MAX_COALESCED_BODY = 64 * 1024
-# A server may send a few 1xx responses (100, 102, 103); an endless stream of them is an attack.
-MAX_INFORMATIONAL = 20
 
 
 class _State(enum.Enum):
@@ -40,9 +39,11 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
-def _too_many_informational() -> RemoteProtocolError:
+def too_many_informational(limit: int) -> RemoteProtocolError:
+    # A server may send a few 1xx responses (100, 102, 103); an endless stream is an attack.
     return RemoteProtocolError(
-        f"The server sent more than {MAX_INFORMATIONAL} informational (1xx) responses."
+        f"The server sent more than {limit} informational (1xx) responses "
+        "(Limits.max_informational)."
     )
 
 
@@ -64,7 +65,8 @@ class SyncHTTP11Connection:
 
     Requests must carry the `timeout` extension as a mapping of phases, as the pool
     sets it; the pool is the usual way to use a connection. `http1_engine` names the
-    protocol engine: `"fast"` or `"h11"` (`None`, the default, is `"fast"`).
+    protocol engine: `"fast"` or `"h11"` (`None`, the default, is `"fast"`). `limits` bounds
+    what a response may cost (see `Limits`).
     """
 
     def __init__(
@@ -73,10 +75,12 @@ class SyncHTTP11Connection:
         *,
         keepalive_expiry: float | None = None,
         http1_engine: HTTP1EngineName | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self._stream = stream
         self._keepalive_expiry = keepalive_expiry
-        self._engine = new_engine(http1_engine)
+        self._engine = new_engine(http1_engine, limits)
+        self._limits = limits
         self._state = _State.IDLE
         self._idle_since = time.monotonic()
         self._requests = 0
@@ -157,6 +161,7 @@ class SyncHTTP11Connection:
             "http_version": b"HTTP/" + head.http_version,
             "reason_phrase": head.reason,
             "network_stream": self._stream,
+            "limits": self._limits,
         }
         return Response(
             head.status,
@@ -247,7 +252,7 @@ class SyncHTTP11Connection:
         """Read the response that arrived while the body is going out: True if it refuses
         the body (a final status of 300 or more), False to keep sending (an informational
         response, or a final one the server streams while it reads, as an echo does)."""
-        for _ in range(MAX_INFORMATIONAL + 1):
+        for _ in range(self._limits.max_informational + 1):
             event = self._engine.next_event()
             while event is NEED_DATA:
                 if not self._stream.is_readable():
@@ -259,7 +264,7 @@ class SyncHTTP11Connection:
             if event.status >= 200:
                 self._early_head = event
                 return event.status >= 300
-        raise _too_many_informational()
+        raise too_many_informational(self._limits.max_informational)
 
     # Receiving the response.
 
@@ -287,14 +292,14 @@ class SyncHTTP11Connection:
         # Only an early response (above) leaves bytes to parse: until the first read here
         # there is nothing, since a reused connection never holds bytes from before.
         self._receive_data(timeouts["read"])
-        for _ in range(MAX_INFORMATIONAL + 1):
+        for _ in range(self._limits.max_informational + 1):
             head = self._next_event(timeouts)
             # Before the body, the only events are response heads; 1xx ones are skipped,
             # but for a 101: the connection switched protocols, and that is the answer.
             assert type(head) is ResponseHead, head
             if head.status >= 200 or head.status == 101:
                 return head
-        raise _too_many_informational()
+        raise too_many_informational(self._limits.max_informational)
 
     def _response_closed(self) -> None:
         if self._state is _State.ACTIVE and self._engine.start_next_exchange():

@@ -17,6 +17,7 @@ import ipaddress
 import socket
 import ssl
 
+from .._config import DEFAULT_LIMITS, Limits
 from .._exceptions import ConnectError, ConnectTimeout, HTTPError, ProxyError, RemoteProtocolError
 from .._fast_engine import HTTP1EngineName
 from .._http11_engine import NEED_DATA, H11Engine, ResponseHead
@@ -61,6 +62,7 @@ class SyncProxyConnection(SyncHTTPConnection):
         http2: bool = False,
         keepalive_expiry: float | None = None,
         http1_engine: HTTP1EngineName | None = None,
+        limits: Limits = DEFAULT_LIMITS,
         retries: int = 0,
         local_address: str | None = None,
         network_backend: SyncNetworkBackend | None = None,
@@ -72,6 +74,7 @@ class SyncProxyConnection(SyncHTTPConnection):
             http2=http2,
             keepalive_expiry=keepalive_expiry,
             http1_engine=http1_engine,
+            limits=limits,
             retries=retries,
             local_address=local_address,
             network_backend=network_backend,
@@ -124,7 +127,7 @@ class SyncTunnelProxyConnection(SyncProxyConnection):
     def _open_tunnel(self, stream: SyncNetworkStream, request: Request) -> None:
         connect = connect_request(self._proxy, request)
         timeouts = request.extensions["timeout"]
-        engine = H11Engine()
+        engine = H11Engine(self._limits)
         stream.write(engine.request_head(connect) + engine.end_of_body(), timeouts["write"])
         while True:
             try:
