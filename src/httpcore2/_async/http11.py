@@ -8,12 +8,20 @@ from __future__ import annotations
 
 import enum
 import time
+from collections import deque
 from typing import Any
 
 from .._content import ByteStream, RequestStream
 from .._exceptions import HTTPError, RemoteProtocolError, WriteError
 from .._fast_engine import HTTP1EngineName, new_engine
-from .._http11_engine import END_OF_BODY, NEED_DATA, SWITCHED_PROTOCOL, ResponseEvent, ResponseHead
+from .._http11_engine import (
+    END_OF_BODY,
+    SWITCHED_PROTOCOL,
+    ResponseEvent,
+    ResponseHead,
+    Trailers,
+    request_parts,
+)
 from .._models import Headers, Request, Response
 from .._trace import Trace, TraceStep
 from .network import NetworkStream
@@ -74,8 +82,8 @@ class HTTP11Connection:
         self._idle_since = time.monotonic()
         self._requests = 0
         self.response_started = False
-        # A final response head that arrived while the request body was going out.
-        self._early_head: ResponseHead | None = None
+        # Events the engine handed out and the response has not taken yet.
+        self._events: deque[ResponseEvent] = deque()
 
     # The pool's view of the connection.
 
@@ -174,12 +182,14 @@ class HTTP11Connection:
         body = request.stream
         if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
             # The whole request in one write: one system call for a typical request.
-            data = self._engine.request_head(request)
+            data = self._engine.request_head(*request_parts(request))
             if body.content:
                 data += self._engine.body_chunk(body.content)
             await self._stream.write(data + self._engine.end_of_body(), timeouts["write"])
             return True
-        await self._stream.write(self._engine.request_head(request), timeouts["write"])
+        await self._stream.write(
+            self._engine.request_head(*request_parts(request)), timeouts["write"]
+        )
         return False
 
     async def _send_body(self, body: RequestStream, timeouts: dict[str, float | None]) -> None:
@@ -187,7 +197,7 @@ class HTTP11Connection:
         try:
             async for chunk in chunks:
                 if (
-                    self._early_head is None
+                    not self._events
                     and self._stream.is_readable()
                     and await self._body_refused(timeouts)
                 ):
@@ -207,29 +217,34 @@ class HTTP11Connection:
         """Read the response that arrived while the body is going out: True if it refuses
         the body (a final status of 300 or more), False to keep sending (an informational
         response, or a final one the server streams while it reads, as an echo does)."""
+        events = self._events
         for _ in range(MAX_INFORMATIONAL + 1):
-            event = self._engine.next_event()
-            while event is NEED_DATA:
+            while not events:
                 if not self._stream.is_readable():
                     return False  # the rest of the head is still on its way
                 await self._receive_data(timeouts["read"])
-                event = self._engine.next_event()
-            # Before the body, the only events are response heads; 1xx ones are skipped.
+            event = events[0]
+            if isinstance(event, RemoteProtocolError):
+                raise event
+            # Before the body, the only events are response heads; 1xx ones are skipped,
+            # a final one stays for `_receive_response_head`.
             assert type(event) is ResponseHead, event
             if event.status >= 200:
-                self._early_head = event
                 return event.status >= 300
+            events.popleft()
         raise _too_many_informational()
 
     # Receiving the response.
 
     async def _next_event(self, timeouts: dict[str, float | None]) -> ResponseEvent:
-        """Feed received bytes to the engine until it has an event for us."""
-        while True:
-            event = self._engine.next_event()
-            if event is not NEED_DATA:
-                return event
+        """The next event, once received bytes give the engine one."""
+        events = self._events
+        while not events:
             await self._receive_data(timeouts["read"])
+        event = events.popleft()
+        if isinstance(event, RemoteProtocolError):
+            raise event
+        return event
 
     async def _receive_data(self, timeout: float | None) -> None:
         data = await self._stream.read(READ_SIZE, timeout)
@@ -237,16 +252,9 @@ class HTTP11Connection:
             self.response_started = True
         elif self._engine.awaiting_response and not self.response_started:
             raise RemoteProtocolError("Server disconnected without sending a response.")
-        self._engine.receive_data(data)
+        self._events.extend(self._engine.receive_data(data))
 
     async def _receive_response_head(self, timeouts: dict[str, float | None]) -> ResponseHead:
-        early = self._early_head
-        if early is not None:  # read while the body was going out
-            self._early_head = None
-            return early
-        # Only an early response (above) leaves bytes to parse: until the first read here
-        # there is nothing, since a reused connection never holds bytes from before.
-        await self._receive_data(timeouts["read"])
         for _ in range(MAX_INFORMATIONAL + 1):
             head = await self._next_event(timeouts)
             # Before the body, the only events are response heads; 1xx ones are skipped,
@@ -311,6 +319,11 @@ class HTTP11ResponseStream:
             raise
         if type(event) is bytes:
             return event
+        if type(event) is memoryview:
+            # A view of received bytes: whoever reads the stream gets bytes.
+            return bytes(event)
+        if type(event) is Trailers:
+            return await self.__anext__()  # not surfaced: the body goes on
         # In a body, the engine hands out data, then the end of the body; after a protocol
         # switch there is no body (the connection is closed with the response: what
         # follows is not HTTP/1.1; the `network_stream` extension gives access to it).
