@@ -61,7 +61,7 @@ _HEAD_END = re.compile(rb"\n\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/(1\.[0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?\n")
 # A field line of a head whose CRLFs became LFs, and whose characters are all allowed: a
 # token, a colon, optional whitespace, the value (trailing whitespace is stripped later).
-_FIELD = re.compile(rb"([-!#$%&'*+.^_`|~0-9A-Za-z]+):[ \t]*([^\n]*)\n")
+_FIELD = re.compile(rb"^([-!#$%&'*+.^_`|~0-9A-Za-z]+):[ \t]*([^\n]*)\n", re.MULTILINE)
 # The framing fields, found in the lower-cased head.
 _FRAMING_FIELDS = re.compile(rb"\n(content-length|transfer-encoding|connection):[ \t]*([^\n]*)")
 # Every byte but the control characters (HTAB, CR and LF aside) and DEL.
@@ -419,11 +419,11 @@ def _normalised(block: bytes) -> bytes:
 
 def _fields(block: bytes, start: int) -> list[tuple[bytes, bytes]]:
     """The field lines of a normalised block from `start`, as (name, value) pairs."""
-    parts = _FIELD.split(block[start:])
-    gaps = parts[::3]
-    if gaps[-1] != b"\n" or any(gaps[:-1]):
+    fields: list[tuple[bytes, bytes]] = _FIELD.findall(block, start)
+    # A match is a whole line (anchored at its start, up to its LF): every line but the
+    # final empty one must be one.
+    if len(fields) != block.count(b"\n", start) - 1:
         raise RemoteProtocolError("An invalid header line in a head.")
-    fields = list(zip(parts[1::3], parts[2::3], strict=True))
     if b" \n" in block or b"\t\n" in block:
         fields = [(name, value.rstrip(b" \t")) for name, value in fields]
     return fields
