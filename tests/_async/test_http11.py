@@ -53,6 +53,27 @@ async def test_body_pieces_are_bytes_and_trailers_are_skipped() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_response_closed_unread_but_received_whole_frees_the_connection() -> None:
+    second = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"
+    stream = httpcore2.MockStream([OK, second])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request())
+    await response.aclose()  # the body came with the head: dropped, not read
+    assert connection.is_idle()
+    response = await connection.handle_request(make_request())
+    assert await response.aread() == b"second"
+
+
+@pytest.mark.anyio
+async def test_a_response_closed_before_its_body_arrived_closes_the_connection() -> None:
+    stream = httpcore2.MockStream([OK[:-5], OK[-5:]])
+    connection = httpcore2.HTTP11Connection(stream)
+    response = await connection.handle_request(make_request())
+    await response.aclose()
+    assert connection.is_closed()
+
+
+@pytest.mark.anyio
 async def test_keep_alive_serves_requests_in_turn() -> None:
     stream = httpcore2.MockStream([OK, OK])
     connection = httpcore2.HTTP11Connection(stream)

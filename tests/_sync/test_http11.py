@@ -51,6 +51,25 @@ def test_body_pieces_are_bytes_and_trailers_are_skipped() -> None:
     assert connection.is_idle()
 
 
+def test_a_response_closed_unread_but_received_whole_frees_the_connection() -> None:
+    second = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"
+    stream = httpcore2.SyncMockStream([OK, second])
+    connection = httpcore2.SyncHTTP11Connection(stream)
+    response = connection.handle_request(make_request())
+    response.close()  # the body came with the head: dropped, not read
+    assert connection.is_idle()
+    response = connection.handle_request(make_request())
+    assert response.read() == b"second"
+
+
+def test_a_response_closed_before_its_body_arrived_closes_the_connection() -> None:
+    stream = httpcore2.SyncMockStream([OK[:-5], OK[-5:]])
+    connection = httpcore2.SyncHTTP11Connection(stream)
+    response = connection.handle_request(make_request())
+    response.close()
+    assert connection.is_closed()
+
+
 def test_keep_alive_serves_requests_in_turn() -> None:
     stream = httpcore2.SyncMockStream([OK, OK])
     connection = httpcore2.SyncHTTP11Connection(stream)

@@ -260,7 +260,12 @@ class SyncHTTP11Connection:
         raise _too_many_informational()
 
     def _response_closed(self) -> None:
-        if self._state is _State.ACTIVE and self._engine.start_next_exchange():
+        events = self._events
+        # A body left unread but received whole (it came with the head) costs nothing to
+        # drop: the connection can still be reused.
+        received_whole = not events or events[-1] is END_OF_BODY
+        events.clear()
+        if self._state is _State.ACTIVE and received_whole and self._engine.start_next_exchange():
             self._state = _State.IDLE
             self._idle_since = time.monotonic()
         else:
