@@ -815,6 +815,7 @@ def write_json(
                     "requests": case.requests,
                     "seconds": case.seconds,
                     "server_cpu_busy": case.server_busy,
+                    "client_cpu_seconds": case.client_cpu,
                     "requests_per_second": case.rps,
                     "median_requests_per_second": case.median_rps if case.seconds else None,
                     "us_per_request": 1e6 / case.median_rps if case.seconds else None,

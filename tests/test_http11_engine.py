@@ -287,6 +287,7 @@ def test_protocol_switch(
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 
 
+@pytest.mark.case("S19")
 @engines
 def test_s19_chunked_and_content_length_frame_by_chunked_then_close(
     engine_class: type[HTTP11Engine],
@@ -306,6 +307,7 @@ def test_target_extension_is_checked(engine_class: type[HTTP11Engine], target: b
         send(engine_class(), request)
 
 
+@pytest.mark.case("S20")
 @engines
 @pytest.mark.parametrize(
     "value",
@@ -319,6 +321,7 @@ def test_s20_malformed_content_length_is_rejected(
         feed(engine_class(), "GET", [response])
 
 
+@pytest.mark.case("S20")
 @engines
 @pytest.mark.parametrize(
     ("fields", "surfaced"),
@@ -342,6 +345,7 @@ def test_s20_identical_lengths_fold_and_the_coding_is_lower_cased(
     assert events == [HEAD(200, b"OK", b"1.1", surfaced), b"ok", END_OF_BODY]
 
 
+@pytest.mark.case("S21")
 @engines
 @pytest.mark.parametrize(
     "fields",
@@ -361,6 +365,7 @@ def test_s21_unsupported_transfer_encoding_is_rejected(
         feed(engine_class(), "GET", [b"HTTP/1.1 200 OK\r\n" + fields + b"\r\n0\r\n\r\n"])
 
 
+@pytest.mark.case("S22")
 @engines
 @pytest.mark.parametrize(
     "body",
@@ -389,6 +394,7 @@ def test_s22_invalid_chunked_body_is_rejected(
         feed(engine_class(), "GET", [CHUNKED, body])
 
 
+@pytest.mark.case("S23")
 @engines
 @pytest.mark.parametrize(
     "head",
@@ -429,6 +435,7 @@ def endless(engine: HTTP11Engine, first: bytes, piece: bytes) -> int:
     return fed
 
 
+@pytest.mark.case("S24")
 @engines
 def test_s24_oversized_head_in_small_pieces_fails_at_the_limit(
     engine_class: type[HTTP11Engine],
@@ -437,6 +444,7 @@ def test_s24_oversized_head_in_small_pieces_fails_at_the_limit(
     assert received <= MAX_HEAD_SIZE + 100
 
 
+@pytest.mark.case("S24")
 @engines
 def test_s24_oversized_chunk_size_line_fails_at_the_limit(
     engine_class: type[HTTP11Engine],
@@ -445,12 +453,14 @@ def test_s24_oversized_chunk_size_line_fails_at_the_limit(
     assert received <= MAX_HEAD_SIZE + 100
 
 
+@pytest.mark.case("S25")
 @engines
 def test_s25_endless_trailers_fail_at_the_limit(engine_class: type[HTTP11Engine]) -> None:
     received = endless(engine_class(), CHUNKED + b"0\r\n", b"X-Trailer: yes\r\n")
     assert received <= MAX_HEAD_SIZE + 100
 
 
+@pytest.mark.case("S25")
 @engines
 def test_s25_informational_heads_come_one_at_a_time(engine_class: type[HTTP11Engine]) -> None:
     # The connection counts them and gives up (MAX_INFORMATIONAL); the engine hands out
@@ -465,6 +475,7 @@ def test_s25_informational_heads_come_one_at_a_time(engine_class: type[HTTP11Eng
         assert engine.awaiting_response
 
 
+@pytest.mark.case("F05")
 @engines
 @pytest.mark.parametrize(
     ("method", "response"),
