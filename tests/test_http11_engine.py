@@ -680,6 +680,7 @@ def test_fast_engine_hands_out_received_bytes_without_copying_the_rest() -> None
     assert engine.receive_data(whole)[0] is whole
     assert engine.receive_data(b"\r\n0\r\n\r\n") == [END_OF_BODY]
     assert engine.start_next_exchange()
+    assert engine._buffer == b""  # an idle connection holds no received bytes
 
 
 def test_fast_engine_parses_nothing_when_nothing_is_expected() -> None:

@@ -401,6 +401,9 @@ class FastEngine(HTTP11Engine):
     def _next_exchange(self) -> None:
         self._state = _IDLE
         self._method = b""
+        # All of it was parsed: an idle connection keeps no read buffer alive.
+        self._buffer = b""
+        self._pos = 0
 
 
 def _normalised(block: bytes) -> bytes:
