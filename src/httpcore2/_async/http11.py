@@ -265,12 +265,11 @@ class HTTP11Connection:
         raise _too_many_informational()
 
     async def _response_closed(self) -> None:
-        events = self._events
-        # A body left unread but received whole (it came with the head) costs nothing to
-        # drop: the connection can still be reused.
-        received_whole = not events or events[-1] is END_OF_BODY
-        events.clear()
-        if self._state is _State.ACTIVE and received_whole and self._engine.start_next_exchange():
+        # Events left over mean the response was closed unread (even if all of it came
+        # with its head): the connection is closed, as for a body still on the wire.
+        read_to_the_end = not self._events
+        self._events.clear()
+        if self._state is _State.ACTIVE and read_to_the_end and self._engine.start_next_exchange():
             self._state = _State.IDLE
             self._idle_since = time.monotonic()
         else:
