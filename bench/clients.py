@@ -103,6 +103,40 @@ def httpx_sync(url: str) -> Iterator[SyncGet]:
         yield get
 
 
+@contextmanager
+def pyreqwest_sync(url: str) -> Iterator[SyncGet]:
+    from pyreqwest.client import SyncClientBuilder
+
+    with SyncClientBuilder().build() as client:
+
+        def get() -> Result:
+            response = client.get(url).build().send()
+            return response.status, bytes(response.bytes())
+
+        yield get
+
+
+@contextmanager
+def pycurl_sync(url: str) -> Iterator[SyncGet]:
+    import io
+
+    import pycurl
+
+    curl = pycurl.Curl()
+    curl.setopt(pycurl.URL, url)
+    try:
+
+        def get() -> Result:
+            body = io.BytesIO()
+            curl.setopt(pycurl.WRITEDATA, body)
+            curl.perform()
+            return curl.getinfo(pycurl.RESPONSE_CODE), body.getvalue()
+
+        yield get
+    finally:
+        curl.close()
+
+
 @asynccontextmanager
 async def httpcore2_async(
     url: str, pool_size: int, engine: str | None = None
@@ -146,6 +180,19 @@ async def aiohttp_async(url: str, pool_size: int) -> AsyncIterator[AsyncGet]:
         async def get() -> Result:
             async with session.get(url) as response:
                 return response.status, await response.read()
+
+        yield get
+
+
+@asynccontextmanager
+async def pyreqwest_async(url: str, pool_size: int) -> AsyncIterator[AsyncGet]:
+    from pyreqwest.client import ClientBuilder
+
+    async with ClientBuilder().max_connections(pool_size).build() as client:
+
+        async def get() -> Result:
+            response = await client.get(url).build().send()
+            return response.status, bytes(await response.bytes())
 
         yield get
 
@@ -278,6 +325,9 @@ CLIENTS = [
     Client("requests", "requests", sync=requests_sync),
     Client("urllib3", "urllib3", sync=urllib3_sync),
     Client("aiohttp", "aiohttp", async_=aiohttp_async),
+    # A Rust client (reqwest on tokio; async on asyncio and uvloop only) and libcurl.
+    Client("pyreqwest", "pyreqwest", pyreqwest_sync, pyreqwest_async),
+    Client("pycurl", "pycurl", sync=pycurl_sync),
     Client("httpx", "httpx", httpx_sync, httpx_async, httpx_h2, trio=True),
     Client("niquests", "niquests", h2=niquests_h2),
 ]

@@ -128,7 +128,8 @@ def run_on(backend: str, main: Callable[[], Awaitable[T]]) -> T:
 
 
 class Stopwatch:
-    """Times a block: wall clock, the server's CPU time over it, and optionally a profile."""
+    """Times a block: wall clock, this process's CPU time (every thread) and the server's
+    over it, and optionally a profile."""
 
     def __init__(
         self,
@@ -139,7 +140,9 @@ class Stopwatch:
         self._profiler = profiler
         self._cpu: float | None = None
         self._start = 0.0
+        self._start_cpu = 0.0
         self.seconds = 0.0
+        self.client_cpu = 0.0
         self.server_busy: float | None = None
 
     def __enter__(self) -> Stopwatch:
@@ -147,10 +150,12 @@ class Stopwatch:
         if self._profiler is not None:
             self._profiler.enable()
         self._start = time.perf_counter()
+        self._start_cpu = time.process_time()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.seconds = time.perf_counter() - self._start
+        self.client_cpu = time.process_time() - self._start_cpu
         if self._profiler is not None:
             self._profiler.disable()
         cpu = self._server_cpu()
@@ -257,6 +262,7 @@ class Case:
     measure: Callable[[], Stopwatch]
     seconds: list[float] = field(default_factory=list)
     server_busy: list[float] = field(default_factory=list)
+    client_cpu: list[float] = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -266,6 +272,12 @@ class Case:
     @property
     def median_rps(self) -> float:
         return statistics.median(self.rps) if self.seconds else float("nan")
+
+    @property
+    def median_cpu_per_request(self) -> float:
+        """The client's CPU time per request (µs): a busy machine disturbs it far less
+        than the wall clock."""
+        return statistics.median(self.client_cpu) * 1e6 / self.requests
 
     @property
     def median_server_busy(self) -> float | None:
@@ -319,6 +331,7 @@ def run_group(group: Group, repeat: int) -> None:
                 traceback.print_exc(file=sys.stderr)
                 continue
             case.seconds.append(watch.seconds)
+            case.client_cpu.append(watch.client_cpu)
             if watch.server_busy is not None:
                 case.server_busy.append(watch.server_busy)
             _progress(f"{label}: {case.requests / watch.seconds:,.0f} req/s")
@@ -361,6 +374,7 @@ def throughput_table(group: Group) -> str:
         f"client/{REFERENCE}",
         f"{REFERENCE}/client",
         f"client/{PEER}",
+        "client CPU µs/req",
         "server CPU",
     ]
     rows = []
@@ -379,6 +393,7 @@ def throughput_table(group: Group) -> str:
                 _fmt(paired_ratio(case, reference)),
                 _fmt(paired_ratio(reference, case)),
                 _fmt(paired_ratio(case, peer)),
+                f"{case.median_cpu_per_request:.1f}",
                 _fmt(_percent(case.median_server_busy), ".0f", "%"),
             ]
         )
@@ -526,14 +541,18 @@ def _async_measure(
 def profile(args: argparse.Namespace, server: BenchServer, client: Client) -> None:
     scenario = profiled_scenario(args)
     count = args.requests or DEFAULT_REQUESTS[scenario]
-    profiler = cProfile.Profile()
+    # CPU time leaves out the waits for the server and for a core on a busy machine.
+    profiler = cProfile.Profile(
+        time.process_time if args.profile_clock == "cpu" else time.perf_counter
+    )
     watch = Stopwatch(lambda: None, profiler)
-    where = f"on asyncio, {args.concurrency} workers"
+    backend = args.backends[0]
+    where = f"on {backend}, {args.concurrency} workers"
     if scenario == "sync":
         time_sync(client, server.url, count, args.warmup, watch)
         where = "sequential"
     elif scenario == "h2":
-        time_h2(client, "asyncio", server, count, args.concurrency, args.warmup, watch)
+        time_h2(client, backend, server, count, args.concurrency, args.warmup, watch)
         where += ", one HTTP/2 connection"
     else:
         factory = client.async_
@@ -541,7 +560,7 @@ def profile(args: argparse.Namespace, server: BenchServer, client: Client) -> No
         url = server.url
         time_async(
             lambda: factory(url, args.pool_size),
-            "asyncio",
+            backend,
             count,
             args.concurrency,
             args.warmup,
@@ -620,7 +639,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         const=REFERENCE,
         metavar="CLIENT",
         help=f"profile one client (default {REFERENCE}) instead of benchmarking: the async "
-        "scenario on asyncio, or the sync or h2 one with --scenario sync or h2",
+        "scenario on the first of --backends, or the sync or h2 one with --scenario sync or h2",
+    )
+    parser.add_argument(
+        "--profile-clock",
+        choices=["wall", "cpu"],
+        default="wall",
+        help="what --profile counts: wall-clock time (waits included) or this process's CPU time",
     )
     args = parser.parse_args(argv)
     for name in args.clients:
@@ -800,6 +825,7 @@ def write_json(
                     "requests": case.requests,
                     "seconds": case.seconds,
                     "server_cpu_busy": case.server_busy,
+                    "client_cpu_seconds": case.client_cpu,
                     "requests_per_second": case.rps,
                     "median_requests_per_second": case.median_rps if case.seconds else None,
                     "us_per_request": 1e6 / case.median_rps if case.seconds else None,

@@ -391,6 +391,41 @@ async def test_read_timeout_leaves_the_stream_usable(
         assert await read_exactly(stream, 4) == b"ping"
 
 
+@on(NATIVE)
+async def test_one_read_timer_per_connection_follows_the_latest_deadline(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    # A read that waits moves the connection's deadline; the one timer, when it fires,
+    # re-arms itself for a later deadline, and lapses when no read waits.
+    server = raw_server(echo)
+    async with connect(backend_class(), server.address) as stream:
+        protocol = stream._protocol  # type: ignore[attr-defined]
+        received: list[bytes] = []
+
+        async def read(timeout: float) -> None:
+            received.append(await stream.read(1024, timeout=timeout))
+
+        async def read_after_writing(data: bytes, timeout: float) -> None:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(read, timeout)
+                await wait_until(lambda: protocol.read_waiter is not None)
+                await stream.write(data, timeout=LONG)
+
+        await read_after_writing(b"a", SHORT)
+        timer = protocol.read_timer
+        assert timer is not None
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(read, LONG)
+            await wait_until(lambda: protocol.read_waiter is not None)
+            assert protocol.read_timer is timer  # due earlier than this read's deadline: kept
+            await wait_until(lambda: protocol.read_timer is not timer)
+            assert protocol.read_timer is not None  # fired while the read waits: re-armed
+            await stream.write(b"b", timeout=LONG)
+        await read_after_writing(b"c", SHORT)  # due earlier than the armed timer: replaced
+        await wait_until(lambda: protocol.read_timer is None)  # fired with no read waiting
+        assert received == [b"a", b"b", b"c"]
+
+
 @every_async_backend
 async def test_write_timeout_when_the_peer_never_reads(
     backend_class: type[NetworkBackend], raw_server: RawServerFactory

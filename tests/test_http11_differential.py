@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 
 import httpcore2
 from httpcore2._fast_engine import FastEngine
-from httpcore2._http11_engine import END_OF_BODY, NEED_DATA, H11Engine, HTTP11Engine
+from httpcore2._http11_engine import END_OF_BODY, H11Engine, HTTP11Engine
+from tests.test_http11_engine import receive, send
 
 EXAMPLES = int(os.environ.get("HTTPCORE2_FUZZ_EXAMPLES", "60"))
 # Inputs up to this long are split at every byte boundary; longer ones at random ones.
@@ -42,23 +43,24 @@ Outcome = tuple[object, ...]
 def run(engine_class: Callable[[], HTTP11Engine], method: str, pieces: list[bytes]) -> Outcome:
     """Feed `pieces` (then EOF) to a new engine: the events and reuse, or the error."""
     engine = engine_class()
-    engine.request_head(httpcore2.Request(method, "http://a/"))
+    send(engine, httpcore2.Request(method, "http://a/"))
     engine.end_of_body()
     events: list[object] = []
-    pending = iter(pieces)
     try:
-        while True:
-            event = engine.next_event()
-            if event is NEED_DATA:
-                engine.receive_data(next(pending, b""))
-            elif type(event) is bytes and events and type(events[-1]) is bytes:
-                events[-1] += event
-            else:
-                events.append(event)
+        for piece in [*pieces, b""]:
+            for event in receive(engine, piece):
+                if isinstance(event, (bytes, memoryview)):
+                    if events and type(events[-1]) is bytes:
+                        events[-1] += event
+                    else:
+                        events.append(bytes(event))
+                else:
+                    events.append(event)
                 if event is END_OF_BODY:
                     return ("ok", tuple(events), engine.start_next_exchange())
     except httpcore2.RemoteProtocolError:
         return ("error", "RemoteProtocolError")
+    return ("incomplete", tuple(events))
 
 
 def stricter_than_h11(data: bytes) -> bool:
@@ -238,12 +240,10 @@ def test_fast_engine_is_stricter_than_h11_on_purpose(data: bytes) -> None:
 def accepts(engine_class: Callable[[], HTTP11Engine], data: bytes) -> bool:
     """Whether the engine takes `data` without an error (it may wait for more)."""
     engine = engine_class()
-    engine.request_head(httpcore2.Request("GET", "http://a/"))
+    send(engine, httpcore2.Request("GET", "http://a/"))
     engine.end_of_body()
-    engine.receive_data(data)
     try:
-        while engine.next_event() not in (NEED_DATA, END_OF_BODY):
-            pass
+        receive(engine, data)
     except httpcore2.RemoteProtocolError:
         return False
     return True

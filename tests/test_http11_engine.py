@@ -15,12 +15,14 @@ import httpcore2
 from httpcore2._fast_engine import FastEngine, HTTP1EngineName, check_engine_name, new_engine
 from httpcore2._http11_engine import (
     END_OF_BODY,
-    NEED_DATA,
     SWITCHED_PROTOCOL,
     H11Engine,
     HTTP11Engine,
+    RequestFraming,
     ResponseEvent,
     ResponseHead,
+    Trailers,
+    request_parts,
 )
 
 MAX_HEAD_SIZE = httpcore2.Limits().max_head_size
@@ -28,24 +30,47 @@ ENGINES = [pytest.param(H11Engine, id="h11"), pytest.param(FastEngine, id="fast"
 engines = pytest.mark.parametrize("engine_class", ENGINES)
 
 
+def send(engine: HTTP11Engine, request: httpcore2.Request) -> bytes:
+    """The request head, from the plain inputs the connection hands the engine."""
+    return engine.request_head(*request_parts(request))
+
+
+def receive(engine: HTTP11Engine, data: bytes) -> list[ResponseEvent]:
+    """The batch of events `data` completes; an error in it is raised."""
+    events = engine.receive_data(data)
+    for event in events:
+        if isinstance(event, httpcore2.RemoteProtocolError):
+            raise event
+    return events
+
+
+def feed(engine: HTTP11Engine, method: str, response: list[bytes]) -> list[ResponseEvent]:
+    """Send a bodiless request, feed `response` piece by piece (then EOF), collect the
+    events up to the end of the body or a protocol switch."""
+    send(engine, httpcore2.Request(method, "http://a/"))
+    engine.end_of_body()
+    events: list[ResponseEvent] = []
+    for piece in [*response, b""]:
+        events += receive(engine, piece)
+        if events and (events[-1] is END_OF_BODY or events[-1] is SWITCHED_PROTOCOL):
+            break
+    return events
+
+
 def exchange(
     engine: HTTP11Engine, request: httpcore2.Request, response: list[bytes]
 ) -> list[ResponseEvent]:
-    """Send a bodiless request, feed `response` piece by piece, collect the events."""
+    """`feed`, for any request, checking `awaiting_response` before and after sending."""
     assert not engine.awaiting_response
-    engine.request_head(request)
+    send(engine, request)
     engine.end_of_body()
     assert engine.awaiting_response
     events: list[ResponseEvent] = []
-    pieces = list(response)
-    while True:
-        event = engine.next_event()
-        if event is NEED_DATA:
-            engine.receive_data(pieces.pop(0) if pieces else b"")
-            continue
-        events.append(event)
-        if event is END_OF_BODY:
-            return events
+    for piece in [*response, b""]:
+        events += receive(engine, piece)
+        if events and events[-1] is END_OF_BODY:
+            break
+    return events
 
 
 @engines
@@ -66,7 +91,7 @@ def test_request_head_matches_fully_validated_h11(
     validated = h11.Connection(h11.CLIENT).send(
         h11.Request(method="PUT", target=b"/a%20b?q=1&r=%2F", headers=request.headers.raw)
     )
-    assert engine_class().request_head(request) == validated
+    assert send(engine_class(), request) == validated
 
 
 def test_issue8_h11_engine_uses_public_h11_api_and_h11_validates_the_head() -> None:
@@ -76,14 +101,14 @@ def test_issue8_h11_engine_uses_public_h11_api_and_h11_validates_the_head() -> N
     request = httpcore2.Request("GET", "http://example.com/")
     request.headers._items.append((b"X-Bad", b"x-bad", b"a\r\nInjected: yes"))
     with pytest.raises(httpcore2.LocalProtocolError, match="Illegal header value"):
-        H11Engine().request_head(request)
+        send(H11Engine(), request)
 
 
 @engines
 def test_request_bytes(engine_class: type[HTTP11Engine]) -> None:
     engine = engine_class()
     request = httpcore2.Request("POST", "http://example.com:8080/upload", content=iter([b"x"]))
-    assert engine.request_head(request) == (
+    assert send(engine, request) == (
         b"POST /upload HTTP/1.1\r\nHost: example.com:8080\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     assert engine.body_chunk(b"hello") == b"5\r\nhello\r\n"
@@ -96,7 +121,7 @@ def test_declared_length_is_enforced_on_the_body(engine_class: type[HTTP11Engine
     request = httpcore2.Request(
         "POST", "http://a/", headers={"Content-Length": "2"}, content=iter([])
     )
-    engine.request_head(request)
+    send(engine, request)
     with pytest.raises(httpcore2.LocalProtocolError):
         engine.body_chunk(b"abc")
 
@@ -215,8 +240,7 @@ def test_a_reused_engine_starts_clean(engine_class: type[HTTP11Engine]) -> None:
 
 
 def test_markers_name_themselves() -> None:
-    assert (repr(NEED_DATA), repr(END_OF_BODY)) == ("NEED_DATA", "END_OF_BODY")
-    assert repr(SWITCHED_PROTOCOL) == "SWITCHED_PROTOCOL"
+    assert (repr(END_OF_BODY), repr(SWITCHED_PROTOCOL)) == ("END_OF_BODY", "SWITCHED_PROTOCOL")
 
 
 @engines
@@ -247,7 +271,7 @@ def test_protocol_switch(
 ) -> None:
     # The head, then the switch: what follows is not HTTP/1.1 (never parsed as a body).
     engine = engine_class()
-    head = engine.request_head(request_) + engine.end_of_body()
+    head = send(engine, request_) + engine.end_of_body()
     assert (
         head.split(b"\r\n")[0]
         == request_.method.encode()
@@ -255,27 +279,12 @@ def test_protocol_switch(
         + (request_.extensions.get("target") or b"/")
         + b" HTTP/1.1"
     )
-    engine.receive_data(response)
-    event = engine.next_event()
+    event, *rest = receive(engine, response)
     assert type(event) is ResponseHead
     assert event.status == status
-    assert engine.next_event() is SWITCHED_PROTOCOL
+    assert rest == [SWITCHED_PROTOCOL]
+    assert receive(engine, b"more") == []
     assert not engine.start_next_exchange()
-
-
-def feed(engine: HTTP11Engine, method: str, response: list[bytes]) -> list[ResponseEvent]:
-    """`exchange`, without the assertions on `awaiting_response`."""
-    engine.request_head(httpcore2.Request(method, "http://a/"))
-    engine.end_of_body()
-    events: list[ResponseEvent] = []
-    pieces = list(response)
-    while not events or (events[-1] is not END_OF_BODY and events[-1] is not SWITCHED_PROTOCOL):
-        event = engine.next_event()
-        if event is NEED_DATA:
-            engine.receive_data(pieces.pop(0) if pieces else b"")
-        else:
-            events.append(event)
-    return events
 
 
 CHUNKED = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -299,7 +308,7 @@ def test_s19_chunked_and_content_length_frame_by_chunked_then_close(
 def test_target_extension_is_checked(engine_class: type[HTTP11Engine], target: bytes) -> None:
     request = httpcore2.Request("GET", "http://a/", extensions={"target": target})
     with pytest.raises(httpcore2.LocalProtocolError):
-        engine_class().request_head(request)
+        send(engine_class(), request)
 
 
 @pytest.mark.case("S20")
@@ -420,20 +429,15 @@ def test_s23_lenient_header_syntax_is_rejected(
 def endless(engine: HTTP11Engine, first: bytes, piece: bytes, match: str | None = None) -> int:
     """Feed `first`, then `piece` forever, until the engine raises (an error matching
     `match`); the bytes it took."""
-    engine.request_head(httpcore2.Request("GET", "http://a/"))
+    send(engine, httpcore2.Request("GET", "http://a/"))
     engine.end_of_body()
-    engine.receive_data(first)
-    fed = [0]
-
-    def forever() -> None:
-        while fed[0] < 10 * MAX_HEAD_SIZE:
-            if engine.next_event() is NEED_DATA:
-                engine.receive_data(piece)
-                fed[0] += len(piece)
-
-    with pytest.raises(httpcore2.RemoteProtocolError, match=match):
-        forever()
-    return fed[0]
+    receive(engine, first)
+    fed = 0
+    with pytest.raises(httpcore2.RemoteProtocolError, match=match):  # noqa: PT012
+        while fed < 10 * MAX_HEAD_SIZE:
+            fed += len(piece)
+            receive(engine, piece)
+    return fed
 
 
 @pytest.mark.case("S24")
@@ -505,19 +509,22 @@ def test_s24_s25_a_complete_head_or_trailer_section_is_held_to_its_own_bound(
         feed(engine_class(limits), "GET", [response])
 
 
+@pytest.mark.case("S25")
 @engines
 def test_s25_informational_heads_come_one_at_a_time(engine_class: type[HTTP11Engine]) -> None:
     # The connection counts them and gives up (MAX_INFORMATIONAL); the engine hands out
     # each 1xx head as it comes, so an endless stream never builds up in it.
     engine = engine_class()
-    engine.request_head(httpcore2.Request("GET", "http://a/"))
+    send(engine, httpcore2.Request("GET", "http://a/"))
     engine.end_of_body()
     for _ in range(50):
-        engine.receive_data(b"HTTP/1.1 100 Continue\r\n\r\n")
-        assert engine.next_event() == HEAD(100, b"Continue", b"1.1", [])
+        assert receive(engine, b"HTTP/1.1 100 Continue\r\n\r\n") == [
+            HEAD(100, b"Continue", b"1.1", [])
+        ]
         assert engine.awaiting_response
 
 
+@pytest.mark.case("F05")
 @engines
 @pytest.mark.parametrize(
     ("method", "response"),
@@ -558,7 +565,7 @@ def test_request_framing_is_checked(
 ) -> None:
     request = httpcore2.Request("POST", "http://a/", headers=headers, content=iter([]))
     with pytest.raises(httpcore2.LocalProtocolError, match=f"(?i){error}"):
-        engine_class().request_head(request)
+        send(engine_class(), request)
 
 
 @engines
@@ -566,7 +573,7 @@ def test_request_head_puts_host_first_and_folds_lengths(engine_class: type[HTTP1
     headers = [("Accept", "*/*"), ("Content-Length", "2"), ("Host", "h"), ("content-length", "2")]
     engine = engine_class()
     request = httpcore2.Request("POST", "http://a/", headers=headers, content=iter([]))
-    assert engine.request_head(request) == (
+    assert send(engine, request) == (
         b"POST / HTTP/1.1\r\nHost: h\r\nAccept: */*\r\nContent-Length: 2\r\n\r\n"
     )
     assert engine.body_chunk(b"") == b""
@@ -578,7 +585,7 @@ def test_request_head_puts_host_first_and_folds_lengths(engine_class: type[HTTP1
 def test_too_little_body_for_the_declared_length(engine_class: type[HTTP11Engine]) -> None:
     engine = engine_class()
     request = httpcore2.Request("POST", "http://a/", headers={"Content-Length": "2"}, content=b"")
-    engine.request_head(request)
+    send(engine, request)
     engine.body_chunk(b"o")
     with pytest.raises(httpcore2.LocalProtocolError, match="Content-Length"):
         engine.end_of_body()
@@ -597,11 +604,11 @@ def test_connection_close_on_either_side_prevents_reuse(
     engine_class: type[HTTP11Engine], headers: dict[str, str], response: bytes
 ) -> None:
     engine = engine_class()
-    engine.request_head(httpcore2.Request("GET", "http://a/", headers=headers))
+    send(engine, httpcore2.Request("GET", "http://a/", headers=headers))
     engine.end_of_body()
-    engine.receive_data(response)
-    assert type(engine.next_event()) is ResponseHead
-    assert engine.next_event() is END_OF_BODY
+    head, *rest = receive(engine, response)
+    assert type(head) is ResponseHead
+    assert rest == [END_OF_BODY]
     assert not engine.start_next_exchange()
 
 
@@ -611,10 +618,10 @@ def test_response_before_the_request_body_ends_prevents_reuse(
     engine_class: type[HTTP11Engine],
 ) -> None:
     engine = engine_class()
-    engine.request_head(httpcore2.Request("POST", "http://a/", content=iter([b"x"])))
-    engine.receive_data(b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n")
-    assert engine.next_event().status == 413  # type: ignore[union-attr]
-    assert engine.next_event() is END_OF_BODY
+    send(engine, httpcore2.Request("POST", "http://a/", content=iter([b"x"])))
+    head, *rest = receive(engine, b"HTTP/1.1 413 Too Large\r\nContent-Length: 0\r\n\r\n")
+    assert head.status == 413  # type: ignore[union-attr]
+    assert rest == [END_OF_BODY]
     assert not engine.start_next_exchange()
 
 
@@ -624,8 +631,8 @@ def test_an_engine_that_failed_keeps_failing(engine_class: type[HTTP11Engine]) -
     with pytest.raises(httpcore2.RemoteProtocolError):
         feed(engine, "GET", [b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"])
     assert not engine.awaiting_response
-    with pytest.raises(httpcore2.RemoteProtocolError):
-        engine.next_event()
+    with pytest.raises(httpcore2.RemoteProtocolError, match="already failed"):
+        engine.receive_data(b"HTTP/1.1 200 OK\r\n\r\n")
     assert not engine.start_next_exchange()
 
 
@@ -646,14 +653,93 @@ def test_lines_may_end_in_lf_alone(engine_class: type[HTTP11Engine]) -> None:
     assert engine.start_next_exchange()
 
 
+@engines
+def test_trailers_are_an_event(engine_class: type[HTTP11Engine]) -> None:
+    events = feed(engine_class(), "GET", [CHUNKED + b"2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n"])
+    assert events[1:] == [b"ok", Trailers([(b"X-Sum", b"1")]), END_OF_BODY]
+
+
+@engines
+def test_one_receive_gives_every_event_it_completes(engine_class: type[HTTP11Engine]) -> None:
+    engine = engine_class()
+    send(engine, httpcore2.Request("GET", "http://a/"))
+    engine.end_of_body()
+    informational = b"HTTP/1.1 103 Early Hints\r\n\r\n"
+    assert engine.receive_data(informational + OK) == [
+        HEAD(103, b"Early Hints", b"1.1", []),
+        HEAD(200, b"OK", b"1.1", [(b"Content-Length", b"2")]),
+        b"ok",
+        END_OF_BODY,
+    ]
+
+
+@engines
+def test_a_batch_ends_with_the_error_after_the_events_before_it(
+    engine_class: type[HTTP11Engine],
+) -> None:
+    # The head stands; the malformed body fails when the connection reaches it.
+    engine = engine_class()
+    send(engine, httpcore2.Request("GET", "http://a/"))
+    engine.end_of_body()
+    head, data, error = engine.receive_data(CHUNKED + b"2\r\nok\r\nzz\r\n")
+    assert head == HEAD(200, b"OK", b"1.1", [(b"Transfer-Encoding", b"chunked")])
+    assert data == b"ok"
+    assert isinstance(error, httpcore2.RemoteProtocolError)
+
+
+@pytest.mark.parametrize(
+    ("headers", "content", "framing"),
+    [
+        ({}, b"", RequestFraming(0, close=False, upgrade=False)),
+        ({}, b"abc", RequestFraming(3, close=False, upgrade=False)),
+        ({}, iter([b"x"]), RequestFraming(None, close=False, upgrade=False)),
+        ({"Connection": "keep-alive, close"}, b"", RequestFraming(0, close=True, upgrade=False)),
+        ({"Upgrade": "ws"}, b"", RequestFraming(0, close=False, upgrade=True)),
+    ],
+)
+def test_request_parts_are_plain_and_say_the_framing(
+    headers: dict[str, str], content: bytes, framing: RequestFraming
+) -> None:
+    request = httpcore2.Request("POST", "http://a/x?y", headers=headers, content=content)
+    method, target, fields, got = request_parts(request)
+    assert (method, target, fields[0], got) == (b"POST", b"/x?y", (b"Host", b"a"), framing)
+
+
+def test_a_request_without_host_is_refused() -> None:
+    request = httpcore2.Request("GET", "http://a/")
+    del request.headers["Host"]
+    with pytest.raises(httpcore2.LocalProtocolError, match="Host"):
+        request_parts(request)
+
+
 # What only the fast engine does.
 
 
-def test_fast_engine_asks_for_data_when_nothing_is_expected() -> None:
+def test_fast_engine_hands_out_received_bytes_without_copying_the_rest() -> None:
+    # A body that fills a read is that read's bytes object; a large piece of a read is
+    # a view of it; a small one, a copy.
     engine = FastEngine()
-    assert engine.next_event() is NEED_DATA
+    send(engine, httpcore2.Request("GET", "http://a/"))
+    engine.end_of_body()
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    big = b"a" * 10_000
+    _, view, small = engine.receive_data(head + b"2710\r\n" + big + b"\r\n5\r\nsmal")
+    assert type(view) is memoryview
+    assert view == big
+    assert type(small) is bytes
+    whole = b"b" * 5000
+    assert engine.receive_data(b"l\r\n1388\r\n") == [b"l"]
+    assert engine.receive_data(whole)[0] is whole
+    assert engine.receive_data(b"\r\n0\r\n\r\n") == [END_OF_BODY]
+    assert engine.start_next_exchange()
+    assert engine._buffer == b""  # an idle connection holds no received bytes
+
+
+def test_fast_engine_parses_nothing_when_nothing_is_expected() -> None:
+    engine = FastEngine()
     assert exchange(engine, httpcore2.Request("GET", "http://a/"), [OK])[-1] is END_OF_BODY
-    assert engine.next_event() is NEED_DATA
+    assert engine.receive_data(OK) == []
+    assert not engine.start_next_exchange()
 
 
 def test_fast_engine_rejects_a_complete_head_over_the_limit() -> None:

@@ -144,6 +144,8 @@ class Environment:
         }
         self._no_proxy = parse_no_proxy(_variable(environ, "no_proxy"))
         self._netrc = _load_netrc(environ)
+        # Neither a proxy nor credentials for any URL.
+        self.empty = self._netrc is None and not any(self._proxies.values())
 
     def proxy_for(self, url: URL) -> Proxy | None:
         """The proxy for `url`, or None to connect directly."""

@@ -3,7 +3,9 @@
 `FastEngine` implements `HTTP11Engine` with a handful of precompiled patterns, byte scans
 and slices: a response head is found with one search, checked for forbidden bytes with
 `translate`, and split into fields with one `split` whose gaps must be empty; the request
-head is built with one join. It accepts what RFC 9112 calls well-formed and rejects
+head is built with one join. Received bytes are read in place, from an offset: body data
+goes out as a slice (a `memoryview` when it is large) of what was received, never by
+re-slicing the rest of the buffer. It accepts what RFC 9112 calls well-formed and rejects
 everything h11 rejects, and more:
 
 - obs-fold (a field line that starts with a space or a tab) anywhere in a head;
@@ -13,8 +15,8 @@ everything h11 rejects, and more:
   `Limits.max_head_size` (`max_trailer_size`), however they arrive.
 
 Otherwise it follows h11 to the byte (a differential test holds it there): a line may end
-in LF alone, a `Content-Length` repeated with the same value is folded into one, a
-`Transfer-Encoding` is surfaced lower-cased, and trailers are checked, then dropped.
+in LF alone, a `Content-Length` repeated with the same value is folded into one, and a
+`Transfer-Encoding` is surfaced lower-cased.
 """
 
 from __future__ import annotations
@@ -26,19 +28,27 @@ from typing import Literal
 from ._config import DEFAULT_LIMITS, Limits
 from ._exceptions import LocalProtocolError, RemoteProtocolError
 from ._http11_engine import (
+    BY_LENGTH,
+    CHUNKED,
     END_OF_BODY,
-    NEED_DATA,
+    INFORMATIONAL,
+    NO_BODY,
+    SWITCHED,
     SWITCHED_PROTOCOL,
+    UNTIL_EOF,
     H11Engine,
     HTTP11Engine,
+    RequestFraming,
     ResponseEvent,
     ResponseHead,
+    Trailers,
+    has_close,
     head_too_large,
-    request_target,
+    response_framing,
+    single_length,
     too_many_headers,
     trailers_too_large,
 )
-from ._models import Request
 
 __all__ = [
     "DEFAULT_HTTP1_ENGINE",
@@ -54,14 +64,15 @@ _HEAD_END = re.compile(rb"\n\r?\n")
 _STATUS_LINE = re.compile(rb"HTTP/(1\.[0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?\n")
 # A field line of a head whose CRLFs became LFs, and whose characters are all allowed: a
 # token, a colon, optional whitespace, the value (trailing whitespace is stripped later).
-_FIELD = re.compile(rb"([-!#$%&'*+.^_`|~0-9A-Za-z]+):[ \t]*([^\n]*)\n")
+_FIELD = re.compile(rb"^([-!#$%&'*+.^_`|~0-9A-Za-z]+):[ \t]*([^\n]*)\n", re.MULTILINE)
 # The framing fields, found in the lower-cased head.
 _FRAMING_FIELDS = re.compile(rb"\n(content-length|transfer-encoding|connection):[ \t]*([^\n]*)")
 # Every byte but the control characters (HTAB, CR and LF aside) and DEL.
 _ALLOWED = bytes([9, 10, 13, *range(0x20, 0x7F), *range(0x80, 0x100)])
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;[\t\x20-\x7e\x80-\xff]*)?[ \t]*\r\n")
 _MAX_CHUNK_SIZE = 2**63 - 1
-_MAX_LENGTH_DIGITS = 20
+# Body data shorter than this is copied out (cheaper than a view for small pieces).
+_VIEW_FROM = 4096
 
 # Where the engine is in the exchange.
 _IDLE = 0  # nothing sent yet
@@ -77,17 +88,15 @@ _ERROR = 9
 _SWITCHED = 10  # the connection left HTTP/1.1 (a 101, a 2xx answer to CONNECT)
 
 
-class FastEngine:
+class FastEngine(HTTP11Engine):
     """The fast HTTP/1.1 engine: strict, in pure Python, no per-event objects."""
 
     __slots__ = (
         "_buffer",
         "_eof",
-        "_keep_alive",
         "_length",
-        "_limits",
         "_method",
-        "_must_close",
+        "_pos",
         "_remaining",
         "_request_done",
         "_search_from",
@@ -98,16 +107,16 @@ class FastEngine:
     )
 
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
-        self._limits = limits
+        super().__init__(limits)
+        # Received bytes not yet parsed are `_buffer[_pos:]`.
         self._buffer: bytes | bytearray = b""
+        self._pos = 0
         self._search_from = 0
         self._eof = False
         self._state = _IDLE
         self._method = b""
         self._upgrade = False
         self._request_done = False
-        self._keep_alive = True
-        self._must_close = False
         self._send_chunked = False
         self._send_remaining = 0
         self._remaining = 0
@@ -115,48 +124,22 @@ class FastEngine:
 
     # Sending.
 
-    def request_head(self, request: Request) -> bytes:
-        method = request.method.encode("ascii")
-        parts = [method, b" ", request_target(request), b" HTTP/1.1\r\n", b""]
-        hosts = 0
-        lengths: list[bytes] = []
-        chunked = False
-        keep_alive = True
-        upgrade = False
-        # `Request` and `Headers` have validated the method, names and values: only the
-        # framing headers need a look. Host goes first, as h11 writes it.
-        for raw, name, value in request.headers._items:
-            if name == b"host":
-                hosts += 1
-                parts[4] = b"%s: %s\r\n" % (raw, value)
-                continue
-            if name == b"content-length":
-                if lengths:
-                    lengths.append(value)
-                    continue
-                lengths.append(value)
-                value = _single_length([value], LocalProtocolError)
-            elif name == b"transfer-encoding":
-                if chunked or value.lower() != b"chunked":
-                    raise LocalProtocolError(
-                        "Only a single Transfer-Encoding: chunked can be sent."
-                    )
-                chunked = True
-                value = b"chunked"
-            elif name == b"connection" and _has_close(value):
-                keep_alive = False
-            elif name == b"upgrade":
-                upgrade = True
-            parts += (raw, b": ", value, b"\r\n")
-        if hosts != 1:
-            raise LocalProtocolError("An HTTP/1.1 request needs exactly one Host header.")
-        length = int(_single_length(lengths, LocalProtocolError)) if lengths else 0
+    def request_head(
+        self,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        framing: RequestFraming,
+    ) -> bytes:
+        parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+        for name, value in headers:
+            parts += (name, b": ", value, b"\r\n")
         parts.append(b"\r\n")
+        self._must_close = framing.close
         self._method = method
-        self._upgrade = upgrade
-        self._send_chunked = chunked
-        self._send_remaining = length
-        self._keep_alive = keep_alive
+        self._upgrade = framing.upgrade
+        self._send_chunked = framing.length is None
+        self._send_remaining = framing.length or 0
         self._request_done = False
         self._state = _HEAD
         return b"".join(parts)
@@ -179,305 +162,316 @@ class FastEngine:
 
     # Receiving.
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes) -> list[ResponseEvent]:
+        if self._state == _ERROR:
+            raise RemoteProtocolError("The connection has already failed.")
         if not data:
             self._eof = True
-            return
-        buffer = self._buffer
-        if not buffer:
-            self._buffer = data
-        elif type(buffer) is bytearray:
-            buffer += data
         else:
-            # Appending to a bytearray keeps a head that arrives in many small reads linear.
-            self._buffer = bytearray(buffer) + data
-
-    def next_event(self) -> ResponseEvent:
-        state = self._state
-        if state == _LENGTH:
-            remaining = self._remaining
-            if not remaining:
-                self._state = _DONE
-                return END_OF_BODY
             buffer = self._buffer
-            if not buffer:
+            pos = self._pos
+            if pos == len(buffer):
+                self._buffer = data
+                self._pos = self._search_from = 0
+            else:
+                # Appending to a bytearray keeps a head that arrives in many small reads
+                # linear; deleting from its front is cheap in CPython.
+                if type(buffer) is bytearray:
+                    del buffer[:pos]
+                else:
+                    buffer = self._buffer = bytearray(memoryview(buffer)[pos:])
+                buffer += data
+                self._pos = 0
+                self._search_from = max(0, self._search_from - pos)
+        events: list[ResponseEvent] = []
+        try:
+            self._parse(events)
+        except RemoteProtocolError as exc:
+            self._state = _ERROR
+            events.append(exc)
+        return events
+
+    def _parse(self, events: list[ResponseEvent]) -> None:
+        """Append every event the buffered bytes complete."""
+        while True:
+            state = self._state
+            if state == _LENGTH:
+                self._by_length(events)
+                return
+            if state == _HEAD:
+                if not self._head(events):
+                    return
+            elif _CHUNK_SIZE <= state <= _TRAILERS:
+                self._chunked(events)
+                return
+            elif state == _UNTIL_EOF:
+                if self._pos < len(self._buffer):
+                    events.append(self._take(len(self._buffer)))
                 if self._eof:
-                    received = self._length - remaining
-                    raise self._fail(
-                        "The server closed the connection before sending the complete message "
-                        f"body (received {received} of {self._length} bytes)."
-                    )
-                return NEED_DATA
-            if len(buffer) <= remaining:
-                self._buffer = b""
-                self._remaining = remaining - len(buffer)
-                return bytes(buffer)
-            self._buffer = buffer[remaining:]
-            self._remaining = 0
-            return bytes(buffer[:remaining])
-        if state == _HEAD:
-            return self._read_head()
-        if state == _UNTIL_EOF:
-            buffer = self._buffer
-            if buffer:
-                self._buffer = b""
-                return bytes(buffer)
-            if self._eof:
-                self._state = _DONE
-                return END_OF_BODY
-            return NEED_DATA
-        if _CHUNK_SIZE <= state <= _TRAILERS:
-            return self._read_chunked()
-        if state == _ERROR:
-            raise RemoteProtocolError("The connection has already failed.")
-        if state == _SWITCHED:
-            return SWITCHED_PROTOCOL
-        # Nothing is expected now; `start_next_exchange` decides about the bytes left.
-        return NEED_DATA
+                    self._state = _DONE
+                    events.append(END_OF_BODY)
+                return
+            else:
+                # Nothing is expected now (done, or switched): `start_next_exchange`
+                # decides about any bytes left.
+                return
 
-    def _switch(self) -> None:
-        """What follows the head is another protocol: no body, never another request."""
-        self._state = _SWITCHED
-        self._keep_alive = False
+    def _take(self, end: int) -> bytes | memoryview:
+        """Body data up to `end`: the received bytes themselves, a slice or a view."""
+        buffer = self._buffer
+        start = self._pos
+        self._pos = end
+        if type(buffer) is bytes:
+            if start == 0 and end == len(buffer):
+                return buffer
+            if end - start >= _VIEW_FROM:
+                return memoryview(buffer)[start:end]
+            return buffer[start:end]
+        # The bytearray changes with the next receive: no view of it may leave.
+        return bytes(buffer[start:end])
 
-    def _fail(self, message: str) -> RemoteProtocolError:
-        self._state = _ERROR
-        return RemoteProtocolError(message)
+    def _by_length(self, events: list[ResponseEvent]) -> None:
+        remaining = self._remaining
+        available = len(self._buffer) - self._pos
+        if available >= remaining:
+            if remaining:
+                events.append(self._take(self._pos + remaining))
+                self._remaining = 0
+            self._state = _DONE
+            events.append(END_OF_BODY)
+            return
+        if available:
+            events.append(self._take(len(self._buffer)))
+            self._remaining = remaining = remaining - available
+        if self._eof:
+            received = self._length - remaining
+            raise RemoteProtocolError(
+                "The server closed the connection before sending the complete message "
+                f"body (received {received} of {self._length} bytes)."
+            )
 
     def _take_block(self, limit: int) -> bytes | None:
         """Take a head or trailer section up to its empty line, or `None` if incomplete;
         one larger than `limit` bytes fails."""
         buffer = self._buffer
-        first = buffer[:2]
+        pos = self._pos
+        first = buffer[pos : pos + 2]
         if first[:1] == b"\n":
-            end = 1  # nothing but the empty line
+            end = pos + 1  # nothing but the empty line
         elif first == b"\r\n":
-            end = 2
+            end = pos + 2
         else:
-            match = _HEAD_END.search(buffer, self._search_from)
+            match = _HEAD_END.search(buffer, max(pos, self._search_from))
             if match is None:
-                if len(buffer) > limit:
+                if len(buffer) - pos > limit:
                     raise self._too_large(limit)
                 if self._eof:
-                    raise self._fail("The server closed the connection in the middle of a head.")
-                self._search_from = max(0, len(buffer) - 2)
+                    raise RemoteProtocolError(
+                        "The server closed the connection in the middle of a head."
+                    )
+                self._search_from = max(pos, len(buffer) - 2)
                 return None
             end = match.end()
-            if end > limit:
+            if end - pos > limit:
                 raise self._too_large(limit)
-        block = bytes(buffer[:end])
-        self._buffer = buffer[end:]
+        self._pos = end
         self._search_from = 0
-        return block
+        return bytes(buffer[pos:end])
 
     def _too_large(self, limit: int) -> RemoteProtocolError:
-        too_large = head_too_large if self._state == _HEAD else trailers_too_large
-        self._state = _ERROR
-        return too_large(limit)
+        return (head_too_large if self._state == _HEAD else trailers_too_large)(limit)
 
-    def _read_head(self) -> ResponseEvent:
+    def _head(self, events: list[ResponseEvent]) -> bool:
+        """Parse a response head; whether parsing goes on after it."""
         buffer = self._buffer
-        if buffer and buffer[0] < 0x21:
-            raise self._fail("The response does not start with a status line.")
-        if not buffer and not self._eof:
-            return NEED_DATA
+        pos = self._pos
+        if pos < len(buffer):
+            if buffer[pos] < 0x21:
+                raise RemoteProtocolError("The response does not start with a status line.")
+        elif not self._eof:
+            return False
         head = self._take_block(self._limits.max_head_size)
         if head is None:
-            return NEED_DATA
-        head = self._normalised(head)
+            return False
+        head = _normalised(head)
         status_line = _STATUS_LINE.match(head)
         if status_line is None:
             line = head.partition(b"\n")[0]
             shown = repr(line[:80]) + ("..." if len(line) > 80 else "")
-            raise self._fail(f"The server sent an invalid status line: {shown}")
+            raise RemoteProtocolError(f"The server sent an invalid status line: {shown}")
         start = status_line.end()
-        headers = self._fields(head, start)
+        headers = _fields(head, start)
         if len(headers) > self._limits.max_headers:
-            self._state = _ERROR
             raise too_many_headers(self._limits.max_headers)
         version, status_bytes, reason = status_line.groups()
         status = int(status_bytes)
-        length, chunked, close = self._framing(head, start - 1, headers)
-        if status < 200:
-            if status < 100:
-                raise self._fail(f"Invalid status code {status}.")
-            if status == 101:
-                if not self._upgrade:
-                    raise self._fail("The server switched protocols (101) unasked.")
-                self._switch()
-            return ResponseHead(status, reason or b"", version, headers)
-        if chunked and length is not None:
-            # Framed by chunked, but a sign of response smuggling: RFC 9112 §6.3 asks the
-            # client to close the connection once the response is done.
+        if status < 100:
+            raise RemoteProtocolError(f"Invalid status code {status}.")
+        length, chunked, close = _framing(head, start - 1, headers)
+        events.append(ResponseHead(status, reason or b"", version, headers))
+        framing = response_framing(self._method, status, chunked, length)
+        if framing == INFORMATIONAL:
+            return True
+        if framing == SWITCHED:
+            if status == 101 and not self._upgrade:
+                raise RemoteProtocolError("The server switched protocols (101) unasked.")
+            # What follows is another protocol: no body, never another request.
+            self._state = _SWITCHED
             self._must_close = True
-        if close or version == b"1.0":
-            self._keep_alive = False
-        method = self._method
-        if status == 204 or status == 304 or method == b"HEAD":
+            events.append(SWITCHED_PROTOCOL)
+            return False
+        self._close_after(version, chunked, length is not None, close)
+        if framing == NO_BODY:
             self._state = _LENGTH
             self._remaining = 0
-        elif method == b"CONNECT" and status < 300:
-            self._switch()  # the connection carries the tunnel now
-        elif chunked:
+        elif framing == CHUNKED:
             self._state = _CHUNK_SIZE
-        elif length is not None:
+        elif framing == BY_LENGTH:
+            assert length is not None
             self._state = _LENGTH
             self._remaining = self._length = length
         else:
+            assert framing == UNTIL_EOF
             self._state = _UNTIL_EOF
-        return ResponseHead(status, reason or b"", version, headers)
+        return True
 
-    def _normalised(self, block: bytes) -> bytes:
-        """A head or trailer section with every CRLF made an LF, once it is known to hold
-        no control character, bare CR or obs-fold."""
-        if block.translate(None, _ALLOWED):
-            raise self._fail("A control character in a head.")
-        if b"\r" in block:
-            if block.count(b"\r") != block.count(b"\r\n"):
-                raise self._fail("A bare CR in a head.")
-            block = block.replace(b"\r\n", b"\n")
-        if b"\n " in block or b"\n\t" in block:
-            raise self._fail("A folded header line (obs-fold) in a head.")
-        return block
-
-    def _fields(self, block: bytes, start: int) -> list[tuple[bytes, bytes]]:
-        """The field lines of a normalised block from `start`, as (name, value) pairs."""
-        parts = _FIELD.split(block[start:])
-        gaps = parts[::3]
-        if gaps[-1] != b"\n" or any(gaps[:-1]):
-            raise self._fail("An invalid header line in a head.")
-        fields = list(zip(parts[1::3], parts[2::3], strict=True))
-        if b" \n" in block or b"\t\n" in block:
-            fields = [(name, value.rstrip(b" \t")) for name, value in fields]
-        return fields
-
-    def _framing(
-        self, block: bytes, start: int, headers: list[tuple[bytes, bytes]]
-    ) -> tuple[int | None, bool, bool]:
-        """Check the framing fields of a normalised block: the length, chunked, close.
-
-        Normalises `headers` in place as h11 surfaces them: a repeated Content-Length
-        folded into the first, a Transfer-Encoding lower-cased.
-        """
-        lengths: list[bytes] = []
-        encodings: list[bytes] = []
-        close = False
-        for name, value in _FRAMING_FIELDS.findall(block.lower(), start):
-            if name == b"content-length":
-                lengths.append(value)
-            elif name == b"transfer-encoding":
-                encodings.append(value.rstrip(b" \t"))
-            elif _has_close(value):
-                close = True
-        length = None
-        if lengths:
-            if len(lengths) == 1 and lengths[0].isdigit() and len(lengths[0]) <= 20:
-                length = int(lengths[0])
-            else:
-                try:
-                    value = _single_length(lengths, RemoteProtocolError)
-                except RemoteProtocolError:
-                    self._state = _ERROR
-                    raise
-                _normalise(headers, b"content-length", value)
-                length = int(value)
-        if encodings:
-            if len(encodings) > 1 or encodings[0] != b"chunked":
-                raise self._fail("Only a single Transfer-Encoding: chunked is supported.")
-            _normalise(headers, b"transfer-encoding", b"chunked")
-        return length, bool(encodings), close
-
-    def _read_chunked(self) -> ResponseEvent:
+    def _chunked(self, events: list[ResponseEvent]) -> None:
         while True:
             state = self._state
             buffer = self._buffer
+            pos = self._pos
             if state == _CHUNK_DATA:
-                if not buffer:
+                available = len(buffer) - pos
+                if not available:
                     break
                 remaining = self._remaining
-                if len(buffer) < remaining:
-                    self._buffer = b""
-                    self._remaining = remaining - len(buffer)
-                    return bytes(buffer)
-                self._buffer = buffer[remaining:]
+                if available < remaining:
+                    self._remaining = remaining - available
+                    events.append(self._take(len(buffer)))
+                    break
+                events.append(self._take(pos + remaining))
                 self._state = _CHUNK_END
-                return bytes(buffer[:remaining])
-            if state == _CHUNK_END:
-                if buffer[:2] == b"\r\n":
-                    self._buffer = buffer[2:]
+            elif state == _CHUNK_END:
+                crlf = buffer[pos : pos + 2]
+                if crlf == b"\r\n":
+                    self._pos = pos + 2
                     self._state = _CHUNK_SIZE
                     continue
-                if buffer and buffer != b"\r":
-                    raise self._fail("Chunk data is not followed by CRLF.")
+                if crlf and crlf != b"\r":
+                    raise RemoteProtocolError("Chunk data is not followed by CRLF.")
                 break
-            if state == _CHUNK_SIZE:
-                end = buffer.find(b"\r\n") + 2
+            elif state == _CHUNK_SIZE:
+                end = buffer.find(b"\r\n", pos) + 2
                 if end == 1:
-                    if len(buffer) > self._limits.max_head_size:
-                        raise self._fail("The chunk-size line is too long.")
+                    if len(buffer) - pos > self._limits.max_head_size:
+                        raise RemoteProtocolError("The chunk-size line is too long.")
                     break
-                line = _CHUNK_LINE.fullmatch(buffer, 0, end)
+                line = _CHUNK_LINE.fullmatch(buffer, pos, end)
                 if line is None:
-                    raise self._fail(f"Invalid chunk-size line: {bytes(buffer[:end])[:80]!r}.")
+                    shown = bytes(buffer[pos:end])[:80]
+                    raise RemoteProtocolError(f"Invalid chunk-size line: {shown!r}.")
                 size = int(line[1], 16)
                 if size > _MAX_CHUNK_SIZE:
-                    raise self._fail("The chunk size is too large.")
-                self._buffer = buffer[end:]
+                    raise RemoteProtocolError("The chunk size is too large.")
+                self._pos = end
                 self._remaining = size
                 self._state = _CHUNK_DATA if size else _TRAILERS
-                continue
-            trailers = self._take_block(self._limits.max_trailer_size)
-            if trailers is None:
-                return NEED_DATA
-            # Checked as strictly as a head (framing fields included), then dropped.
-            trailers = self._normalised(b"\n" + trailers)
-            self._framing(trailers, 0, self._fields(trailers, 1))
-            self._state = _DONE
-            return END_OF_BODY
+            else:
+                block = self._take_block(self._limits.max_trailer_size)
+                if block is None:
+                    return
+                # Checked as strictly as a head (framing fields included).
+                block = _normalised(b"\n" + block)
+                trailers = _fields(block, 1)
+                _framing(block, 0, trailers)
+                if trailers:
+                    events.append(Trailers(trailers))
+                self._state = _DONE
+                events.append(END_OF_BODY)
+                return
         if self._eof:
-            raise self._fail(
+            raise RemoteProtocolError(
                 "The server closed the connection before sending the complete message body "
                 "(in the middle of a chunked body)."
             )
-        return NEED_DATA
 
     @property
     def awaiting_response(self) -> bool:
         return self._state == _HEAD
 
-    def start_next_exchange(self) -> bool:
-        reusable = (
+    def _completed_cleanly(self) -> bool:
+        return (
             self._state == _DONE
             and self._request_done
-            and self._keep_alive
-            and not self._must_close
-            # Bytes after the framed body (a body on a 204, a too-long body) must never be
-            # parsed as the next response.
-            and not self._buffer
+            and self._pos == len(self._buffer)
             and not self._eof
         )
-        if reusable:
-            self._state = _IDLE
-            self._method = b""
-        return reusable
+
+    def _next_exchange(self) -> None:
+        self._state = _IDLE
+        self._method = b""
+        # All of it was parsed: an idle connection keeps no read buffer alive.
+        self._buffer = b""
+        self._pos = 0
 
 
-def _has_close(value: bytes) -> bool:
-    value = value.lower()
-    return b"close" in value and any(token.strip() == b"close" for token in value.split(b","))
+def _normalised(block: bytes) -> bytes:
+    """A head or trailer section with every CRLF made an LF, once it is known to hold no
+    control character, bare CR or obs-fold."""
+    if block.translate(None, _ALLOWED):
+        raise RemoteProtocolError("A control character in a head.")
+    if b"\r" in block:
+        if block.count(b"\r") != block.count(b"\r\n"):
+            raise RemoteProtocolError("A bare CR in a head.")
+        block = block.replace(b"\r\n", b"\n")
+    if b"\n " in block or b"\n\t" in block:
+        raise RemoteProtocolError("A folded header line (obs-fold) in a head.")
+    return block
 
 
-def _single_length(
-    values: list[bytes], error: type[LocalProtocolError] | type[RemoteProtocolError]
-) -> bytes:
-    """The one length that every Content-Length value (and list element) agrees on."""
-    lengths = {part.strip() for value in values for part in value.split(b",")}
-    if len(lengths) != 1:
-        raise error("Conflicting Content-Length values.")
-    length = lengths.pop()
-    if not length.isdigit() or len(length) > _MAX_LENGTH_DIGITS:
-        raise error(f"Invalid Content-Length: {length[:40]!r}.")
-    return length
+def _fields(block: bytes, start: int) -> list[tuple[bytes, bytes]]:
+    """The field lines of a normalised block from `start`, as (name, value) pairs."""
+    fields: list[tuple[bytes, bytes]] = _FIELD.findall(block, start)
+    # A match is a whole line (anchored at its start, up to its LF): every line but the
+    # final empty one must be one.
+    if len(fields) != block.count(b"\n", start) - 1:
+        raise RemoteProtocolError("An invalid header line in a head.")
+    if b" \n" in block or b"\t\n" in block:
+        fields = [(name, value.rstrip(b" \t")) for name, value in fields]
+    return fields
+
+
+def _framing(
+    block: bytes, start: int, headers: list[tuple[bytes, bytes]]
+) -> tuple[int | None, bool, bool]:
+    """Check the framing fields of a normalised block: the length, chunked, close.
+
+    Normalises `headers` in place as h11 surfaces them: a repeated Content-Length folded
+    into the first, a Transfer-Encoding lower-cased.
+    """
+    lengths: list[bytes] = []
+    encodings: list[bytes] = []
+    close = False
+    for name, value in _FRAMING_FIELDS.findall(block.lower(), start):
+        if name == b"content-length":
+            lengths.append(value)
+        elif name == b"transfer-encoding":
+            encodings.append(value.rstrip(b" \t"))
+        elif has_close(value):
+            close = True
+    length = None
+    if lengths:
+        if len(lengths) == 1 and lengths[0].isdigit() and len(lengths[0]) <= 20:
+            length = int(lengths[0])
+        else:
+            value = single_length(lengths, RemoteProtocolError)
+            _normalise(headers, b"content-length", value)
+            length = int(value)
+    if encodings:
+        if len(encodings) > 1 or encodings[0] != b"chunked":
+            raise RemoteProtocolError("Only a single Transfer-Encoding: chunked is supported.")
+        _normalise(headers, b"transfer-encoding", b"chunked")
+    return length, bool(encodings), close
 
 
 def _normalise(headers: list[tuple[bytes, bytes]], name: bytes, value: bytes) -> None:

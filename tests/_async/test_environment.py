@@ -107,3 +107,29 @@ async def test_pools_ignore_the_environment(
     async with httpcore2.ConnectionPool() as pool:
         with pytest.raises(httpcore2.ConnectError, match="certificate verify failed"):
             await pool.request("GET", tls_server.url + "/")
+
+
+@pytest.mark.anyio
+async def test_an_empty_environment_passes_requests_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No copy per request when there is nothing to apply; a request that carries a
+    # choice from an earlier hop still gets it replaced.
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "missing"))
+    seen: list[httpcore2.Request] = []
+
+    def handler(request: httpcore2.Request) -> httpcore2.Response:
+        seen.append(request)
+        return httpcore2.Response(200)
+
+    adapter = httpcore2.EnvironmentAdapter(httpcore2.MockTransport(handler))
+    plain = httpcore2.Request("GET", "http://example.org/")
+    chosen = httpcore2.Request("GET", "http://example.org/", extensions={"proxy": "x"})
+    await adapter.handle_request(plain)
+    await adapter.handle_request(chosen)
+    assert seen[0] is plain
+    assert seen[1] is not chosen
+    assert seen[1].extensions["proxy"] is None

@@ -108,3 +108,23 @@ def test_endless_informational_responses_while_uploading(
         with pytest.raises(httpcore2.RemoteProtocolError, match="informational"):
             pool.request("POST", server.url + "/", content=body, extensions=extensions)
     body.close()  # left mid-way, as a failed request leaves it
+
+
+def malformed_answer_while_uploading(conn: RawConnection) -> None:
+    conn.recv_head()
+    conn.recv()
+    conn.send(b"HTTP/1.1 200 OK\r\nBad header\r\n\r\n")
+    conn.wait_for_close()
+
+
+def test_a_malformed_answer_while_uploading_fails_the_request(
+    raw_server: RawServerFactory,
+) -> None:
+    server = raw_server(malformed_answer_while_uploading)
+    upload = ResponseFirst()
+    extensions = {"timeout": TIMEOUT, "trace": upload.trace}
+    body = upload.body()
+    with httpcore2.SyncConnectionPool() as pool:
+        with pytest.raises(httpcore2.RemoteProtocolError, match="header line"):
+            pool.request("POST", server.url + "/", content=body, extensions=extensions)
+    body.close()  # left mid-way, as a failed request leaves it

@@ -38,6 +38,38 @@ def test_get_writes_request_and_reads_response() -> None:
     assert not connection.is_closed()
 
 
+def test_body_pieces_are_bytes_and_trailers_are_skipped() -> None:
+    # The fast engine hands out a large piece of a read as a view of it, and a trailer
+    # section as an event of its own; whoever reads the stream gets bytes, and the body.
+    body = bytes(range(256)) * 64
+    head = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+    framed = head + b"4000\r\n" + body + b"\r\n2\r\nok\r\n0\r\nX-Sum: 1\r\n\r\n"
+    connection = httpcore2.SyncHTTP11Connection(httpcore2.SyncMockStream([framed]))
+    response = connection.handle_request(make_request())
+    chunks = [chunk for chunk in response.iter_raw()]
+    assert {type(chunk) for chunk in chunks} == {bytes}
+    assert b"".join(chunks) == body + b"ok"
+    assert connection.is_idle()
+
+
+def test_a_response_closed_unread_closes_the_connection_though_it_came_whole() -> None:
+    # Its body came in the read of its head: the events left are dropped with the
+    # connection, never handed to a next request.
+    second = b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecond"
+    connection = httpcore2.SyncHTTP11Connection(httpcore2.SyncMockStream([OK, second]))
+    response = connection.handle_request(make_request())
+    response.close()
+    assert connection.is_closed()
+
+
+def test_a_response_closed_before_its_body_arrived_closes_the_connection() -> None:
+    stream = httpcore2.SyncMockStream([OK[:-5], OK[-5:]])
+    connection = httpcore2.SyncHTTP11Connection(stream)
+    response = connection.handle_request(make_request())
+    response.close()
+    assert connection.is_closed()
+
+
 def test_keep_alive_serves_requests_in_turn() -> None:
     stream = httpcore2.SyncMockStream([OK, OK])
     connection = httpcore2.SyncHTTP11Connection(stream)

@@ -158,7 +158,8 @@ class EnvironmentAdapter(_Adapter):
     every hop of a redirect chain, it chooses the proxy (the request extension `proxy`,
     read by the pool) and looks up the host in `.netrc` (the extension `netrc`, read by
     `AuthAdapter` when no other credentials apply). The CA variables are read by the
-    client when it builds its pool. With `trust_env=False` requests pass through unchanged.
+    client when it builds its pool. With `trust_env=False`, or an environment that names no
+    proxy and no netrc file, requests pass through unchanged.
     """
 
     def __init__(self, inner: Transport, *, trust_env: bool = True) -> None:
@@ -168,7 +169,11 @@ class EnvironmentAdapter(_Adapter):
 
     async def handle_request(self, request: Request) -> Response:
         environment = self._environment
-        if environment is None:
+        extensions = request.extensions
+        if environment is None or (
+            # Nothing to choose, nothing chosen before: no copy needed.
+            environment.empty and "proxy" not in extensions and "netrc" not in extensions
+        ):
             return await self.inner.handle_request(request)
         request = copy_request(request)
         extensions = request.extensions

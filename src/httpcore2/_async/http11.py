@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 import time
+from collections import deque
 from typing import IO, Any
 
 from .._config import DEFAULT_LIMITS, Limits
@@ -20,7 +21,14 @@ from .._exceptions import (
     WriteTimeout,
 )
 from .._fast_engine import HTTP1EngineName, new_engine
-from .._http11_engine import END_OF_BODY, NEED_DATA, SWITCHED_PROTOCOL, ResponseEvent, ResponseHead
+from .._http11_engine import (
+    END_OF_BODY,
+    SWITCHED_PROTOCOL,
+    ResponseEvent,
+    ResponseHead,
+    Trailers,
+    request_parts,
+)
 from .._models import Headers, Request, Response
 from .._trace import Trace, TraceStep
 from .network import NetworkStream
@@ -84,8 +92,8 @@ class HTTP11Connection:
         self._idle_since = time.monotonic()
         self._requests = 0
         self.response_started = False
-        # A final response head that arrived while the request body was going out.
-        self._early_head: ResponseHead | None = None
+        # Events the engine handed out and the response has not taken yet.
+        self._events: deque[ResponseEvent] = deque()
 
     # The pool's view of the connection.
 
@@ -196,12 +204,14 @@ class HTTP11Connection:
         body = request.stream
         if type(body) is ByteStream and len(body.content) <= MAX_COALESCED_BODY:
             # The whole request in one write: one system call for a typical request.
-            data = self._engine.request_head(request)
+            data = self._engine.request_head(*request_parts(request))
             if body.content:
                 data += self._engine.body_chunk(body.content)
             await self._stream.write(data + self._engine.end_of_body(), timeouts["write"])
             return True
-        await self._stream.write(self._engine.request_head(request), timeouts["write"])
+        await self._stream.write(
+            self._engine.request_head(*request_parts(request)), timeouts["write"]
+        )
         return False
 
     async def _send_body(self, request: Request, timeouts: dict[str, float | None]) -> None:
@@ -233,9 +243,7 @@ class HTTP11Connection:
     async def _refused_early(self, timeouts: dict[str, float | None]) -> bool:
         """Whether the server has already answered, refusing the body."""
         return (
-            self._early_head is None
-            and self._stream.is_readable()
-            and await self._body_refused(timeouts)
+            not self._events and self._stream.is_readable() and await self._body_refused(timeouts)
         )
 
     async def _send_file_chunk(self, file: IO[bytes], size: int, timeout: float | None) -> None:
@@ -253,29 +261,34 @@ class HTTP11Connection:
         """Read the response that arrived while the body is going out: True if it refuses
         the body (a final status of 300 or more), False to keep sending (an informational
         response, or a final one the server streams while it reads, as an echo does)."""
+        events = self._events
         for _ in range(self._limits.max_informational + 1):
-            event = self._engine.next_event()
-            while event is NEED_DATA:
+            while not events:
                 if not self._stream.is_readable():
                     return False  # the rest of the head is still on its way
                 await self._receive_data(timeouts["read"])
-                event = self._engine.next_event()
-            # Before the body, the only events are response heads; 1xx ones are skipped.
+            event = events[0]
+            if isinstance(event, RemoteProtocolError):
+                raise event
+            # Before the body, the only events are response heads; 1xx ones are skipped,
+            # a final one stays for `_receive_response_head`.
             assert type(event) is ResponseHead, event
             if event.status >= 200:
-                self._early_head = event
                 return event.status >= 300
+            events.popleft()
         raise too_many_informational(self._limits.max_informational)
 
     # Receiving the response.
 
     async def _next_event(self, timeouts: dict[str, float | None]) -> ResponseEvent:
-        """Feed received bytes to the engine until it has an event for us."""
-        while True:
-            event = self._engine.next_event()
-            if event is not NEED_DATA:
-                return event
+        """The next event, once received bytes give the engine one."""
+        events = self._events
+        while not events:
             await self._receive_data(timeouts["read"])
+        event = events.popleft()
+        if isinstance(event, RemoteProtocolError):
+            raise event
+        return event
 
     async def _receive_data(self, timeout: float | None) -> None:
         data = await self._stream.read(READ_SIZE, timeout)
@@ -283,16 +296,9 @@ class HTTP11Connection:
             self.response_started = True
         elif self._engine.awaiting_response and not self.response_started:
             raise RemoteProtocolError("Server disconnected without sending a response.")
-        self._engine.receive_data(data)
+        self._events.extend(self._engine.receive_data(data))
 
     async def _receive_response_head(self, timeouts: dict[str, float | None]) -> ResponseHead:
-        early = self._early_head
-        if early is not None:  # read while the body was going out
-            self._early_head = None
-            return early
-        # Only an early response (above) leaves bytes to parse: until the first read here
-        # there is nothing, since a reused connection never holds bytes from before.
-        await self._receive_data(timeouts["read"])
         for _ in range(self._limits.max_informational + 1):
             head = await self._next_event(timeouts)
             # Before the body, the only events are response heads; 1xx ones are skipped,
@@ -303,7 +309,11 @@ class HTTP11Connection:
         raise too_many_informational(self._limits.max_informational)
 
     async def _response_closed(self) -> None:
-        if self._state is _State.ACTIVE and self._engine.start_next_exchange():
+        # Events left over mean the response was closed unread (even if all of it came
+        # with its head): the connection is closed, as for a body still on the wire.
+        read_to_the_end = not self._events
+        self._events.clear()
+        if self._state is _State.ACTIVE and read_to_the_end and self._engine.start_next_exchange():
             self._state = _State.IDLE
             self._idle_since = time.monotonic()
         else:
@@ -357,6 +367,11 @@ class HTTP11ResponseStream:
             raise
         if type(event) is bytes:
             return event
+        if type(event) is memoryview:
+            # A view of received bytes: whoever reads the stream gets bytes.
+            return bytes(event)
+        if type(event) is Trailers:
+            return await self.__anext__()  # not surfaced: the body goes on
         # In a body, the engine hands out data, then the end of the body; after a protocol
         # switch there is no body (the connection is closed with the response: what
         # follows is not HTTP/1.1; the `network_stream` extension gives access to it).

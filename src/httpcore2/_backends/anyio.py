@@ -35,13 +35,18 @@ class AnyIOStream(NetworkStream):
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self._stream = stream
+        # Looked up once: anyio builds its table of attributes anew for every lookup.
+        self._socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         try:
-            with anyio.fail_after(timeout):
+            if timeout is None:
                 return await self._stream.receive(max_bytes)
-        except TimeoutError as exc:
-            raise ReadTimeout(f"No data received within {timeout} s") from exc
+            # A bare cancel scope: `anyio.fail_after` costs a generator-based context
+            # manager more, on every read and write.
+            with anyio.CancelScope(deadline=anyio.current_time() + timeout):
+                return await self._stream.receive(max_bytes)
+            raise ReadTimeout(f"No data received within {timeout} s")
         except anyio.EndOfStream:
             return b""
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
@@ -49,10 +54,13 @@ class AnyIOStream(NetworkStream):
 
     async def write(self, data: bytes, timeout: float | None = None) -> None:
         try:
-            with anyio.fail_after(timeout):
+            if timeout is None:
                 await self._stream.send(data)
-        except TimeoutError as exc:
-            raise WriteTimeout(f"Could not send data within {timeout} s") from exc
+                return
+            with anyio.CancelScope(deadline=anyio.current_time() + timeout) as scope:
+                await self._stream.send(data)
+            if scope.cancelled_caught:
+                raise WriteTimeout(f"Could not send data within {timeout} s")
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             raise WriteError(str(exc) or type(exc).__name__) from exc
 
@@ -80,12 +88,11 @@ class AnyIOStream(NetworkStream):
         return None if attribute is None else self._stream.extra(attribute, None)
 
     def is_readable(self) -> bool:
-        sock: socket.socket = self._stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        return socket_is_readable(sock)
+        return socket_is_readable(self._socket)
 
     def _receive_nowait(self, max_bytes: int) -> bytes | None:
         """What a read would return without waiting (`b""` at EOF), or None if it would wait."""
-        sock = self._stream.extra(anyio.abc.SocketAttribute.raw_socket)
+        sock = self._socket
         if not isinstance(sock, socket.socket):
             # anyio on asyncio: asyncio's transport reads the socket and buffers what it read,
             # so nothing can be taken from the socket here without reordering the data.

@@ -1,8 +1,11 @@
 """A network backend written directly on asyncio's transports and protocols.
 
-anyio's streams on asyncio pay for a cancel scope on every timed read; here a read
-timeout is one `call_later` on the waiting future, which keeps the per-request cost of
-the async pool close to aiohttp's.
+anyio's streams on asyncio pay for a cancel scope on every timed read. Here a connection
+has one read timer, re-armed lazily: a read that waits only moves the connection's
+deadline, and the timer, when it fires, fails the read if the deadline has passed or goes
+back to sleep until the new one. asyncio's timer heap (ordered by Python comparisons) thus
+sees about one timer per connection per timeout period, not one per read, whatever the
+number of tasks waiting.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ipaddress
+import math
 import os
 import ssl
 from typing import IO, Any, cast
@@ -62,6 +66,10 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self.error: BaseException | None = None
         self.read_paused = False
         self.read_waiter: asyncio.Future[None] | None = None
+        # The waiting read fails at `read_deadline` (loop time); see `wait_readable`.
+        self.read_deadline = math.inf
+        self.read_timeout: float | None = None
+        self.read_timer: asyncio.TimerHandle | None = None
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
 
@@ -93,6 +101,9 @@ class _StreamProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
+        if self.read_timer is not None:
+            self.read_timer.cancel()
+            self.read_timer = None
         if exc is not None:
             self.error = exc
             self._salvage_received_data()
@@ -119,6 +130,37 @@ class _StreamProtocol(asyncio.BufferedProtocol):
     def resume_writing(self) -> None:
         self.write_paused = False
         self._wake_writer()
+
+    async def wait_readable(self, timeout: float | None) -> None:
+        """Wait for data or the end of the stream; `ReadTimeout` after `timeout` seconds."""
+        loop = self.loop
+        waiter = self.read_waiter = loop.create_future()
+        self.read_timeout = timeout
+        if timeout is None:
+            self.read_deadline = math.inf
+        else:
+            deadline = self.read_deadline = loop.time() + timeout
+            timer = self.read_timer
+            # A timer due no later than the deadline is kept: it re-arms itself.
+            if timer is None or timer.when() > deadline:
+                if timer is not None:
+                    timer.cancel()
+                self.read_timer = loop.call_at(deadline, self._read_timer_fired)
+        try:
+            await waiter
+        finally:
+            self.read_waiter = None
+
+    def _read_timer_fired(self) -> None:
+        self.read_timer = None
+        waiter = self.read_waiter
+        if waiter is None or waiter.done() or self.read_deadline == math.inf:
+            return  # no timed read waits: the next one arms the timer again
+        if self.loop.time() < self.read_deadline:
+            # This read started after the one the timer was set for.
+            self.read_timer = self.loop.call_at(self.read_deadline, self._read_timer_fired)
+            return
+        waiter.set_exception(ReadTimeout(f"No data received within {self.read_timeout} s"))
 
     def _wake_reader(self) -> None:
         waiter = self.read_waiter
@@ -191,11 +233,7 @@ class AsyncioStream(NetworkStream):
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         protocol = self._protocol
         if not protocol.chunks and not protocol.eof:
-            waiter = protocol.read_waiter = protocol.loop.create_future()
-            try:
-                await _wait(waiter, timeout, ReadTimeout, "No data received")
-            finally:
-                protocol.read_waiter = None
+            await protocol.wait_readable(timeout)
         return protocol.take(max_bytes)
 
     async def write(self, data: bytes, timeout: float | None = None) -> None:

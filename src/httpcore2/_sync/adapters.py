@@ -159,7 +159,8 @@ class SyncEnvironmentAdapter(_Adapter):
     every hop of a redirect chain, it chooses the proxy (the request extension `proxy`,
     read by the pool) and looks up the host in `.netrc` (the extension `netrc`, read by
     `SyncAuthAdapter` when no other credentials apply). The CA variables are read by the
-    client when it builds its pool. With `trust_env=False` requests pass through unchanged.
+    client when it builds its pool. With `trust_env=False`, or an environment that names no
+    proxy and no netrc file, requests pass through unchanged.
     """
 
     def __init__(self, inner: SyncTransport, *, trust_env: bool = True) -> None:
@@ -169,7 +170,11 @@ class SyncEnvironmentAdapter(_Adapter):
 
     def handle_request(self, request: Request) -> Response:
         environment = self._environment
-        if environment is None:
+        extensions = request.extensions
+        if environment is None or (
+            # Nothing to choose, nothing chosen before: no copy needed.
+            environment.empty and "proxy" not in extensions and "netrc" not in extensions
+        ):
             return self.inner.handle_request(request)
         request = copy_request(request)
         extensions = request.extensions

@@ -20,7 +20,7 @@ import ssl
 from .._config import DEFAULT_LIMITS, Limits
 from .._exceptions import ConnectError, ConnectTimeout, HTTPError, ProxyError, RemoteProtocolError
 from .._fast_engine import HTTP1EngineName
-from .._http11_engine import NEED_DATA, H11Engine, ResponseHead
+from .._http11_engine import H11Engine, ResponseHead, request_parts
 from .._models import Request, Response, copy_request
 from .._proxies import Proxy, connect_request, forward_request, socks5_handshake
 from .._tls_sessions import TLSSessionCache
@@ -128,16 +128,17 @@ class SyncTunnelProxyConnection(SyncProxyConnection):
         connect = connect_request(self._proxy, request)
         timeouts = request.extensions["timeout"]
         engine = H11Engine(self._limits)
-        stream.write(engine.request_head(connect) + engine.end_of_body(), timeouts["write"])
-        while True:
-            try:
-                event = engine.next_event()
-            except RemoteProtocolError as exc:
-                raise ProxyError(f"The proxy answered CONNECT badly: {exc}") from exc
-            if event is NEED_DATA:
-                engine.receive_data(stream.read(READ_SIZE, timeouts["read"]))
-            elif type(event) is ResponseHead and event.status >= 200:
-                break
+        head = engine.request_head(*request_parts(connect))
+        stream.write(head + engine.end_of_body(), timeouts["write"])
+        answer: ResponseHead | None = None
+        while answer is None:
+            for event in engine.receive_data(stream.read(READ_SIZE, timeouts["read"])):
+                if isinstance(event, RemoteProtocolError):
+                    raise ProxyError(f"The proxy answered CONNECT badly: {event}") from event
+                if type(event) is ResponseHead and event.status >= 200:
+                    answer = event
+                    break
+        event = answer
         if not 200 <= event.status < 300:
             reason = event.reason.decode("ascii", "replace")
             raise ProxyError(
