@@ -26,7 +26,7 @@ def store(
 ) -> Response:
     """Feed `Set-Cookie` lines (as a server sent them) from a response to `url`."""
     raw = [(b"Set-Cookie", line if isinstance(line, bytes) else line.encode()) for line in lines]
-    response = Response(200, headers=Headers.from_wire(raw), request=Request("GET", url))
+    response = Response(200, headers=Headers._from_wire(raw), request=Request("GET", url))
     extract_cookies(cookies, response, now=now)
     return response
 

@@ -270,7 +270,7 @@ set_cookie_attributes = st.lists(
 
 
 def _response_with(set_cookies: list[bytes], url: str = ORIGIN) -> httpcore2.Response:
-    headers = httpcore2.Headers.from_wire([(b"Set-Cookie", line) for line in set_cookies])
+    headers = httpcore2.Headers._from_wire([(b"Set-Cookie", line) for line in set_cookies])
     return httpcore2.Response(200, headers=headers, request=httpcore2.Request("GET", url))
 
 

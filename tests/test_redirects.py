@@ -17,7 +17,7 @@ CREDENTIALS = (b"authorization", b"proxy-authorization", b"cookie")
 
 def redirect(status: int, location: bytes | None, url: str = "http://a.test/x/y?q=1") -> Response:
     # From the wire, as a lenient transport could deliver it: not validated again.
-    headers = Headers.from_wire([] if location is None else [(b"Location", location)])
+    headers = Headers._from_wire([] if location is None else [(b"Location", location)])
     return Response(status, headers=headers, request=Request("GET", url))
 
 

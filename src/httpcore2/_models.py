@@ -148,8 +148,9 @@ class Headers:
                 raise
 
     @classmethod
-    def from_wire(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
-        """Build headers from pairs a protocol parser has already validated."""
+    def _from_wire(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
+        """Build headers from pairs a protocol parser has already validated. Private: the
+        pairs are not checked, so nothing from a caller may come this way."""
         headers = cls.__new__(cls)
         headers._items = [(k, k.lower(), v) for k, v in raw]
         return headers

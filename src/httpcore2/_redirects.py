@@ -124,7 +124,7 @@ def build_redirect_request(
         dropped |= _BODY_HEADERS
     if stripped:
         dropped |= _CREDENTIAL_HEADERS
-    headers = Headers.from_wire((k, v) for k, v in request.headers if k.lower() not in dropped)
+    headers = Headers._from_wire((k, v) for k, v in request.headers if k.lower() not in dropped)
     extensions = dict(request.extensions)
     if location.raw_host != request.url.raw_host:
         extensions.pop("sni_hostname", None)

@@ -172,7 +172,7 @@ class HTTP11Connection:
         }
         return Response(
             head.status,
-            headers=Headers.from_wire(head.headers),
+            headers=Headers._from_wire(head.headers),
             content=HTTP11ResponseStream(self, request, trace),
             extensions=extensions,
             request=request,

@@ -173,7 +173,7 @@ class SyncHTTP11Connection:
         }
         return Response(
             head.status,
-            headers=Headers.from_wire(head.headers),
+            headers=Headers._from_wire(head.headers),
             content=SyncHTTP11ResponseStream(self, request, trace),
             extensions=extensions,
             request=request,

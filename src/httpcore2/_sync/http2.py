@@ -894,7 +894,7 @@ def _response_head(raw: list[tuple[bytes, bytes]], max_headers: int) -> tuple[in
     fields = [(name, value) for name, value in raw if not name.startswith(b":")]
     if len(fields) > max_headers:
         raise too_many_headers(max_headers)
-    return int(status), Headers.from_wire(fields)
+    return int(status), Headers._from_wire(fields)
 
 
 class SyncHTTP2ResponseStream:
@@ -949,7 +949,7 @@ class SyncHTTP2ResponseStream:
                     connection._acknowledge(self._stream, event.size, self._timeouts["write"])
                     return event.take()
                 if type(event) is h2.events.TrailersReceived:
-                    self._extensions["trailers"] = Headers.from_wire(event.headers)
+                    self._extensions["trailers"] = Headers._from_wire(event.headers)
                 else:
                     self._done = True
         except BaseException as exc:
