@@ -161,9 +161,10 @@ class Listener:
     http2: bool
 
 
-# HTTP/1.1 only: over HTTP/2 the pool still loses requests while nginx reloads (see
-# docs/development.md, "Reloads"); those cases join this list once that is fixed.
-LISTENERS = [pytest.param(Listener("http", "HTTP/1.1", http2=False), id="http11")]
+LISTENERS = [
+    pytest.param(Listener("http", "HTTP/1.1", http2=False), id="http11"),
+    pytest.param(Listener("h2", "HTTP/2", http2=True), id="h2-tls"),
+]
 
 
 @pytest.mark.parametrize("listener", LISTENERS)

@@ -419,11 +419,17 @@ class SyncConnectionPool:
         """Connect; if HTTP/2, share the connection, else let the waiters open their own.
 
         Requests waiting for this connect to learn whether the origin speaks HTTP/2 fail
-        with its error, at once: each would otherwise try, and fail, in turn.
+        with its error, at once: each would otherwise try, and fail, in turn. Not when the
+        server closed the new connection before it took anything (a reloading server's old
+        worker does): nothing was sent, and they wait for another connection.
         """
         try:
             connection.connect(request)
         except HTTPError as exc:
+            if isinstance(exc, StreamRefused):
+                # The server closed the connection before it took anything: the waiters wait
+                # for the next one (see `_release`), as this request does (see `_Retries`).
+                raise
             with self._lock:
                 key = self._connections.get(connection)
                 if key is not None and self._shared.get(key) is connection:
@@ -743,9 +749,9 @@ class _Retries:
         being sent at all."""
         if isinstance(exc, StreamRefused):
             # Never processed: send it again while the pool timeout allows. A new connection
-            # that took nothing counts apart, so that a server refusing every connection
-            # cannot keep us reconnecting.
-            if not reused:
+            # that took nothing, for this request or any other, counts apart, so that a
+            # server refusing every connection cannot keep us reconnecting.
+            if not reused and not connection.took_requests():
                 self.unusable += 1
                 if self.unusable >= MAX_UNUSABLE_CONNECTIONS:
                     message = (
@@ -764,18 +770,30 @@ class _Retries:
                 raise RemoteProtocolError(message, request=request) from exc
             self.refusals += 1
             return resend and _can_resend(request)
-        if (
-            reused
-            and isinstance(exc, (RemoteProtocolError, NetworkError))
+        if not (
+            isinstance(exc, (RemoteProtocolError, NetworkError))
             and not connection.response_started(request)
             and request.method in IDEMPOTENT_METHODS
             and _can_resend(request)
-            and (not self.stale or self.in_time())
         ):
+            return False
+        if reused:
             # The server had closed it. Others it kept idle may be closed too (a restart
             # closes them all): go on while they fail so, then a new one has the last word.
+            if self.stale and not self.in_time():
+                return False
             self.stale = True
             return True
+        if connection.was_dropped():
+            # A new HTTP/2 connection that the server closed before answering: the requests
+            # that shared it go again (as reused ones), and so does the one that opened it,
+            # while the pool timeout allows; a connection that took nothing at all counts as
+            # unusable.
+            if not connection.took_requests():
+                self.unusable += 1
+                if self.unusable >= MAX_UNUSABLE_CONNECTIONS:
+                    return False
+            return self.in_time()
         return False
 
 

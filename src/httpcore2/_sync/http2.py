@@ -28,9 +28,11 @@ from .._exceptions import (
     ConnectionNotAvailable,
     HTTPError,
     LocalProtocolError,
+    ReadError,
     ReadTimeout,
     RemoteProtocolError,
     StreamRefused,
+    WriteError,
     WriteTimeout,
 )
 from .._models import Headers, Request, Response
@@ -211,6 +213,8 @@ class SyncHTTP2Connection:
         self._requests = 0
         # Requests (by id) that failed with the connection before any answer arrived.
         self._unanswered: set[int] = set()
+        self._responded = False  # a response head arrived on some stream
+        self._server_closed = False  # the server ended the connection
         self._ping: _Stream | None = None  # waits for the answer to a liveness check
 
     # The pool's view of the connection.
@@ -240,6 +244,17 @@ class SyncHTTP2Connection:
         an idempotent request may be sent again, as on HTTP/1.1.
         """
         return id(request) not in self._unanswered
+
+    def took_requests(self) -> bool:
+        """Whether the server answered a request on the connection, or said in a GOAWAY
+        that it processes some: a request refused on it was refused by a server at work,
+        not by one that takes nothing on new connections."""
+        return self._responded or bool(self._last_stream_id)
+
+    def was_dropped(self) -> bool:
+        """Whether the connection failed because the server closed or reset it (or a write
+        found it so), rather than for a protocol error or a timeout."""
+        return self._server_closed or isinstance(self._error, (ReadError, WriteError))
 
     def is_closed(self) -> bool:
         """Whether the connection has been closed (a failed one is closed once its streams
@@ -281,7 +296,19 @@ class SyncHTTP2Connection:
         Knowing the server's limit of concurrent streams before the pool hands out more
         streams means no request is refused for exceeding it. `request`, the one that opened
         the connection, has the `trace` extension, if any, told about the preface.
+
+        A server that closes the connection before its SETTINGS arrived took nothing on it:
+        that raises `ConnectionNotAvailable`, and a request may go to another connection.
         """
+        try:
+            self._exchange_settings(timeouts, request)
+        except (ReadError, WriteError) as exc:
+            message = f"The server closed the new HTTP/2 connection: {exc}"
+            raise ConnectionNotAvailable(message) from exc
+
+    def _exchange_settings(
+        self, timeouts: dict[str, float | None], request: Request | None
+    ) -> None:
         with self._lock:
             self._h2.initiate_connection()
             self._h2.increment_flow_control_window(CONNECTION_WINDOW - _DEFAULT_WINDOW)
@@ -303,8 +330,10 @@ class SyncHTTP2Connection:
             with self._lock:
                 raise self._fail(error)
         self._process(data, timeouts["read"])
-        while not self._settings_received:
+        while not self._settings_received and self._error is None:
             self._receive(timeouts["read"])
+        if self._error is not None:  # our acknowledgement of the SETTINGS could not be sent
+            raise self._connection_error()
 
     # Sending a request.
 
@@ -488,7 +517,12 @@ class SyncHTTP2Connection:
         """Wait until the stream may send more; `False` if the server ended it instead."""
 
         def ready() -> bool:
-            return stream.ended or self._h2.local_flow_control_window(stream.id) > 0
+            # A failed connection sends nothing (`_send_data`), whatever window is left:
+            # `_wait` raises its error instead of handing the window back to a sender that
+            # would find it unusable, and ask again, without end.
+            return stream.ended or (
+                self._error is None and self._h2.local_flow_control_window(stream.id) > 0
+            )
 
         self._wait(stream, ready, timeout, WriteTimeout)
         return not stream.ended
@@ -590,12 +624,15 @@ class SyncHTTP2Connection:
                     return
                 if self._error is not None:
                     raise self._connection_error()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    # Frames for other streams can keep a reader busy past its deadline.
+                    raise timeout_error(f"Stream {stream.id} timed out after {timeout} s")
                 reader = not self._reading
                 if reader:
                     self._reading = True
                 else:
                     waiter = self._waiters[stream.id] = SyncWaiter()
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             if reader:
                 try:
                     self._receive(remaining)
@@ -639,7 +676,11 @@ class SyncHTTP2Connection:
             raise
         if not data:
             with self._lock:
-                raise self._fail(RemoteProtocolError(self._disconnected_message()))
+                self._server_closed = True
+                message = self._disconnected_message()
+                if not self._settings_received:  # in the handshake: see `handshake`
+                    raise self._fail(ConnectionNotAvailable(message))
+                raise self._fail(RemoteProtocolError(message))
         return data
 
     def _process(self, data: bytes, timeout: float | None) -> None:
@@ -652,7 +693,14 @@ class SyncHTTP2Connection:
                 raise error from exc
             for event in events:
                 self._dispatch(event)
-        self._flush(timeout)
+        try:
+            self._flush(timeout)
+        except HTTPError:
+            # What goes out here is for the connection and the other streams (WINDOW_UPDATE,
+            # acknowledgements, their frames): a failed write has failed the connection, and
+            # each stream meets that error only if it still needs the connection. A stream
+            # whose response is all here reads it.
+            pass
 
     def _unavailable_message(self) -> str:
         if self._last_stream_id is None:
@@ -693,6 +741,8 @@ class SyncHTTP2Connection:
                     return
             if event_type is h2.events.StreamEnded or event_type is h2.events.StreamReset:
                 stream.ended = True
+            elif event_type is h2.events.ResponseReceived:
+                self._responded = True
             stream.answered = True
             stream.events.append(event)
             self._wake(stream_id)

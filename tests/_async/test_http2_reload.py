@@ -1,0 +1,221 @@
+"""HTTP/2 against a server that reloads, one scripted failure at a time: a connection closed
+while an upload waits for its send window, a new connection closed before it took anything
+while requests wait for it, streams refused on connections that served others, and a
+connection-level write that fails while a response is complete.
+
+Requests run at once in tasks (threads in the sync twin). tests/test_nginx_reload.py does the
+same against a real nginx that reloads."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from h2.errors import ErrorCodes
+
+import httpcore2
+from tests._async import test_http2_edges  # unasync: sync=from tests._sync import test_http2_edges
+from tests._async.test_http2 import (  # unasync: sync=from tests._sync.test_http2 import (
+    h2c_pool,
+    wait_until,
+)
+from tests.servers.app import HELLO
+from tests.servers.h2 import H2Request, H2Server, H2ServerConnection, Script
+from tests.together import (  # unasync: sync=from tests.together import (
+    together,  # unasync: sync=together_threads as together,
+)
+
+FailingWrites = test_http2_edges.FailingWrites
+
+# A PING acknowledgement (type 6, flag ACK, 8 bytes, stream 0), as the client answers a PING.
+PING_ACK_HEADER = b"\x00\x00\x08\x06\x01\x00\x00\x00\x00"
+
+
+class PingAckFails(FailingWrites):
+    """Writes that carry a PING acknowledgement fail, as if the server had just gone."""
+
+    async def write(self, data: bytes, timeout: float | None = None) -> None:
+        if PING_ACK_HEADER in data:
+            raise httpcore2.WriteError("The connection is closed")
+        await self.stream.write(data, timeout)
+
+
+class Backend(httpcore2.AutoBackend):
+    """Each connection's stream wrapped in `kind`; with `break_first`, the writes of the
+    first connection fail from the start."""
+
+    def __init__(self, kind: type[FailingWrites] = FailingWrites, break_first: bool = False):
+        super().__init__()
+        self.kind = kind
+        self.break_first = break_first
+        self.streams: list[FailingWrites] = []
+
+    async def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore2.NetworkStream:
+        stream = self.kind(await super().connect_tcp(*args, **kwargs))
+        stream.broken = self.break_first and not self.streams
+        self.streams.append(stream)
+        return stream
+
+
+@pytest.mark.case("F22")
+@pytest.mark.anyio
+async def test_an_upload_on_a_connection_that_died_fails_instead_of_spinning() -> None:
+    # A GET and a POST share a connection. The server closes it once the POST's first chunk
+    # arrives; the GET reads the end and goes again on a new connection. The POST's body
+    # then has more to send, with send window left: it must fail with the connection's
+    # error, not spin asking for a window it can never use.
+    def on_request(conn: H2ServerConnection, request: H2Request) -> None:
+        if conn.raw.index > 0:
+            conn.respond(request.stream_id)
+
+    def on_data(conn: H2ServerConnection, request: H2Request) -> None:
+        conn.close(linger=False)
+
+    outcomes: dict[str, Any] = {}
+    with H2Server(Script(on_request, on_data=on_data)) as server:
+
+        async def body() -> AsyncIterator[bytes]:  # unasync: sync=def body() -> Iterator[bytes]:
+            yield b"first chunk"
+            await wait_until(lambda: len(server.connections) == 2)
+            yield b"second chunk"
+
+        async with h2c_pool() as pool:
+
+            async def get() -> None:
+                outcomes["get"] = await pool.request("GET", server.url + "/hold")
+
+            async def post() -> None:
+                with pytest.raises(httpcore2.RemoteProtocolError) as raised:
+                    await pool.request(
+                        "POST", server.url + "/upload", content=body(), extensions={"timeout": 5}
+                    )
+                outcomes["post"] = raised.value
+
+            await together(get, post)
+    assert outcomes["get"].content == HELLO
+    assert "closed the HTTP/2 connection" in str(outcomes["post"])
+    first, second = server.connections  # the GET may reach the first after it closed, or not
+    assert b"/upload" in first.paths()
+    assert second.paths() == [b"/hold"]
+
+
+@pytest.mark.parametrize("failure", ["write-fails", "closed-before-settings"])
+@pytest.mark.anyio
+async def test_requests_waiting_for_a_connection_closed_in_its_handshake_go_to_another(
+    failure: str,
+) -> None:
+    # A reloading server's old worker closes connections it has accepted: the write of our
+    # preface fails, or the end arrives before the server's SETTINGS. No request was sent:
+    # the one that opened the connection and the ones that waited for it all go to the next.
+    def close_first(conn: H2ServerConnection) -> None:
+        if conn.raw.index == 0:
+            conn.h2.data_to_send()  # its SETTINGS never go out
+            conn.close(linger=False)
+
+    respond = Script(lambda conn, request: conn.respond(request.stream_id))
+    if failure == "write-fails":
+        backend, script = Backend(break_first=True), respond
+    else:
+        backend, script = Backend(), Script(respond.on_request, on_connect=close_first)
+    responses: list[httpcore2.Response] = []
+    with H2Server(script) as server:
+        async with httpcore2.ConnectionPool(
+            http1=False, http2=True, network_backend=backend
+        ) as pool:
+
+            async def get() -> None:
+                responses.append(await pool.request("GET", server.url + "/"))
+
+            await together(*[get] * 5)
+    assert [response.content for response in responses] == [HELLO] * 5
+    assert [len(conn.requests) for conn in server.connections] == [0, 5]
+
+
+@pytest.mark.case("F20")
+@pytest.mark.anyio
+async def test_a_request_refused_on_new_connections_that_served_others_goes_on() -> None:
+    # On each of four connections the request that opened it is refused (REFUSED_STREAM)
+    # while another request is answered, then GOAWAY: each connection served someone, so none
+    # counts against the request as one that takes nothing; it goes on, within its pool
+    # timeout, and the fifth connection answers it.
+    refusing = 4
+
+    def on_request(conn: H2ServerConnection, request: H2Request) -> None:
+        if conn.raw.index >= refusing:
+            conn.respond(request.stream_id)
+        elif len(conn.requests) == 2:
+            other = conn.stream_id(b"/other")
+            conn.respond(other)
+            conn.h2.reset_stream(conn.stream_id(b"/refused"), ErrorCodes.REFUSED_STREAM)
+            conn.send_goaway(other)
+
+    outcomes: list[httpcore2.Response] = []
+    with H2Server(Script(on_request)) as server:
+        async with h2c_pool() as pool:
+
+            async def refused() -> None:
+                outcomes.append(await pool.request("GET", server.url + "/refused"))
+
+            def opened_by_refused(index: int) -> Callable[[], bool]:
+                connections = server.connections
+                return lambda: (
+                    len(connections) > index and connections[index].paths() == [b"/refused"]
+                )
+
+            async def others() -> None:
+                for index in range(refusing):
+                    # Sent once the refused request has opened the next connection.
+                    await wait_until(opened_by_refused(index))
+                    other = await pool.request("GET", server.url + "/other")
+                    assert other.content == HELLO
+
+            await together(refused, others)
+    assert [response.content for response in outcomes] == [HELLO]
+    assert [conn.paths() for conn in server.connections] == [
+        *[[b"/refused", b"/other"]] * refusing,
+        [b"/refused"],
+    ]
+
+
+@pytest.mark.case("F19")
+@pytest.mark.anyio
+async def test_a_complete_response_is_read_though_a_write_for_the_connection_fails() -> None:
+    # A response's head arrives; later its body, its end and a PING arrive together, while
+    # an upload on the same connection waits for its body. The PING's acknowledgement cannot
+    # be written (the server went): the complete response is read all the same; the upload,
+    # which still needs the connection, fails with the write's error.
+    read: list[bytes] = []
+
+    def on_request(conn: H2ServerConnection, request: H2Request) -> None:
+        conn.h2.send_headers(request.stream_id, [(b":status", b"200")])  # the body later
+
+    def on_data(conn: H2ServerConnection, request: H2Request) -> None:
+        conn.h2.send_data(conn.stream_id(b"/complete"), b"all of it", end_stream=True)
+        conn.h2.ping(b"liveness")
+
+    async def body() -> AsyncIterator[bytes]:  # unasync: sync=def body() -> Iterator[bytes]:
+        yield b"first chunk"
+        await wait_until(lambda: bool(read))
+        yield b"second chunk"
+
+    backend = Backend(PingAckFails)
+    failures: list[Exception] = []
+    with H2Server(Script(on_request, on_data=on_data)) as server:
+        async with httpcore2.ConnectionPool(
+            http1=False, http2=True, network_backend=backend
+        ) as pool:
+            async with pool.stream("GET", server.url + "/complete") as response:
+
+                async def upload() -> None:
+                    with pytest.raises(httpcore2.WriteError) as raised:
+                        await pool.request("POST", server.url + "/upload", content=body())
+                    failures.append(raised.value)
+
+                async def read_response() -> None:
+                    read.append(await response.aread())
+
+                await together(upload, read_response)
+    assert read == [b"all of it"]
+    assert [str(failure) for failure in failures] == ["The connection is closed"]
+    assert len(server.connections) == 1
