@@ -170,6 +170,8 @@ class ConnectionPool:
         self._shared: dict[PoolKey, HTTPConnection] = {}
         # Streams in use on each HTTP/2 connection.
         self._streams: dict[HTTPConnection, int] = {}
+        # Responses received per key, while the key has connections: see `_Retries`.
+        self._answered: dict[PoolKey, int] = {}
 
     # Public API.
 
@@ -251,10 +253,11 @@ class ConnectionPool:
             except BaseException as exc:
                 await self._release(connection)
                 if retries is None:
-                    retries = _Retries(deadline)
+                    retries = _Retries(deadline, self._answered, key)
                 if retries.again(exc, request, connection, reused):
                     continue
                 raise
+            self._answered[key] = self._answered.get(key, 0) + 1
             response.stream = PoolResponseStream(response.stream, self, connection, timeouts)
             return response
 
@@ -272,6 +275,7 @@ class ConnectionPool:
             self._ready.clear()
             self._shared.clear()
             self._streams.clear()
+            self._answered.clear()
             for waiter in waiters:
                 waiter.set(_POOL_CLOSED)
         await _close_all(connections)
@@ -675,6 +679,7 @@ class ConnectionPool:
             self._per_host[key] = count
         else:
             del self._per_host[key]
+            self._answered.pop(key, None)
         self._streams.pop(connection, None)
         if self._shared.get(key) is connection:
             del self._shared[key]
@@ -726,16 +731,27 @@ class ConnectionPool:
 class _Retries:
     """Whether a request that failed is sent again: the pool's retry rules, in one place."""
 
-    __slots__ = ("deadline", "refusals", "stale", "unusable")
+    __slots__ = ("answered", "deadline", "key", "last_answered", "refusals", "stale", "unusable")
 
-    def __init__(self, deadline: float | None) -> None:
+    def __init__(self, deadline: float | None, answered: dict[PoolKey, int], key: PoolKey) -> None:
         self.deadline = deadline
+        self.answered, self.key = answered, key
         self.refusals = 0  # times the server did not process it
-        self.unusable = 0  # new connections of its own that took nothing
+        # New connections of its own that took nothing, since the responses of its origin
+        # numbered `last_answered`.
+        self.unusable = 0
+        self.last_answered = answered.get(key, 0)
         self.stale = False  # it failed on a reused connection before any response byte
 
     def in_time(self) -> bool:
         return self.deadline is None or time.monotonic() < self.deadline
+
+    def in_budget(self) -> bool:
+        """Whether a request the server did not process may go again: while the pool
+        timeout allows, or MAX_REFUSALS_WITHOUT_DEADLINE times without one."""
+        if self.deadline is None:
+            return self.refusals < MAX_REFUSALS_WITHOUT_DEADLINE
+        return time.monotonic() < self.deadline
 
     def again(
         self, exc: BaseException, request: Request, connection: HTTPConnection, reused: bool
@@ -745,18 +761,20 @@ class _Retries:
         if isinstance(exc, StreamRefused):
             # Never processed: send it again while the pool timeout allows. A new connection
             # that took nothing, for this request or any other, counts apart, so that a
-            # server refusing every connection cannot keep us reconnecting.
+            # server refusing every connection cannot keep us reconnecting; the count starts
+            # again when other requests to the origin got answers meanwhile (a reloading
+            # server's old workers refuse new connections while its new ones answer).
             if not reused and not connection.took_requests():
+                answered = self.answered.get(self.key, 0)
+                if answered != self.last_answered:
+                    self.last_answered, self.unusable = answered, 0
                 self.unusable += 1
                 if self.unusable >= MAX_UNUSABLE_CONNECTIONS:
                     message = (
                         f"The server took no request on {self.unusable} new connections: {exc}"
                     )
                     raise RemoteProtocolError(message, request=request) from exc
-            if self.deadline is None:
-                resend = self.refusals < MAX_REFUSALS_WITHOUT_DEADLINE
-            else:
-                resend = time.monotonic() < self.deadline
+            resend = self.in_budget()
             if isinstance(exc, ConnectionNotAvailable):
                 # Nothing sent: on a connection that served before (a GOAWAY came), always.
                 if reused or resend:
@@ -780,15 +798,13 @@ class _Retries:
             self.stale = True
             return True
         if connection.was_dropped():
-            # A new HTTP/2 connection that the server closed before answering: the requests
-            # that shared it go again (as reused ones), and so does the one that opened it,
-            # while the pool timeout allows; a connection that took nothing at all counts as
-            # unusable.
-            if not connection.took_requests():
-                self.unusable += 1
-                if self.unusable >= MAX_UNUSABLE_CONNECTIONS:
-                    return False
-            return self.in_time()
+            # A new HTTP/2 connection that the server closed or reset before answering this
+            # request (a reloading server's old worker does): the requests that shared it go
+            # again (as reused ones), and so does the one that opened it, as a request the
+            # server did not process.
+            resend = self.in_budget()
+            self.refusals += 1
+            return resend
         return False
 
 

@@ -250,6 +250,9 @@ class HTTP2Connection:
         self._writing = False
         self._settings_received = False
         self._error: HTTPError | None = None  # why the connection cannot be used any more
+        # Why nothing more can be sent: the connection's error, or a write that found the
+        # server gone (what it sent before is still read, see `_write`).
+        self._unsendable: HTTPError | None = None
         self._last_stream_id: int | None = None  # from the server's GOAWAY
         self._exhausted = False
         self._closed = False
@@ -272,7 +275,7 @@ class HTTP2Connection:
         """Whether the connection may take new streams: open, no GOAWAY, stream ids left."""
         return (
             not self._closed
-            and self._error is None
+            and self._unsendable is None
             and self._last_stream_id is None
             and not self._exhausted
         )
@@ -298,7 +301,7 @@ class HTTP2Connection:
     def was_dropped(self) -> bool:
         """Whether the connection failed because the server closed or reset it (or a write
         found it so), rather than for a protocol error or a timeout."""
-        return self._server_closed or isinstance(self._error, (ReadError, WriteError))
+        return self._server_closed or isinstance(self._unsendable, (ReadError, WriteError))
 
     def is_closed(self) -> bool:
         """Whether the connection has been closed (a failed one is closed once its streams
@@ -327,9 +330,7 @@ class HTTP2Connection:
         """Close the connection; streams still in flight fail."""
         with self._lock:
             self._closed = True
-            if self._error is None:
-                self._error = RemoteProtocolError("The HTTP/2 connection was closed.")
-            self._wake_all()
+            self._fail(RemoteProtocolError("The HTTP/2 connection was closed."))
         await self._stream.aclose()
 
     # Opening the connection.
@@ -378,9 +379,9 @@ class HTTP2Connection:
             with self._lock:
                 raise self._fail(error)
         await self._process(data, timeouts["read"])
-        while not self._settings_received and self._error is None:
+        while not self._settings_received and self._unsendable is None:
             await self._receive(timeouts["read"])
-        if self._error is not None:  # our acknowledgement of the SETTINGS could not be sent
+        if self._unsendable is not None:  # our acknowledgement of the SETTINGS was not sent
             raise self._connection_error()
 
     # Sending a request.
@@ -409,7 +410,7 @@ class HTTP2Connection:
         except BaseException as exc:
             if stream is not None:
                 self._stream_finished(stream)
-                if self._error is not None and not stream.answered:
+                if self._unsendable is not None and not stream.answered:
                     self._unanswered.add(id(request))
             if isinstance(exc, HTTPError):
                 exc.request = request
@@ -553,7 +554,7 @@ class HTTP2Connection:
     def _send_data(self, stream: _Stream, data: memoryview) -> int:
         """Queue as much of `data` as the flow-control windows allow; how much that was."""
         with self._lock:
-            if stream.ended or self._error is not None:
+            if stream.ended or self._unsendable is not None:
                 return 0
             room = min(self._h2.local_flow_control_window(stream.id), len(data), SEND_BATCH)
             frame_size = self._h2.max_outbound_frame_size
@@ -565,11 +566,11 @@ class HTTP2Connection:
         """Wait until the stream may send more; `False` if the server ended it instead."""
 
         def ready() -> bool:
-            # A failed connection sends nothing (`_send_data`), whatever window is left:
-            # `_wait` raises its error instead of handing the window back to a sender that
-            # would find it unusable, and ask again, without end.
+            # A connection that can send nothing more (`_send_data`) has no window to give,
+            # whatever h2 counts: the sender waits for the end of the connection (whose error
+            # `_wait` raises) or for an answer, instead of asking again without end.
             return stream.ended or (
-                self._error is None and self._h2.local_flow_control_window(stream.id) > 0
+                self._unsendable is None and self._h2.local_flow_control_window(stream.id) > 0
             )
 
         await self._wait(stream, ready, timeout, WriteTimeout)
@@ -578,10 +579,11 @@ class HTTP2Connection:
     async def _flush(self, timeout: float | None) -> None:
         """Send what h2 has queued, unless another task is sending already (then it will).
 
-        Nothing is sent once the connection has failed: whoever needed it sent knows.
+        Nothing is sent once the connection has failed, or a write found the server gone:
+        whoever needed it sent knows.
         """
         with self._lock:
-            if self._writing or self._error is not None:
+            if self._writing or self._unsendable is not None:
                 return
             data = self._h2.data_to_send()
             if not data:
@@ -622,6 +624,16 @@ class HTTP2Connection:
                     if not data:
                         self._writing = False
                         return
+        except WriteError as exc:
+            # The server closed or reset the connection: nothing more can be sent. What it
+            # sent before is read all the same, until the end of the connection, and tells
+            # each stream its fate (the rest of its response, a GOAWAY that says the server
+            # never processed it, or the end): the writer, who may have written for others,
+            # is not failed here.
+            with self._lock:
+                self._writing = False
+                if self._unsendable is None:
+                    self._unsendable = exc
         except BaseException as exc:
             # Part of a frame may have gone out: nothing more can be sent on this connection.
             with self._lock:
@@ -671,7 +683,7 @@ class HTTP2Connection:
         """
         with self._lock:
             stream.unread -= size
-            if self._error is None:
+            if self._unsendable is None:
                 self._h2.acknowledge_received_data(size, stream.id)
         try:
             await self._flush(timeout)
@@ -890,7 +902,7 @@ class HTTP2Connection:
         (A stream above a GOAWAY's last stream id never gets here: its refusal is among
         its events already.)
         """
-        error = self._error
+        error = self._unsendable if self._error is None else self._error
         assert error is not None
         result = type(error)(str(error))
         result.__cause__ = error
@@ -900,6 +912,8 @@ class HTTP2Connection:
         """The connection is unusable: remember why, and wake every waiting stream."""
         if self._error is None:
             self._error = error
+        if self._unsendable is None:
+            self._unsendable = error
         self._wake_all()
         return error
 
@@ -920,7 +934,7 @@ class HTTP2Connection:
             self._waiters.pop(stream.id, None)
             if not self._streams:
                 self._idle_since = time.monotonic()
-            if self._error is not None:
+            if self._unsendable is not None:
                 return
             if self._last_stream_id is not None and stream.id > self._last_stream_id:
                 return  # the server never opened it (GOAWAY): nothing to send for it

@@ -171,6 +171,8 @@ class SyncConnectionPool:
         self._shared: dict[PoolKey, SyncHTTPConnection] = {}
         # Streams in use on each HTTP/2 connection.
         self._streams: dict[SyncHTTPConnection, int] = {}
+        # Responses received per key, while the key has connections: see `_Retries`.
+        self._answered: dict[PoolKey, int] = {}
 
     # Public API.
 
@@ -250,10 +252,11 @@ class SyncConnectionPool:
             except BaseException as exc:
                 self._release(connection)
                 if retries is None:
-                    retries = _Retries(deadline)
+                    retries = _Retries(deadline, self._answered, key)
                 if retries.again(exc, request, connection, reused):
                     continue
                 raise
+            self._answered[key] = self._answered.get(key, 0) + 1
             response.stream = SyncPoolResponseStream(response.stream, self, connection, timeouts)
             return response
 
@@ -271,6 +274,7 @@ class SyncConnectionPool:
             self._ready.clear()
             self._shared.clear()
             self._streams.clear()
+            self._answered.clear()
             for waiter in waiters:
                 waiter.set(_POOL_CLOSED)
         _close_all(connections)
@@ -678,6 +682,7 @@ class SyncConnectionPool:
             self._per_host[key] = count
         else:
             del self._per_host[key]
+            self._answered.pop(key, None)
         self._streams.pop(connection, None)
         if self._shared.get(key) is connection:
             del self._shared[key]
@@ -731,16 +736,27 @@ class SyncConnectionPool:
 class _Retries:
     """Whether a request that failed is sent again: the pool's retry rules, in one place."""
 
-    __slots__ = ("deadline", "refusals", "stale", "unusable")
+    __slots__ = ("answered", "deadline", "key", "last_answered", "refusals", "stale", "unusable")
 
-    def __init__(self, deadline: float | None) -> None:
+    def __init__(self, deadline: float | None, answered: dict[PoolKey, int], key: PoolKey) -> None:
         self.deadline = deadline
+        self.answered, self.key = answered, key
         self.refusals = 0  # times the server did not process it
-        self.unusable = 0  # new connections of its own that took nothing
+        # New connections of its own that took nothing, since the responses of its origin
+        # numbered `last_answered`.
+        self.unusable = 0
+        self.last_answered = answered.get(key, 0)
         self.stale = False  # it failed on a reused connection before any response byte
 
     def in_time(self) -> bool:
         return self.deadline is None or time.monotonic() < self.deadline
+
+    def in_budget(self) -> bool:
+        """Whether a request the server did not process may go again: while the pool
+        timeout allows, or MAX_REFUSALS_WITHOUT_DEADLINE times without one."""
+        if self.deadline is None:
+            return self.refusals < MAX_REFUSALS_WITHOUT_DEADLINE
+        return time.monotonic() < self.deadline
 
     def again(
         self, exc: BaseException, request: Request, connection: SyncHTTPConnection, reused: bool
@@ -750,18 +766,20 @@ class _Retries:
         if isinstance(exc, StreamRefused):
             # Never processed: send it again while the pool timeout allows. A new connection
             # that took nothing, for this request or any other, counts apart, so that a
-            # server refusing every connection cannot keep us reconnecting.
+            # server refusing every connection cannot keep us reconnecting; the count starts
+            # again when other requests to the origin got answers meanwhile (a reloading
+            # server's old workers refuse new connections while its new ones answer).
             if not reused and not connection.took_requests():
+                answered = self.answered.get(self.key, 0)
+                if answered != self.last_answered:
+                    self.last_answered, self.unusable = answered, 0
                 self.unusable += 1
                 if self.unusable >= MAX_UNUSABLE_CONNECTIONS:
                     message = (
                         f"The server took no request on {self.unusable} new connections: {exc}"
                     )
                     raise RemoteProtocolError(message, request=request) from exc
-            if self.deadline is None:
-                resend = self.refusals < MAX_REFUSALS_WITHOUT_DEADLINE
-            else:
-                resend = time.monotonic() < self.deadline
+            resend = self.in_budget()
             if isinstance(exc, ConnectionNotAvailable):
                 # Nothing sent: on a connection that served before (a GOAWAY came), always.
                 if reused or resend:
@@ -785,15 +803,13 @@ class _Retries:
             self.stale = True
             return True
         if connection.was_dropped():
-            # A new HTTP/2 connection that the server closed before answering: the requests
-            # that shared it go again (as reused ones), and so does the one that opened it,
-            # while the pool timeout allows; a connection that took nothing at all counts as
-            # unusable.
-            if not connection.took_requests():
-                self.unusable += 1
-                if self.unusable >= MAX_UNUSABLE_CONNECTIONS:
-                    return False
-            return self.in_time()
+            # A new HTTP/2 connection that the server closed or reset before answering this
+            # request (a reloading server's old worker does): the requests that shared it go
+            # again (as reused ones), and so does the one that opened it, as a request the
+            # server did not process.
+            resend = self.in_budget()
+            self.refusals += 1
+            return resend
         return False
 
 
