@@ -14,15 +14,18 @@ from typing import Any
 
 import pytest
 from h2.errors import ErrorCodes
+from h2.settings import SettingCodes
 
 import httpcore2
+from httpcore2._sync import http2
 from tests._sync import test_http2_edges
 from tests._sync.test_http2 import (
     h2c_pool,
+    send_window,
     wait_until,
 )
-from tests.servers.app import HELLO
-from tests.servers.h2 import H2Request, H2Server, H2ServerConnection, Script
+from tests.servers.app import HELLO, pattern_bytes
+from tests.servers.h2 import H2Request, H2Server, H2ServerConnection, Script, respond_ok
 from tests.together import (
     together_threads as together,
 )
@@ -31,15 +34,29 @@ FailingWrites = test_http2_edges.FailingWrites
 
 # A PING acknowledgement (type 6, flag ACK, 8 bytes, stream 0), as the client answers a PING.
 PING_ACK_HEADER = b"\x00\x00\x08\x06\x01\x00\x00\x00\x00"
+# A WINDOW_UPDATE (type 8, no flags, 4 bytes) for the whole connection.
+WINDOW_UPDATE_HEADER = b"\x00\x00\x04\x08\x00\x00\x00\x00\x00"
 
 
 class PingAckFails(FailingWrites):
-    """Writes that carry a PING acknowledgement fail, as if the server had just gone."""
+    """Once `broken`, writes that carry a frame that starts with `header` (a PING
+    acknowledgement) fail with `error`; the others go out."""
+
+    header = PING_ACK_HEADER
+    error: type[httpcore2.HTTPError] = httpcore2.WriteError
 
     def write(self, data: bytes, timeout: float | None = None) -> None:
-        if PING_ACK_HEADER in data:
-            raise httpcore2.WriteError("The connection is closed")
+        if self.broken and self.header in data:
+            raise self.error("The connection is closed")
         self.stream.write(data, timeout)
+
+
+class PingAckTimesOut(PingAckFails):
+    error = httpcore2.WriteTimeout
+
+
+class WindowUpdateTimesOut(PingAckTimesOut):
+    header = WINDOW_UPDATE_HEADER
 
 
 class Backend(httpcore2.SyncBackend):
@@ -85,19 +102,46 @@ def test_an_upload_on_a_connection_that_died_fails_instead_of_spinning() -> None
             def get() -> None:
                 outcomes["get"] = pool.request("GET", server.url + "/hold")
 
+            upload = body()
+
             def post() -> None:
                 with pytest.raises(httpcore2.RemoteProtocolError) as raised:
                     pool.request(
-                        "POST", server.url + "/upload", content=body(), extensions={"timeout": 5}
+                        "POST", server.url + "/upload", content=upload, extensions={"timeout": 5}
                     )
                 outcomes["post"] = raised.value
 
             together(get, post)
+            upload.close()  # left after its second chunk: finalized here, not by the GC
     assert outcomes["get"].content == HELLO
     assert "closed the HTTP/2 connection" in str(outcomes["post"])
     first, second = server.connections  # the GET may reach the first after it closed, or not
     assert b"/upload" in first.paths()
     assert second.paths() == [b"/hold"]
+
+
+@pytest.mark.case("F22")
+def test_a_wait_for_window_on_a_busy_connection_ends_at_the_write_timeout() -> None:
+    # The server gives no send window and keeps the connection busy with PINGs: the upload,
+    # reading them all while it waits for window, still stops at its write timeout.
+    def flood(conn: H2ServerConnection) -> None:
+        conn.h2.ping(b"busy now")
+        conn.call_later(0.001, lambda: flood(conn))
+
+    script = Script(
+        respond_ok().on_request, {SettingCodes.INITIAL_WINDOW_SIZE: 0}, on_connect=flood
+    )
+    with H2Server(script) as server:
+        with h2c_pool() as pool:
+            with pytest.raises(httpcore2.WriteTimeout):
+                pool.request(
+                    "POST",
+                    server.url + "/upload",
+                    content=b"data",
+                    extensions={"timeout": httpcore2.Timeout(5.0, write=0.3)},
+                )
+    (conn,) = server.connections
+    assert conn.requests[1].body == b""
 
 
 @pytest.mark.parametrize("failure", ["write-fails", "closed-before-settings"])
@@ -206,11 +250,19 @@ def test_an_unwritable_upload_goes_again_once_the_goaway_refuses_it() -> None:
 
 
 @pytest.mark.case("F19")
-def test_a_complete_response_is_read_though_a_write_for_the_connection_fails() -> None:
+@pytest.mark.parametrize(
+    ("kind", "upload_error"),
+    [(PingAckFails, httpcore2.RemoteProtocolError), (PingAckTimesOut, httpcore2.WriteTimeout)],
+    ids=["write-error", "write-timeout"],
+)
+def test_a_complete_response_is_read_though_a_write_for_the_connection_fails(
+    kind: type[PingAckFails], upload_error: type[httpcore2.HTTPError]
+) -> None:
     # A response's head arrives; later its body, its end and a PING arrive together, while
     # an upload on the same connection waits for its body, and the server closes the
-    # connection. The PING's acknowledgement cannot be written: the complete response is read
-    # all the same; the upload, which still needs the connection, fails with its end.
+    # connection. The PING's acknowledgement cannot be written (the server went, or the write
+    # timed out): the complete response is read all the same; the upload, which still needs
+    # the connection, fails (with the end of the connection, or with the timeout).
     read: list[bytes] = []
 
     def on_request(conn: H2ServerConnection, request: H2Request) -> None:
@@ -226,18 +278,41 @@ def test_a_complete_response_is_read_though_a_write_for_the_connection_fails() -
         wait_until(lambda: bool(read))
         yield b"second chunk"
 
-    backend = Backend(PingAckFails)
+    backend = Backend(kind, break_first=True)
     with H2Server(Script(on_request, on_data=on_data)) as server:
         with httpcore2.SyncConnectionPool(http1=False, http2=True, network_backend=backend) as pool:
             with pool.stream("GET", server.url + "/complete") as response:
+                chunks = body()
 
                 def upload() -> None:
-                    with pytest.raises(httpcore2.RemoteProtocolError, match="closed the HTTP/2"):
-                        pool.request("POST", server.url + "/upload", content=body())
+                    with pytest.raises(upload_error):
+                        pool.request("POST", server.url + "/upload", content=chunks)
 
                 def read_response() -> None:
                     read.append(response.read())
 
                 together(upload, read_response)
+                chunks.close()  # left after its second chunk: finalized here
     assert read == [b"all of it"]
     assert len(server.connections) == 1
+
+
+@pytest.mark.case("F22")
+def test_a_window_update_that_times_out_costs_no_body_whose_end_has_arrived(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Small windows, so that reading the body gives the connection window back at once; the
+    # write of that WINDOW_UPDATE times out, which fails the connection, but the body and its
+    # end are all here: the read succeeds.
+    monkeypatch.setattr(http2, "STREAM_WINDOW", 2**17)
+    monkeypatch.setattr(http2, "CONNECTION_WINDOW", 2**17)
+    body = pattern_bytes(100_000)
+    backend = Backend(WindowUpdateTimesOut)
+    with H2Server(respond_ok(body)) as server:
+        with httpcore2.SyncConnectionPool(http1=False, http2=True, network_backend=backend) as pool:
+            with pool.stream("GET", server.url + "/") as response:
+                backend.streams[0].broken = True
+                stream_id = response.extensions["stream_id"]
+                wait_until(lambda: send_window(server.connections[0], stream_id) is None)
+                assert response.read() == body
+            assert pool.connections == []  # the connection failed, and left the pool

@@ -709,9 +709,9 @@ class SyncHTTP2Connection:
             self._flush(timeout)
         except HTTPError:
             # What goes out here is for the connection and the other streams (WINDOW_UPDATE,
-            # acknowledgements, their frames): a failed write has failed the connection, and
-            # each stream meets that error only if it still needs the connection. A stream
-            # whose response is all here reads it.
+            # acknowledgements, their frames): a write that failed (timed out, say) has failed
+            # the connection, and each stream meets that error only if it still needs the
+            # connection. A stream whose response is all here reads it.
             pass
 
     def _unavailable_message(self) -> str:
