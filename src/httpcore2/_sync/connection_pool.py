@@ -15,14 +15,17 @@ from typing import Any
 from .._config import DEFAULT_TIMEOUT, Deadline, PoolLimits, Timeout, VerifyTypes, pool_ssl_context
 from .._content import RequestContent
 from .._exceptions import (
+    ConnectError,
     ConnectionNotAvailable,
     HTTPError,
     NetworkError,
     PoolTimeout,
+    ReadError,
     RemoteProtocolError,
     StreamRefused,
     TimeoutException,
     UnsupportedProtocol,
+    WriteError,
 )
 from .._fast_engine import HTTP1EngineName, check_engine_name
 from .._logging import log_reused
@@ -57,6 +60,17 @@ MAX_UNUSABLE_CONNECTIONS = 3
 # request would open a connection), and under load a connection in use comes back sooner
 # than a new one is ready. Within a pool timeout shorter than this, it does not wait.
 SAME_ORIGIN_PATIENCE = 0.1
+# What a TLS handshake that the server cut short failed with: it closed or reset the connection
+# it had accepted (a reloading server's old worker does), rather than refusing it or us.
+_CLOSED_IN_TLS_HANDSHAKE = (
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+    ReadError,
+    WriteError,
+)
 _POOL_CLOSED: Any = object()
 _ABSENT: Any = object()
 _PHASES = DEFAULT_TIMEOUT.as_dict().keys()
@@ -430,9 +444,9 @@ class SyncConnectionPool:
         try:
             connection.connect(request)
         except HTTPError as exc:
-            if isinstance(exc, StreamRefused):
-                # The server closed the connection before it took anything: the waiters wait
-                # for the next one (see `_release`), as this request does (see `_Retries`).
+            if _closed_before_use(exc):
+                # The waiters wait for the next connection (see `_release`), as this request
+                # does (see `_Retries`).
                 raise
             with self._lock:
                 key = self._connections.get(connection)
@@ -758,6 +772,14 @@ class _Retries:
             return self.refusals < MAX_REFUSALS_WITHOUT_DEADLINE
         return time.monotonic() < self.deadline
 
+    def took_nothing(self) -> int:
+        """Count one more new connection of its own that took nothing; how many so far."""
+        answered = self.answered.get(self.key, 0)
+        if answered != self.last_answered:
+            self.last_answered, self.unusable = answered, 0
+        self.unusable += 1
+        return self.unusable
+
     def again(
         self, exc: BaseException, request: Request, connection: SyncHTTPConnection, reused: bool
     ) -> bool:
@@ -769,16 +791,13 @@ class _Retries:
             # server refusing every connection cannot keep us reconnecting; the count starts
             # again when other requests to the origin got answers meanwhile (a reloading
             # server's old workers refuse new connections while its new ones answer).
-            if not reused and not connection.took_requests():
-                answered = self.answered.get(self.key, 0)
-                if answered != self.last_answered:
-                    self.last_answered, self.unusable = answered, 0
-                self.unusable += 1
-                if self.unusable >= MAX_UNUSABLE_CONNECTIONS:
-                    message = (
-                        f"The server took no request on {self.unusable} new connections: {exc}"
-                    )
-                    raise RemoteProtocolError(message, request=request) from exc
+            if (
+                not reused
+                and not connection.took_requests()
+                and self.took_nothing() >= MAX_UNUSABLE_CONNECTIONS
+            ):
+                message = f"The server took no request on {self.unusable} new connections: {exc}"
+                raise RemoteProtocolError(message, request=request) from exc
             resend = self.in_budget()
             if isinstance(exc, ConnectionNotAvailable):
                 # Nothing sent: on a connection that served before (a GOAWAY came), always.
@@ -788,6 +807,9 @@ class _Retries:
                 raise RemoteProtocolError(message, request=request) from exc
             self.refusals += 1
             return resend and _can_resend(request)
+        if isinstance(exc, ConnectError) and _closed_before_use(exc):
+            # Its new connection was closed in the TLS handshake: nothing was sent.
+            return self.took_nothing() < MAX_UNUSABLE_CONNECTIONS and self.in_budget()
         if not (
             isinstance(exc, (RemoteProtocolError, NetworkError))
             and not connection.response_started(request)
@@ -811,6 +833,15 @@ class _Retries:
             self.refusals += 1
             return resend
         return False
+
+
+def _closed_before_use(exc: BaseException) -> bool:
+    """Whether a connect failed because the server closed the connection it had accepted
+    before anything was sent on it: in the HTTP/2 handshake, or in the TLS one. (Not a refused
+    or timed out connect, a certificate or TLS protocol error: those fail everyone waiting.)"""
+    if isinstance(exc, ConnectError):
+        return isinstance(exc.__cause__, _CLOSED_IN_TLS_HANDSHAKE)
+    return isinstance(exc, ConnectionNotAvailable)
 
 
 def _can_resend(request: Request) -> bool:
