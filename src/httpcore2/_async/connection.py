@@ -259,6 +259,18 @@ class HTTPConnection:
             return connection.response_started
         return connection is None or connection.response_started(request)
 
+    def took_requests(self) -> bool:
+        """Whether an HTTP/2 connection answered (or, by a GOAWAY, agreed to process) any
+        request: see `HTTP2Connection.took_requests`."""
+        connection = self._connection
+        return type(connection) is HTTP2Connection and connection.took_requests()
+
+    def was_dropped(self) -> bool:
+        """Whether an HTTP/2 connection failed because the server closed or reset it: see
+        `HTTP2Connection.was_dropped`."""
+        connection = self._connection
+        return type(connection) is HTTP2Connection and connection.was_dropped()
+
     @property
     def idle_since(self) -> float:
         """When the connection last became idle."""

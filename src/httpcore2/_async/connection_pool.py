@@ -24,14 +24,17 @@ from .._config import (
 )
 from .._content import RequestContent
 from .._exceptions import (
+    ConnectError,
     ConnectionNotAvailable,
     HTTPError,
     NetworkError,
     PoolTimeout,
+    ReadError,
     RemoteProtocolError,
     StreamRefused,
     TimeoutException,
     UnsupportedProtocol,
+    WriteError,
 )
 from .._fast_engine import HTTP1EngineName, check_engine_name
 from .._logging import log_reused
@@ -68,6 +71,17 @@ MAX_UNUSABLE_CONNECTIONS = 3
 # request would open a connection), and under load a connection in use comes back sooner
 # than a new one is ready. Within a pool timeout shorter than this, it does not wait.
 SAME_ORIGIN_PATIENCE = 0.1
+# What a TLS handshake that the server cut short failed with: it closed or reset the connection
+# it had accepted (a reloading server's old worker does), rather than refusing it or us.
+_CLOSED_IN_TLS_HANDSHAKE = (
+    ssl.SSLEOFError,
+    ssl.SSLZeroReturnError,
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+    ReadError,
+    WriteError,
+)
 _POOL_CLOSED: Any = object()
 _ABSENT: Any = object()
 _PHASES = DEFAULT_TIMEOUT.as_dict().keys()
@@ -188,6 +202,8 @@ class ConnectionPool:
         self._shared: dict[PoolKey, HTTPConnection] = {}
         # Streams in use on each HTTP/2 connection.
         self._streams: dict[HTTPConnection, int] = {}
+        # Responses received per key, while the key has connections: see `_Retries`.
+        self._answered: dict[PoolKey, int] = {}
 
     # Public API.
 
@@ -293,10 +309,11 @@ class ConnectionPool:
             except BaseException as exc:
                 await self._release(connection)
                 if retries is None:
-                    retries = _Retries(deadline)
+                    retries = _Retries(deadline, self._answered, key)
                 if retries.again(exc, request, connection, reused):
                     continue
                 raise
+            self._answered[key] = self._answered.get(key, 0) + 1
             response.stream = PoolResponseStream(response.stream, self, connection, timeouts)
             return response
 
@@ -314,6 +331,7 @@ class ConnectionPool:
             self._ready.clear()
             self._shared.clear()
             self._streams.clear()
+            self._answered.clear()
             for waiter in waiters:
                 waiter.set(_POOL_CLOSED)
         await _close_all(connections)
@@ -461,11 +479,17 @@ class ConnectionPool:
         """Connect; if HTTP/2, share the connection, else let the waiters open their own.
 
         Requests waiting for this connect to learn whether the origin speaks HTTP/2 fail
-        with its error, at once: each would otherwise try, and fail, in turn.
+        with its error, at once: each would otherwise try, and fail, in turn. Not when the
+        server closed the new connection before it took anything (a reloading server's old
+        worker does): nothing was sent, and they wait for another connection.
         """
         try:
             await connection.connect(request)
         except HTTPError as exc:
+            if _closed_before_use(exc):
+                # The waiters wait for the next connection (see `_release`), as this request
+                # does (see `_Retries`).
+                raise
             with self._lock:
                 key = self._connections.get(connection)
                 if key is not None and self._shared.get(key) is connection:
@@ -712,6 +736,7 @@ class ConnectionPool:
             self._per_host[key] = count
         else:
             del self._per_host[key]
+            self._answered.pop(key, None)
         self._streams.pop(connection, None)
         if self._shared.get(key) is connection:
             del self._shared[key]
@@ -763,16 +788,35 @@ class ConnectionPool:
 class _Retries:
     """Whether a request that failed is sent again: the pool's retry rules, in one place."""
 
-    __slots__ = ("deadline", "refusals", "stale", "unusable")
+    __slots__ = ("answered", "deadline", "key", "last_answered", "refusals", "stale", "unusable")
 
-    def __init__(self, deadline: float | None) -> None:
+    def __init__(self, deadline: float | None, answered: dict[PoolKey, int], key: PoolKey) -> None:
         self.deadline = deadline
+        self.answered, self.key = answered, key
         self.refusals = 0  # times the server did not process it
-        self.unusable = 0  # new connections of its own that took nothing
+        # New connections of its own that took nothing, since the responses of its origin
+        # numbered `last_answered`.
+        self.unusable = 0
+        self.last_answered = answered.get(key, 0)
         self.stale = False  # it failed on a reused connection before any response byte
 
     def in_time(self) -> bool:
         return self.deadline is None or time.monotonic() < self.deadline
+
+    def in_budget(self) -> bool:
+        """Whether a request the server did not process may go again: while the pool
+        timeout allows, or MAX_REFUSALS_WITHOUT_DEADLINE times without one."""
+        if self.deadline is None:
+            return self.refusals < MAX_REFUSALS_WITHOUT_DEADLINE
+        return time.monotonic() < self.deadline
+
+    def took_nothing(self) -> int:
+        """Count one more new connection of its own that took nothing; how many so far."""
+        answered = self.answered.get(self.key, 0)
+        if answered != self.last_answered:
+            self.last_answered, self.unusable = answered, 0
+        self.unusable += 1
+        return self.unusable
 
     def again(
         self, exc: BaseException, request: Request, connection: HTTPConnection, reused: bool
@@ -781,19 +825,18 @@ class _Retries:
         being sent at all."""
         if isinstance(exc, StreamRefused):
             # Never processed: send it again while the pool timeout allows. A new connection
-            # that took nothing counts apart, so that a server refusing every connection
-            # cannot keep us reconnecting.
-            if not reused:
-                self.unusable += 1
-                if self.unusable >= MAX_UNUSABLE_CONNECTIONS:
-                    message = (
-                        f"The server took no request on {self.unusable} new connections: {exc}"
-                    )
-                    raise RemoteProtocolError(message, request=request) from exc
-            if self.deadline is None:
-                resend = self.refusals < MAX_REFUSALS_WITHOUT_DEADLINE
-            else:
-                resend = time.monotonic() < self.deadline
+            # that took nothing, for this request or any other, counts apart, so that a
+            # server refusing every connection cannot keep us reconnecting; the count starts
+            # again when other requests to the origin got answers meanwhile (a reloading
+            # server's old workers refuse new connections while its new ones answer).
+            if (
+                not reused
+                and not connection.took_requests()
+                and self.took_nothing() >= MAX_UNUSABLE_CONNECTIONS
+            ):
+                message = f"The server took no request on {self.unusable} new connections: {exc}"
+                raise RemoteProtocolError(message, request=request) from exc
+            resend = self.in_budget()
             if isinstance(exc, ConnectionNotAvailable):
                 # Nothing sent: on a connection that served before (a GOAWAY came), always.
                 if reused or resend:
@@ -802,19 +845,41 @@ class _Retries:
                 raise RemoteProtocolError(message, request=request) from exc
             self.refusals += 1
             return resend and _can_resend(request)
-        if (
-            reused
-            and isinstance(exc, (RemoteProtocolError, NetworkError))
+        if isinstance(exc, ConnectError) and _closed_before_use(exc):
+            # Its new connection was closed in the TLS handshake: nothing was sent.
+            return self.took_nothing() < MAX_UNUSABLE_CONNECTIONS and self.in_budget()
+        if not (
+            isinstance(exc, (RemoteProtocolError, NetworkError))
             and not connection.response_started(request)
             and request.method in IDEMPOTENT_METHODS
             and _can_resend(request)
-            and (not self.stale or self.in_time())
         ):
+            return False
+        if reused:
             # The server had closed it. Others it kept idle may be closed too (a restart
             # closes them all): go on while they fail so, then a new one has the last word.
+            if self.stale and not self.in_time():
+                return False
             self.stale = True
             return True
+        if connection.was_dropped():
+            # A new HTTP/2 connection that the server closed or reset before answering this
+            # request (a reloading server's old worker does): the requests that shared it go
+            # again (as reused ones), and so does the one that opened it, as a request the
+            # server did not process.
+            resend = self.in_budget()
+            self.refusals += 1
+            return resend
         return False
+
+
+def _closed_before_use(exc: BaseException) -> bool:
+    """Whether a connect failed because the server closed the connection it had accepted
+    before anything was sent on it: in the HTTP/2 handshake, or in the TLS one. (Not a refused
+    or timed out connect, a certificate or TLS protocol error: those fail everyone waiting.)"""
+    if isinstance(exc, ConnectError):
+        return isinstance(exc.__cause__, _CLOSED_IN_TLS_HANDSHAKE)
+    return isinstance(exc, ConnectionNotAvailable)
 
 
 def _can_resend(request: Request) -> bool:

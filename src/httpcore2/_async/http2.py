@@ -34,9 +34,11 @@ from .._exceptions import (
     ConnectionNotAvailable,
     HTTPError,
     LocalProtocolError,
+    ReadError,
     ReadTimeout,
     RemoteProtocolError,
     StreamRefused,
+    WriteError,
     WriteTimeout,
 )
 from .._http11_engine import too_many_headers
@@ -296,6 +298,9 @@ class HTTP2Connection:
         self._writing = False
         self._settings_received = False
         self._error: HTTPError | None = None  # why the connection cannot be used any more
+        # Why nothing more can be sent: the connection's error, or a write that found the
+        # server gone (what it sent before is still read, see `_write`).
+        self._unsendable: HTTPError | None = None
         self._last_stream_id: int | None = None  # from the server's GOAWAY
         self._exhausted = False
         self._closed = False
@@ -303,6 +308,8 @@ class HTTP2Connection:
         self._requests = 0
         # Requests (by id) that failed with the connection before any answer arrived.
         self._unanswered: set[int] = set()
+        self._responded = False  # a response head arrived on some stream
+        self._server_closed = False  # the server ended the connection
         self._ping: _Stream | None = None  # waits for the answer to a liveness check
 
     # The pool's view of the connection.
@@ -316,7 +323,7 @@ class HTTP2Connection:
         """Whether the connection may take new streams: open, no GOAWAY, stream ids left."""
         return (
             not self._closed
-            and self._error is None
+            and self._unsendable is None
             and self._last_stream_id is None
             and not self._exhausted
         )
@@ -332,6 +339,17 @@ class HTTP2Connection:
         an idempotent request may be sent again, as on HTTP/1.1.
         """
         return id(request) not in self._unanswered
+
+    def took_requests(self) -> bool:
+        """Whether the server answered a request on the connection, or said in a GOAWAY
+        that it processes some: a request refused on it was refused by a server at work,
+        not by one that takes nothing on new connections."""
+        return self._responded or bool(self._last_stream_id)
+
+    def was_dropped(self) -> bool:
+        """Whether the connection failed because the server closed or reset it (or a write
+        found it so), rather than for a protocol error or a timeout."""
+        return self._server_closed or isinstance(self._unsendable, (ReadError, WriteError))
 
     def is_closed(self) -> bool:
         """Whether the connection has been closed (a failed one is closed once its streams
@@ -371,9 +389,7 @@ class HTTP2Connection:
         """Close the connection; streams still in flight fail."""
         with self._lock:
             self._closed = True
-            if self._error is None:
-                self._error = RemoteProtocolError("The HTTP/2 connection was closed.")
-            self._wake_all()
+            self._fail(RemoteProtocolError("The HTTP/2 connection was closed."))
         await self._stream.aclose()
 
     # Opening the connection.
@@ -386,7 +402,19 @@ class HTTP2Connection:
         Knowing the server's limit of concurrent streams before the pool hands out more
         streams means no request is refused for exceeding it. `request`, the one that opened
         the connection, has the `trace` extension, if any, told about the preface.
+
+        A server that closes the connection before its SETTINGS arrived took nothing on it:
+        that raises `ConnectionNotAvailable`, and a request may go to another connection.
         """
+        try:
+            await self._exchange_settings(timeouts, request)
+        except (ReadError, WriteError) as exc:
+            message = f"The server closed the new HTTP/2 connection: {exc}"
+            raise ConnectionNotAvailable(message) from exc
+
+    async def _exchange_settings(
+        self, timeouts: dict[str, float | None], request: Request | None
+    ) -> None:
         with self._lock:
             self._h2.initiate_connection()
             self._h2.increment_flow_control_window(CONNECTION_WINDOW - _DEFAULT_WINDOW)
@@ -410,8 +438,10 @@ class HTTP2Connection:
             with self._lock:
                 raise self._fail(error)
         await self._process(data, timeouts["read"])
-        while not self._settings_received:
+        while not self._settings_received and self._unsendable is None:
             await self._receive(timeouts["read"])
+        if self._unsendable is not None:  # our acknowledgement of the SETTINGS was not sent
+            raise self._connection_error()
 
     # Sending a request.
 
@@ -439,7 +469,7 @@ class HTTP2Connection:
         except BaseException as exc:
             if stream is not None:
                 self._stream_finished(stream)
-                if self._error is not None and not stream.answered:
+                if self._unsendable is not None and not stream.answered:
                     self._unanswered.add(id(request))
             if isinstance(exc, HTTPError):
                 exc.request = request
@@ -584,7 +614,7 @@ class HTTP2Connection:
     def _send_data(self, stream: _Stream, data: memoryview) -> int:
         """Queue as much of `data` as the flow-control windows allow; how much that was."""
         with self._lock:
-            if stream.ended or self._error is not None:
+            if stream.ended or self._unsendable is not None:
                 return 0
             room = min(self._h2.local_flow_control_window(stream.id), len(data), SEND_BATCH)
             frame_size = self._h2.max_outbound_frame_size
@@ -596,7 +626,12 @@ class HTTP2Connection:
         """Wait until the stream may send more; `False` if the server ended it instead."""
 
         def ready() -> bool:
-            return stream.ended or self._h2.local_flow_control_window(stream.id) > 0
+            # A connection that can send nothing more (`_send_data`) has no window to give,
+            # whatever h2 counts: the sender waits for the end of the connection (whose error
+            # `_wait` raises) or for an answer, instead of asking again without end.
+            return stream.ended or (
+                self._unsendable is None and self._h2.local_flow_control_window(stream.id) > 0
+            )
 
         await self._wait(stream, ready, timeout, WriteTimeout)
         return not stream.ended
@@ -604,10 +639,11 @@ class HTTP2Connection:
     async def _flush(self, timeout: float | None) -> None:
         """Send what h2 has queued, unless another task is sending already (then it will).
 
-        Nothing is sent once the connection has failed: whoever needed it sent knows.
+        Nothing is sent once the connection has failed, or a write found the server gone:
+        whoever needed it sent knows.
         """
         with self._lock:
-            if self._writing or self._error is not None:
+            if self._writing or self._unsendable is not None:
                 return
             data = self._h2.data_to_send()
             if not data:
@@ -648,6 +684,16 @@ class HTTP2Connection:
                     if not data:
                         self._writing = False
                         return
+        except WriteError as exc:
+            # The server closed or reset the connection: nothing more can be sent. What it
+            # sent before is read all the same, until the end of the connection, and tells
+            # each stream its fate (the rest of its response, a GOAWAY that says the server
+            # never processed it, or the end): the writer, who may have written for others,
+            # is not failed here.
+            with self._lock:
+                self._writing = False
+                if self._unsendable is None:
+                    self._unsendable = exc
         except BaseException as exc:
             # Part of a frame may have gone out: nothing more can be sent on this connection.
             with self._lock:
@@ -697,7 +743,7 @@ class HTTP2Connection:
         """
         with self._lock:
             stream.unread -= size
-            if self._error is None:
+            if self._unsendable is None:
                 self._h2.acknowledge_received_data(size, stream.id)
         try:
             await self._flush(timeout)
@@ -719,12 +765,15 @@ class HTTP2Connection:
                     return
                 if self._error is not None:
                     raise self._connection_error()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    # Frames for other streams can keep a reader busy past its deadline.
+                    raise timeout_error(f"Stream {stream.id} timed out after {timeout} s")
                 reader = not self._reading
                 if reader:
                     self._reading = True
                 else:
                     waiter = self._waiters[stream.id] = Waiter()
-            remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
             if reader:
                 try:
                     await self._receive(remaining)
@@ -782,7 +831,11 @@ class HTTP2Connection:
             raise
         if not data:
             with self._lock:
-                raise self._fail(RemoteProtocolError(self._disconnected_message()))
+                self._server_closed = True
+                message = self._disconnected_message()
+                if not self._settings_received:  # in the handshake: see `handshake`
+                    raise self._fail(ConnectionNotAvailable(message))
+                raise self._fail(RemoteProtocolError(message))
         return data
 
     async def _process(self, data: bytes, timeout: float | None) -> None:
@@ -798,7 +851,14 @@ class HTTP2Connection:
                 raise error from exc
             for event in events:
                 self._dispatch(event)
-        await self._flush(timeout)
+        try:
+            await self._flush(timeout)
+        except HTTPError:
+            # What goes out here is for the connection and the other streams (WINDOW_UPDATE,
+            # acknowledgements, their frames): a write that failed (timed out, say) has failed
+            # the connection, and each stream meets that error only if it still needs the
+            # connection. A stream whose response is all here reads it.
+            pass
 
     def _unavailable_message(self) -> str:
         if self._last_stream_id is None:
@@ -836,6 +896,8 @@ class HTTP2Connection:
                     return
             if event_type is h2.events.StreamEnded or event_type is h2.events.StreamReset:
                 stream.ended = True
+            elif event_type is h2.events.ResponseReceived:
+                self._responded = True
             stream.answered = True
             stream.events.append(event)
             self._wake(stream_id)
@@ -900,7 +962,7 @@ class HTTP2Connection:
         (A stream above a GOAWAY's last stream id never gets here: its refusal is among
         its events already.)
         """
-        error = self._error
+        error = self._unsendable if self._error is None else self._error
         assert error is not None
         result = type(error)(str(error))
         result.__cause__ = error
@@ -910,6 +972,8 @@ class HTTP2Connection:
         """The connection is unusable: remember why, and wake every waiting stream."""
         if self._error is None:
             self._error = error
+        if self._unsendable is None:
+            self._unsendable = error
         self._wake_all()
         return error
 
@@ -930,7 +994,7 @@ class HTTP2Connection:
             self._waiters.pop(stream.id, None)
             if not self._streams:
                 self._idle_since = time.monotonic()
-            if self._error is not None:
+            if self._unsendable is not None:
                 return
             if self._last_stream_id is not None and stream.id > self._last_stream_id:
                 return  # the server never opened it (GOAWAY): nothing to send for it
