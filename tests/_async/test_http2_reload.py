@@ -179,9 +179,6 @@ async def test_requests_waiting_for_a_connection_closed_in_its_handshake_go_to_a
     assert [len(conn.requests) for conn in server.connections] == [0, 5]
 
 
-# Not on asyncio: its `loop.start_tls()` leaves its TLS transport unclosed when the peer closes
-# during the handshake (a ResourceWarning, an error here), whatever the pool does next.
-@pytest.mark.parametrize("anyio_backend", ["trio"])  # unasync: remove
 @pytest.mark.anyio
 async def test_requests_waiting_for_a_connection_closed_in_its_tls_handshake_go_to_another(
     raw_server: RawServerFactory, tls_files: TLSFiles

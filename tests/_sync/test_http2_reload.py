@@ -175,8 +175,6 @@ def test_requests_waiting_for_a_connection_closed_in_its_handshake_go_to_another
     assert [len(conn.requests) for conn in server.connections] == [0, 5]
 
 
-# Not on asyncio: its `loop.start_tls()` leaves its TLS transport unclosed when the peer closes
-# during the handshake (a ResourceWarning, an error here), whatever the pool does next.
 def test_requests_waiting_for_a_connection_closed_in_its_tls_handshake_go_to_another(
     raw_server: RawServerFactory, tls_files: TLSFiles
 ) -> None:
