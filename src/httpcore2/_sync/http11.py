@@ -219,7 +219,7 @@ class SyncHTTP11Connection:
         body: RequestStream = request.stream
         chunks = body.__iter__()
         try:
-            if type(body) is FileStream and b"transfer-encoding" in request.headers:
+            if type(body) is FileStream:
                 regular = body.start_regular_file()
                 if regular is not None:
                     if self._refused_early(timeouts):
@@ -246,15 +246,17 @@ class SyncHTTP11Connection:
         return not self._events and self._stream.is_readable() and self._body_refused(timeouts)
 
     def _send_file_chunk(self, file: IO[bytes], size: int, timeout: float | None) -> None:
-        """A regular file's bytes as one chunk of a chunked body, which the network stream
-        can have the kernel send (`sendfile`): the framing is written around it here, as
-        the engine would frame it."""
+        """A regular file's bytes as one piece of the body, which the network stream can
+        have the kernel send (`sendfile`): the engine counts them and frames them."""
         if not size:
             return
-        self._stream.write(b"%x\r\n" % size, timeout)
+        before, after = self._engine.body_sent(size)
+        if before:
+            self._stream.write(before, timeout)
         if self._stream.send_file(file, size, timeout) != size:
             raise LocalProtocolError("The file of the request body shrank while it was sent.")
-        self._stream.write(b"\r\n", timeout)
+        if after:
+            self._stream.write(after, timeout)
 
     def _body_refused(self, timeouts: dict[str, float | None]) -> bool:
         """Read the response that arrived while the body is going out: True if it refuses
