@@ -36,9 +36,11 @@ from .network import SyncNetworkStream
 
 __all__ = ["SyncHTTP11Connection"]
 
-# A large read costs no memory when less arrives (the bytes object shrinks to fit) and a
-# quarter of the calls on a large body.
-READ_SIZE = 256 * 1024
+READ_SIZE = 64 * 1024
+# After a read that filled READ_SIZE (more is waiting: a large body), reads ask for this much:
+# a quarter of the calls. Not always: glibc serves a buffer this large with mmap and munmap,
+# several microseconds a read, which only pays when the read fills much of it.
+LARGE_READ_SIZE = 256 * 1024
 # In-memory bodies up to this size go out in the same write as the request head.
 MAX_COALESCED_BODY = 64 * 1024
 
@@ -97,6 +99,7 @@ class SyncHTTP11Connection:
         self.response_started = False
         # Events the engine handed out and the response has not taken yet.
         self._events: deque[ResponseEvent] = deque()
+        self._read_size = READ_SIZE
 
     # The pool's view of the connection.
 
@@ -292,7 +295,8 @@ class SyncHTTP11Connection:
         return event
 
     def _receive_data(self, timeout: float | None) -> None:
-        data = self._stream.read(READ_SIZE, timeout)
+        data = self._stream.read(self._read_size, timeout)
+        self._read_size = LARGE_READ_SIZE if len(data) >= READ_SIZE else READ_SIZE
         if data:
             self.response_started = True
         elif self._engine.awaiting_response and not self.response_started:
