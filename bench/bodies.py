@@ -57,7 +57,8 @@ UPLOAD_CLIENTS = [
     "requests",
     "pyreqwest",
 ]
-UPLOAD_KINDS = ["bytes", "file", "iterator"]
+# "file-length": the file with a Content-Length set by hand (the peers set one for a file).
+UPLOAD_KINDS = ["bytes", "file", "file-length", "iterator"]
 IMPORTS = {
     "httpcore2": ["httpcore2", "anyio", "trio"],
     "requests": ["requests"],
@@ -264,7 +265,7 @@ def _body(kind: str, size: int, path: str) -> object:
     # Made before the clock starts; the iterator yields slices of one block.
     if kind == "bytes":
         return os.urandom(MiB) * (size // MiB)
-    if kind == "file":
+    if kind in ("file", "file-length"):
         return open(path, "rb")  # closed with the process
     block = os.urandom(CHUNK)
 
@@ -284,14 +285,19 @@ def _upload(client: str, url: str, kind: str, body: object) -> bytes:
     content = body() if kind == "iterator" else body  # type: ignore[operator]
     if kind == "iterator" and client in ("httpx-async", "aiohttp"):
         content = _async_chunks(content)
-    elif kind == "file" and client == "httpx-async":
+    elif kind.startswith("file") and client == "httpx-async":
         raise NotImplementedError("httpx's AsyncClient takes no sync file")
+    headers = (
+        {"Content-Length": str(os.path.getsize(str(content.name)))}
+        if kind == "file-length"
+        else None
+    )  # type: ignore[attr-defined]
     if client == "httpcore2-sync":
         import httpcore2
 
         with httpcore2.SyncClient() as c:
             mark()
-            return c.post(url, content=content).content  # type: ignore[arg-type]
+            return c.post(url, content=content, headers=headers).content  # type: ignore[arg-type]
     if client in ("httpcore2-asyncio", "httpcore2-trio"):
         import anyio
 
@@ -300,7 +306,7 @@ def _upload(client: str, url: str, kind: str, body: object) -> bytes:
         async def main() -> bytes:
             async with httpcore2.Client() as c:
                 mark()
-                return (await c.post(url, content=content)).content  # type: ignore[arg-type]
+                return (await c.post(url, content=content, headers=headers)).content  # type: ignore[arg-type]
 
         return anyio.run(main, backend=client.split("-")[1])
     if client in ("requests", "niquests"):

@@ -152,6 +152,14 @@ class FastEngine(HTTP11Engine):
             raise LocalProtocolError("Too much data for the declared Content-Length.")
         return data
 
+    def body_sent(self, size: int) -> tuple[bytes, bytes]:
+        if self._send_chunked:
+            return b"%x\r\n" % size, b"\r\n"
+        self._send_remaining -= size
+        if self._send_remaining < 0:
+            raise LocalProtocolError("Too much data for the declared Content-Length.")
+        return b"", b""
+
     def end_of_body(self) -> bytes:
         self._request_done = True
         if self._send_chunked:

@@ -37,7 +37,7 @@ from __future__ import annotations
 import abc
 import re
 from collections.abc import Callable
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple, Union, cast
 
 import h11
 
@@ -255,6 +255,12 @@ class HTTP11Engine(abc.ABC):
         """The bytes that carry `data`, a piece of the request body."""
 
     @abc.abstractmethod
+    def body_sent(self, size: int) -> tuple[bytes, bytes]:
+        """Count `size` bytes of the request body that the connection sends itself (a file
+        the kernel sends), as `body_chunk` counts what it carries; the bytes to send just
+        before and just after them: a chunk's framing, or nothing for a fixed length."""
+
+    @abc.abstractmethod
     def end_of_body(self) -> bytes:
         """The bytes that end the request body."""
 
@@ -328,6 +334,18 @@ class H11Engine(HTTP11Engine):
 
     def body_chunk(self, data: bytes) -> bytes:
         return self._send(h11.Data, data=data)
+
+    def body_sent(self, size: int) -> tuple[bytes, bytes]:
+        # h11's way to a sendfile: the body's bytes stand for themselves in what it
+        # returns, so only their length need be there.
+        sized = cast(bytes, _Sized(size))
+        try:
+            parts = self._h11.send_with_data_passthrough(h11.Data(data=sized))
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(str(exc)) from exc
+        assert parts is not None
+        at = parts.index(sized)
+        return b"".join(parts[:at]), b"".join(parts[at + 1 :])
 
     def end_of_body(self) -> bytes:
         return self._send(h11.EndOfMessage)
@@ -420,6 +438,18 @@ class H11Engine(HTTP11Engine):
 
     def _next_exchange(self) -> None:
         self._h11.start_next_cycle()
+
+
+class _Sized:
+    """Stands for bytes sent outside h11: all h11 asks of them is their length."""
+
+    __slots__ = ("_size",)
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
 
 
 def _fields_size(fields: list[tuple[bytes, bytes]]) -> int:

@@ -78,6 +78,47 @@ def test_issue11_a_regular_file_is_sent_by_the_kernel_where_it_can(
     assert sum(sendfile_calls) == (SIZE if kernel_sends_files(response) else 0)
 
 
+@pytest.mark.usefixtures("http1_engine")
+def test_issue11_a_file_with_a_content_length_is_sent_by_the_kernel_too(
+    server: Server, big_file: tuple[Path, bytes], sendfile_calls: list[int]
+) -> None:
+    # Before, a declared length took the file through the engine in 64 KiB blocks.
+    path, data = big_file
+    with httpcore2.SyncConnectionPool() as pool:
+        with path.open("rb") as file:
+            response = pool.request(
+                "POST",
+                f"{server.url}/digest",
+                headers={"Content-Length": str(SIZE)},
+                content=file,
+            )
+    assert json.loads(response.content) == digest(data)
+    assert sum(sendfile_calls) == (SIZE if kernel_sends_files(response) else 0)
+
+
+@pytest.mark.usefixtures("http1_engine")
+@pytest.mark.parametrize(("declared", "error"), [(SIZE - 1, "Too much"), (SIZE + 1, "Too little")])
+def test_issue11_a_file_that_does_not_match_its_content_length_fails(
+    declared: int,
+    error: str,
+    server: Server,
+    big_file: tuple[Path, bytes],
+    sendfile_calls: list[int],
+) -> None:
+    path, _ = big_file
+    with httpcore2.SyncConnectionPool() as pool:
+        with path.open("rb") as file:
+            with pytest.raises(httpcore2.LocalProtocolError, match=error):
+                pool.request(
+                    "POST",
+                    f"{server.url}/digest",
+                    headers={"Content-Length": str(declared)},
+                    content=file,
+                )
+    if declared < SIZE:
+        assert sendfile_calls == []  # counted before anything is sent
+
+
 def one_chunk_server(conn: RawConnection) -> None:
     head = conn.recv_head()
     body = conn.recv_body(head)
@@ -85,6 +126,7 @@ def one_chunk_server(conn: RawConnection) -> None:
     conn.close()
 
 
+@pytest.mark.usefixtures("http1_engine")
 def test_issue11_a_regular_file_is_one_chunk_of_a_chunked_body(
     raw_server: RawServerFactory, tmp_path: Path
 ) -> None:
