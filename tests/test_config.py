@@ -148,7 +148,7 @@ def test_timeout_repr() -> None:
     )
 
 
-def test_issue17_timeout_total_is_off_by_default_and_separate_from_the_phases() -> None:
+def test_timeout_total_is_off_by_default_and_separate_from_the_phases() -> None:
     assert Timeout().total is None
     assert Timeout(None).total is None
     timeout = Timeout(10.0, total=60.0)
@@ -171,7 +171,7 @@ def test_issue17_timeout_total_is_off_by_default_and_separate_from_the_phases() 
         Timeout(total=-1.0)
 
 
-def test_issue17_a_deadline_reads_each_phase_as_at_most_the_time_left() -> None:
+def test_a_deadline_reads_each_phase_as_at_most_the_time_left() -> None:
     deadline = Deadline({"connect": 0.5, "read": 100.0, "write": None, "pool": 1.0}, 30.0)
     assert deadline["connect"] == 0.5
     assert 29.0 < deadline["read"] <= 30.0  # type: ignore[operator]

@@ -274,7 +274,7 @@ def test_known_bodies_become_byte_streams(content: object, body: bytes) -> None:
         memoryview(array.array("H", [0x6968, 0x2121])),  # two-byte items: 4 bytes
     ],
 )
-def test_issue11_buffer_bodies_are_sent_without_a_copy(content: bytearray | memoryview) -> None:
+def test_buffer_bodies_are_sent_without_a_copy(content: bytearray | memoryview) -> None:
     # Before, a bytearray or memoryview body was copied into bytes when the request was built.
     expected = bytes(content)
     request = Request("POST", "http://example.org/", content=content)

@@ -837,7 +837,7 @@ def test_cookies_made_elsewhere() -> None:
 # --- the one private API of the standard library we rely on ----------------------------------
 
 
-def test_issue8_the_cookiejar_table_has_the_layout_we_read() -> None:
+def test_the_cookiejar_table_has_the_layout_we_read() -> None:
     # `_cookies.py` reads `CookieJar._cookies`, {domain: {path: {name: Cookie}}}, to find a
     # request's cookies without walking the whole jar (walking it costs about 2 µs per
     # cookie, on every request). It is private to `http.cookiejar`, and a dependency that

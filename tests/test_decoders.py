@@ -382,7 +382,7 @@ def test_a_body_of_exactly_max_decompressed_size_is_fine() -> None:
 
 @pytest.mark.case("S28")
 @pytest.mark.parametrize("coding", list(ENCODERS))
-def test_issue8_a_body_read_into_memory_may_not_inflate_past_the_ratio(coding: str) -> None:
+def test_a_body_read_into_memory_may_not_inflate_past_the_ratio(coding: str) -> None:
     headers = httpcore2.Headers({"Content-Encoding": coding})
     body = ENCODERS[coding](bytes(64 << 20))
     decoder = content_decoder(headers, in_memory=True)
@@ -395,7 +395,7 @@ def test_issue8_a_body_read_into_memory_may_not_inflate_past_the_ratio(coding: s
     assert sum(map(len, decoder_for(coding).decode(body))) == 64 << 20
 
 
-def test_issue8_the_ratio_spares_what_compresses_less() -> None:
+def test_the_ratio_spares_what_compresses_less() -> None:
     # 20 MiB that compress about 50-fold: past IN_MEMORY_RATIO_FROM, under the ratio.
     rng = random.Random(0)
     data = b"".join(rng.randbytes(16) + bytes(1008) for _ in range(20 << 10))
@@ -406,7 +406,7 @@ def test_issue8_the_ratio_spares_what_compresses_less() -> None:
     assert decode(decoder, pieces(body, 4096)) == data
 
 
-def test_issue8_an_explicit_max_decompressed_size_replaces_the_ratio() -> None:
+def test_an_explicit_max_decompressed_size_replaces_the_ratio() -> None:
     headers = httpcore2.Headers({"Content-Encoding": "gzip"})
     request = httpcore2.Request("GET", "http://x/", extensions={"max_decompressed_size": GiB})
     decoder = content_decoder(headers, request=request, in_memory=True)

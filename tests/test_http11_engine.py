@@ -94,7 +94,7 @@ def test_request_head_matches_fully_validated_h11(
     assert send(engine_class(), request) == validated
 
 
-def test_issue8_h11_engine_uses_public_h11_api_and_h11_validates_the_head() -> None:
+def test_h11_engine_uses_public_h11_api_and_h11_validates_the_head() -> None:
     # The engine no longer passes h11's private `_parsed=True`: h11 checks the head once
     # more, so a header that got past `Headers` (here by editing its private list) is
     # refused instead of being written to the wire.

@@ -107,7 +107,7 @@ def added(outcome: dict[str, object]) -> int:
 @pytest.mark.case("S28")
 @pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "zstd"])
-def test_issue8_reading_a_bomb_into_memory_stays_small(
+def test_reading_a_bomb_into_memory_stays_small(
     server: Server, coding: str, way: str
 ) -> None:
     # 4 GiB of zeros: 4 MiB of gzip or deflate on the wire, far less of br or zstd. Before
@@ -142,7 +142,7 @@ def send_one_byte_chunks(conn: RawConnection) -> None:
 
 
 @pytest.mark.parametrize("way", WAYS)
-def test_issue17_one_byte_chunks_read_into_memory_cost_about_their_size(
+def test_one_byte_chunks_read_into_memory_cost_about_their_size(
     raw_server: RawServerFactory, way: str
 ) -> None:
     # Before, read() kept one bytes object per chunk and joined them at the end: about 60
@@ -270,7 +270,7 @@ def large_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 @pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview", "file"])
-def test_issue11_a_large_upload_adds_no_copy_of_the_body(
+def test_a_large_upload_adds_no_copy_of_the_body(
     server: Server, large_file: tuple[Path, str], way: str, kind: str
 ) -> None:
     # Before, the native asyncio backend handed the whole body to the transport, which copied
@@ -284,7 +284,7 @@ def test_issue11_a_large_upload_adds_no_copy_of_the_body(
 
 @pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("chunked", ["0", "1"])
-def test_issue11_a_large_download_read_as_a_stream_stays_flat(
+def test_a_large_download_read_as_a_stream_stays_flat(
     server: Server, large_file: tuple[Path, str], way: str, chunked: str
 ) -> None:
     path, _ = large_file
@@ -295,7 +295,7 @@ def test_issue11_a_large_download_read_as_a_stream_stays_flat(
 
 
 @pytest.mark.parametrize("way", ["sync", "asyncio", "trio"])  # request() has no verify=
-def test_issue11_a_large_upload_over_tls_adds_no_copy_of_the_body(
+def test_a_large_upload_over_tls_adds_no_copy_of_the_body(
     tls_server: Server, large_file: tuple[Path, str], way: str
 ) -> None:
     # Before, trio's TLS layer encrypted a whole body at once: its records waited whole in the

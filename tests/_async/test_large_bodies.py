@@ -61,7 +61,7 @@ def kernel_sends_files(response: httpcore2.Response) -> bool:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("scheme", ["http", "https"])
-async def test_issue11_a_regular_file_is_sent_by_the_kernel_where_it_can(
+async def test_a_regular_file_is_sent_by_the_kernel_where_it_can(
     scheme: str,
     server: Server,
     tls_server: Server,
@@ -81,7 +81,7 @@ async def test_issue11_a_regular_file_is_sent_by_the_kernel_where_it_can(
 
 @pytest.mark.anyio
 @pytest.mark.usefixtures("http1_engine")
-async def test_issue11_a_file_with_a_content_length_is_sent_by_the_kernel_too(
+async def test_a_file_with_a_content_length_is_sent_by_the_kernel_too(
     server: Server, big_file: tuple[Path, bytes], sendfile_calls: list[int]
 ) -> None:
     # Before, a declared length took the file through the engine in 64 KiB blocks.
@@ -101,7 +101,7 @@ async def test_issue11_a_file_with_a_content_length_is_sent_by_the_kernel_too(
 @pytest.mark.anyio
 @pytest.mark.usefixtures("http1_engine")
 @pytest.mark.parametrize(("declared", "error"), [(SIZE - 1, "Too much"), (SIZE + 1, "Too little")])
-async def test_issue11_a_file_that_does_not_match_its_content_length_fails(
+async def test_a_file_that_does_not_match_its_content_length_fails(
     declared: int,
     error: str,
     server: Server,
@@ -131,7 +131,7 @@ def one_chunk_server(conn: RawConnection) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.usefixtures("http1_engine")
-async def test_issue11_a_regular_file_is_one_chunk_of_a_chunked_body(
+async def test_a_regular_file_is_one_chunk_of_a_chunked_body(
     raw_server: RawServerFactory, tmp_path: Path
 ) -> None:
     received: list[bytes] = []
@@ -155,7 +155,7 @@ async def test_issue11_a_regular_file_is_one_chunk_of_a_chunked_body(
 
 
 @pytest.mark.anyio
-async def test_issue11_an_empty_regular_file_is_an_empty_chunked_body(
+async def test_an_empty_regular_file_is_an_empty_chunked_body(
     raw_server: RawServerFactory, tmp_path: Path
 ) -> None:
     received: list[bytes] = []
@@ -190,7 +190,7 @@ def misjudged_size(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.mark.anyio
-async def test_issue11_what_a_file_grew_by_while_sent_follows_in_chunks(
+async def test_what_a_file_grew_by_while_sent_follows_in_chunks(
     server: Server, big_file: tuple[Path, bytes], misjudged_size: list[int]
 ) -> None:
     path, data = big_file
@@ -203,7 +203,7 @@ async def test_issue11_what_a_file_grew_by_while_sent_follows_in_chunks(
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("scheme", ["http", "https"])
-async def test_issue11_a_file_that_shrank_while_sent_fails_the_request(
+async def test_a_file_that_shrank_while_sent_fails_the_request(
     scheme: str,
     server: Server,
     tls_server: Server,
@@ -223,7 +223,7 @@ async def test_issue11_a_file_that_shrank_while_sent_fails_the_request(
 @pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
 @pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview", "array"])
-async def test_issue11_large_buffer_bodies_arrive_whole(
+async def test_large_buffer_bodies_arrive_whole(
     scheme: str, http2: bool, kind: str, server: Server, tls_server: Server
 ) -> None:
     origin = server if scheme == "http" else tls_server
@@ -244,7 +244,7 @@ async def test_issue11_large_buffer_bodies_arrive_whole(
 
 
 @pytest.mark.anyio
-async def test_issue11_a_file_without_a_descriptor_is_sent_in_blocks(server: Server) -> None:
+async def test_a_file_without_a_descriptor_is_sent_in_blocks(server: Server) -> None:
     data = os.urandom(MiB + 1)
     async with httpcore2.ConnectionPool() as pool:
         response = await pool.request("POST", f"{server.url}/digest", content=io.BytesIO(data))
@@ -252,7 +252,7 @@ async def test_issue11_a_file_without_a_descriptor_is_sent_in_blocks(server: Ser
 
 
 @pytest.mark.anyio
-async def test_issue11_a_regular_file_is_rewound_and_sent_again_after_a_redirect(
+async def test_a_regular_file_is_rewound_and_sent_again_after_a_redirect(
     server: Server, big_file: tuple[Path, bytes], sendfile_calls: list[int]
 ) -> None:
     path, data = big_file
@@ -289,7 +289,7 @@ def refuse_at_once(conn: RawConnection) -> None:
 
 
 @pytest.mark.anyio
-async def test_issue11_a_refusal_before_the_file_stops_it_going_out(
+async def test_a_refusal_before_the_file_stops_it_going_out(
     raw_server: RawServerFactory, big_file: tuple[Path, bytes], sendfile_calls: list[int]
 ) -> None:
     server = raw_server(refuse_at_once)

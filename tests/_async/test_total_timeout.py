@@ -39,7 +39,7 @@ def trickle(data: bytes, *, first: bytes = b"", every: float = 1.0) -> Handler:
 
 
 @pytest.mark.anyio
-async def test_issue17_a_total_timeout_ends_a_trickled_body(raw_server: RawServerFactory) -> None:
+async def test_a_total_timeout_ends_a_trickled_body(raw_server: RawServerFactory) -> None:
     server = raw_server(trickle(b"x" * 60, first=HEAD))
     async with httpcore2.ConnectionPool() as pool:
         started = time.monotonic()
@@ -52,7 +52,7 @@ async def test_issue17_a_total_timeout_ends_a_trickled_body(raw_server: RawServe
 
 
 @pytest.mark.anyio
-async def test_issue17_a_total_timeout_ends_a_streamed_body(raw_server: RawServerFactory) -> None:
+async def test_a_total_timeout_ends_a_streamed_body(raw_server: RawServerFactory) -> None:
     server = raw_server(trickle(b"x" * 60, first=HEAD))
     async with httpcore2.ConnectionPool() as pool:
         async with pool.stream("GET", server.url + "/", extensions=TRICKLE) as response:
@@ -61,7 +61,7 @@ async def test_issue17_a_total_timeout_ends_a_streamed_body(raw_server: RawServe
 
 
 @pytest.mark.anyio
-async def test_issue17_a_total_timeout_ends_a_trickled_head(raw_server: RawServerFactory) -> None:
+async def test_a_total_timeout_ends_a_trickled_head(raw_server: RawServerFactory) -> None:
     server = raw_server(trickle(HEAD))
     async with httpcore2.ConnectionPool() as pool:
         with pytest.raises(httpcore2.TotalTimeout) as info:
@@ -70,7 +70,7 @@ async def test_issue17_a_total_timeout_ends_a_trickled_head(raw_server: RawServe
 
 
 @pytest.mark.anyio
-async def test_issue17_a_total_timeout_ends_a_slow_http2_body(server: Server) -> None:
+async def test_a_total_timeout_ends_a_slow_http2_body(server: Server) -> None:
     # /slow_body sends 7 bytes, then the other 6 after a second: only the total ends it.
     extensions = {"timeout": {"read": 2.0, "total": 0.5}}
     async with httpcore2.ConnectionPool(http1=False, http2=True) as pool:
@@ -81,7 +81,7 @@ async def test_issue17_a_total_timeout_ends_a_slow_http2_body(server: Server) ->
 
 
 @pytest.mark.anyio
-async def test_issue17_a_client_total_timeout(raw_server: RawServerFactory) -> None:
+async def test_a_client_total_timeout(raw_server: RawServerFactory) -> None:
     server = raw_server(trickle(b"x" * 60, first=HEAD))
     async with httpcore2.Client(timeout=httpcore2.Timeout(2.0, total=1.5)) as client:
         with pytest.raises(httpcore2.TotalTimeout):
@@ -89,7 +89,7 @@ async def test_issue17_a_client_total_timeout(raw_server: RawServerFactory) -> N
 
 
 @pytest.mark.anyio
-async def test_issue17_a_total_timeout_covers_a_slow_connect(
+async def test_a_total_timeout_covers_a_slow_connect(
     never_accepting: tuple[str, int],
 ) -> None:
     host, port = never_accepting
@@ -101,7 +101,7 @@ async def test_issue17_a_total_timeout_covers_a_slow_connect(
 
 
 @pytest.mark.anyio
-async def test_issue17_a_total_timeout_ends_connect_retries(
+async def test_a_total_timeout_ends_connect_retries(
     never_accepting: tuple[str, int],
 ) -> None:
     # Each attempt is bounded by the time left; none starts once the deadline has passed.
@@ -114,7 +114,7 @@ async def test_issue17_a_total_timeout_ends_connect_retries(
 
 
 @pytest.mark.anyio
-async def test_issue17_a_total_timeout_covers_the_wait_for_a_connection() -> None:
+async def test_a_total_timeout_covers_the_wait_for_a_connection() -> None:
     backend = httpcore2.MockBackend([HEAD + b"x" * 60] * 2)
     limits = httpcore2.PoolLimits(max_connections=1)
     async with httpcore2.ConnectionPool(network_backend=backend, pool_limits=limits) as pool:
@@ -126,7 +126,7 @@ async def test_issue17_a_total_timeout_covers_the_wait_for_a_connection() -> Non
 
 
 @pytest.mark.anyio
-async def test_issue17_each_request_sent_has_a_deadline_of_its_own(server: Server) -> None:
+async def test_each_request_sent_has_a_deadline_of_its_own(server: Server) -> None:
     # A redirect is a new request: a new deadline. So is a request sent again, and one
     # sharing the extensions dict of an earlier one.
     extensions = {"timeout": {"read": 5.0, "total": 30.0}}
@@ -148,7 +148,7 @@ async def test_issue17_each_request_sent_has_a_deadline_of_its_own(server: Serve
 
 
 @pytest.mark.anyio
-async def test_issue17_without_a_total_timeouts_stay_per_phase(
+async def test_without_a_total_timeouts_stay_per_phase(
     raw_server: RawServerFactory,
 ) -> None:
     # Each read gets its own 2 s: a byte now and then keeps the response going.
@@ -160,7 +160,7 @@ async def test_issue17_without_a_total_timeouts_stay_per_phase(
 
 
 @pytest.mark.anyio
-async def test_issue17_a_phase_that_times_out_before_the_deadline_says_so(
+async def test_a_phase_that_times_out_before_the_deadline_says_so(
     raw_server: RawServerFactory,
 ) -> None:
     quick_read = {"timeout": {"read": 0.2, "total": 30.0}}

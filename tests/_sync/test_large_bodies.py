@@ -60,7 +60,7 @@ def kernel_sends_files(response: httpcore2.Response) -> bool:
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-def test_issue11_a_regular_file_is_sent_by_the_kernel_where_it_can(
+def test_a_regular_file_is_sent_by_the_kernel_where_it_can(
     scheme: str,
     server: Server,
     tls_server: Server,
@@ -79,7 +79,7 @@ def test_issue11_a_regular_file_is_sent_by_the_kernel_where_it_can(
 
 
 @pytest.mark.usefixtures("http1_engine")
-def test_issue11_a_file_with_a_content_length_is_sent_by_the_kernel_too(
+def test_a_file_with_a_content_length_is_sent_by_the_kernel_too(
     server: Server, big_file: tuple[Path, bytes], sendfile_calls: list[int]
 ) -> None:
     # Before, a declared length took the file through the engine in 64 KiB blocks.
@@ -98,7 +98,7 @@ def test_issue11_a_file_with_a_content_length_is_sent_by_the_kernel_too(
 
 @pytest.mark.usefixtures("http1_engine")
 @pytest.mark.parametrize(("declared", "error"), [(SIZE - 1, "Too much"), (SIZE + 1, "Too little")])
-def test_issue11_a_file_that_does_not_match_its_content_length_fails(
+def test_a_file_that_does_not_match_its_content_length_fails(
     declared: int,
     error: str,
     server: Server,
@@ -127,7 +127,7 @@ def one_chunk_server(conn: RawConnection) -> None:
 
 
 @pytest.mark.usefixtures("http1_engine")
-def test_issue11_a_regular_file_is_one_chunk_of_a_chunked_body(
+def test_a_regular_file_is_one_chunk_of_a_chunked_body(
     raw_server: RawServerFactory, tmp_path: Path
 ) -> None:
     received: list[bytes] = []
@@ -150,7 +150,7 @@ def test_issue11_a_regular_file_is_one_chunk_of_a_chunked_body(
     assert body == b"%x\r\n%s\r\n0\r\n\r\n" % (69_996, b"x" * 69_996)
 
 
-def test_issue11_an_empty_regular_file_is_an_empty_chunked_body(
+def test_an_empty_regular_file_is_an_empty_chunked_body(
     raw_server: RawServerFactory, tmp_path: Path
 ) -> None:
     received: list[bytes] = []
@@ -184,7 +184,7 @@ def misjudged_size(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return error
 
 
-def test_issue11_what_a_file_grew_by_while_sent_follows_in_chunks(
+def test_what_a_file_grew_by_while_sent_follows_in_chunks(
     server: Server, big_file: tuple[Path, bytes], misjudged_size: list[int]
 ) -> None:
     path, data = big_file
@@ -196,7 +196,7 @@ def test_issue11_what_a_file_grew_by_while_sent_follows_in_chunks(
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-def test_issue11_a_file_that_shrank_while_sent_fails_the_request(
+def test_a_file_that_shrank_while_sent_fails_the_request(
     scheme: str,
     server: Server,
     tls_server: Server,
@@ -215,7 +215,7 @@ def test_issue11_a_file_that_shrank_while_sent_fails_the_request(
 @pytest.mark.parametrize("scheme", ["http", "https"])
 @pytest.mark.parametrize("http2", [False, True], ids=["http1", "http2"])
 @pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview", "array"])
-def test_issue11_large_buffer_bodies_arrive_whole(
+def test_large_buffer_bodies_arrive_whole(
     scheme: str, http2: bool, kind: str, server: Server, tls_server: Server
 ) -> None:
     origin = server if scheme == "http" else tls_server
@@ -235,14 +235,14 @@ def test_issue11_large_buffer_bodies_arrive_whole(
     assert json.loads(response.content) == digest(data)
 
 
-def test_issue11_a_file_without_a_descriptor_is_sent_in_blocks(server: Server) -> None:
+def test_a_file_without_a_descriptor_is_sent_in_blocks(server: Server) -> None:
     data = os.urandom(MiB + 1)
     with httpcore2.SyncConnectionPool() as pool:
         response = pool.request("POST", f"{server.url}/digest", content=io.BytesIO(data))
     assert json.loads(response.content) == digest(data)
 
 
-def test_issue11_a_regular_file_is_rewound_and_sent_again_after_a_redirect(
+def test_a_regular_file_is_rewound_and_sent_again_after_a_redirect(
     server: Server, big_file: tuple[Path, bytes], sendfile_calls: list[int]
 ) -> None:
     path, data = big_file
@@ -278,7 +278,7 @@ def refuse_at_once(conn: RawConnection) -> None:
     conn.wait_for_close()
 
 
-def test_issue11_a_refusal_before_the_file_stops_it_going_out(
+def test_a_refusal_before_the_file_stops_it_going_out(
     raw_server: RawServerFactory, big_file: tuple[Path, bytes], sendfile_calls: list[int]
 ) -> None:
     server = raw_server(refuse_at_once)

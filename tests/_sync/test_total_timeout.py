@@ -39,7 +39,7 @@ def trickle(data: bytes, *, first: bytes = b"", every: float = 1.0) -> Handler:
     return handler
 
 
-def test_issue17_a_total_timeout_ends_a_trickled_body(raw_server: RawServerFactory) -> None:
+def test_a_total_timeout_ends_a_trickled_body(raw_server: RawServerFactory) -> None:
     server = raw_server(trickle(b"x" * 60, first=HEAD))
     with httpcore2.SyncConnectionPool() as pool:
         started = time.monotonic()
@@ -51,7 +51,7 @@ def test_issue17_a_total_timeout_ends_a_trickled_body(raw_server: RawServerFacto
         assert pool.connections == []  # a body cut short: the connection is closed
 
 
-def test_issue17_a_total_timeout_ends_a_streamed_body(raw_server: RawServerFactory) -> None:
+def test_a_total_timeout_ends_a_streamed_body(raw_server: RawServerFactory) -> None:
     server = raw_server(trickle(b"x" * 60, first=HEAD))
     with httpcore2.SyncConnectionPool() as pool:
         with pool.stream("GET", server.url + "/", extensions=TRICKLE) as response:
@@ -59,7 +59,7 @@ def test_issue17_a_total_timeout_ends_a_streamed_body(raw_server: RawServerFacto
                 [chunk for chunk in response.iter_raw()]
 
 
-def test_issue17_a_total_timeout_ends_a_trickled_head(raw_server: RawServerFactory) -> None:
+def test_a_total_timeout_ends_a_trickled_head(raw_server: RawServerFactory) -> None:
     server = raw_server(trickle(HEAD))
     with httpcore2.SyncConnectionPool() as pool:
         with pytest.raises(httpcore2.TotalTimeout) as info:
@@ -67,7 +67,7 @@ def test_issue17_a_total_timeout_ends_a_trickled_head(raw_server: RawServerFacto
         assert isinstance(info.value.__cause__, httpcore2.ReadTimeout)
 
 
-def test_issue17_a_total_timeout_ends_a_slow_http2_body(server: Server) -> None:
+def test_a_total_timeout_ends_a_slow_http2_body(server: Server) -> None:
     # /slow_body sends 7 bytes, then the other 6 after a second: only the total ends it.
     extensions = {"timeout": {"read": 2.0, "total": 0.5}}
     with httpcore2.SyncConnectionPool(http1=False, http2=True) as pool:
@@ -77,14 +77,14 @@ def test_issue17_a_total_timeout_ends_a_slow_http2_body(server: Server) -> None:
         assert info.value.request.url.path == "/slow_body"
 
 
-def test_issue17_a_client_total_timeout(raw_server: RawServerFactory) -> None:
+def test_a_client_total_timeout(raw_server: RawServerFactory) -> None:
     server = raw_server(trickle(b"x" * 60, first=HEAD))
     with httpcore2.SyncClient(timeout=httpcore2.Timeout(2.0, total=1.5)) as client:
         with pytest.raises(httpcore2.TotalTimeout):
             client.get(server.url + "/")
 
 
-def test_issue17_a_total_timeout_covers_a_slow_connect(
+def test_a_total_timeout_covers_a_slow_connect(
     never_accepting: tuple[str, int],
 ) -> None:
     host, port = never_accepting
@@ -95,7 +95,7 @@ def test_issue17_a_total_timeout_covers_a_slow_connect(
         assert isinstance(info.value.__cause__, httpcore2.ConnectTimeout)
 
 
-def test_issue17_a_total_timeout_ends_connect_retries(
+def test_a_total_timeout_ends_connect_retries(
     never_accepting: tuple[str, int],
 ) -> None:
     # Each attempt is bounded by the time left; none starts once the deadline has passed.
@@ -107,7 +107,7 @@ def test_issue17_a_total_timeout_ends_connect_retries(
     assert info.value.request.url == f"http://{host}:{port}/"
 
 
-def test_issue17_a_total_timeout_covers_the_wait_for_a_connection() -> None:
+def test_a_total_timeout_covers_the_wait_for_a_connection() -> None:
     backend = httpcore2.SyncMockBackend([HEAD + b"x" * 60] * 2)
     limits = httpcore2.PoolLimits(max_connections=1)
     with httpcore2.SyncConnectionPool(network_backend=backend, pool_limits=limits) as pool:
@@ -118,7 +118,7 @@ def test_issue17_a_total_timeout_covers_the_wait_for_a_connection() -> None:
             assert isinstance(info.value.__cause__, httpcore2.PoolTimeout)
 
 
-def test_issue17_each_request_sent_has_a_deadline_of_its_own(server: Server) -> None:
+def test_each_request_sent_has_a_deadline_of_its_own(server: Server) -> None:
     # A redirect is a new request: a new deadline. So is a request sent again, and one
     # sharing the extensions dict of an earlier one.
     extensions = {"timeout": {"read": 5.0, "total": 30.0}}
@@ -139,7 +139,7 @@ def test_issue17_each_request_sent_has_a_deadline_of_its_own(server: Server) -> 
             previous = timeouts.deadline
 
 
-def test_issue17_without_a_total_timeouts_stay_per_phase(
+def test_without_a_total_timeouts_stay_per_phase(
     raw_server: RawServerFactory,
 ) -> None:
     # Each read gets its own 2 s: a byte now and then keeps the response going.
@@ -150,7 +150,7 @@ def test_issue17_without_a_total_timeouts_stay_per_phase(
     assert response.content == b"xyz"
 
 
-def test_issue17_a_phase_that_times_out_before_the_deadline_says_so(
+def test_a_phase_that_times_out_before_the_deadline_says_so(
     raw_server: RawServerFactory,
 ) -> None:
     quick_read = {"timeout": {"read": 0.2, "total": 30.0}}
