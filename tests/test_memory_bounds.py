@@ -107,9 +107,7 @@ def added(outcome: dict[str, object]) -> int:
 @pytest.mark.case("S28")
 @pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("coding", ["gzip", "deflate", "br", "zstd"])
-def test_reading_a_bomb_into_memory_stays_small(
-    server: Server, coding: str, way: str
-) -> None:
+def test_reading_a_bomb_into_memory_stays_small(server: Server, coding: str, way: str) -> None:
     # 4 GiB of zeros: 4 MiB of gzip or deflate on the wire, far less of br or zstd. Before
     # the in-memory ratio cap, each read held 1 GiB (max_decompressed_size) before failing.
     url = f"{server.url}/bomb?size={4 << 30}&coding={coding}"
