@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 import httpcore2
+from httpcore2._async import http11  # unasync: sync=from httpcore2._sync import http11
 from tests.servers.app import pattern_bytes
 from tests.servers.asgi_server import Server
 from tests.servers.raw import never_accepting_listener
@@ -123,7 +124,7 @@ async def test_large_download_streams_byte_exact(server: Server, chunked: str) -
                 largest = max(largest, len(chunk))
     assert received == size
     assert digest.hexdigest() == hashlib.sha256(pattern_bytes(size)).hexdigest()
-    assert largest <= 64 * 1024  # streamed in reads, never held whole
+    assert largest <= http11.LARGE_READ_SIZE  # streamed in reads, never held whole
 
 
 @pytest.mark.anyio
