@@ -29,7 +29,14 @@ import pytest
 import httpcore2
 from httpcore2._async.network import NetworkBackend, NetworkStream
 from httpcore2._backends.anyio import AnyIOBackend, AnyIOStream
-from httpcore2._backends.asyncio import _HIGH_WATER, _RECEIVE_SIZE, AsyncioBackend, AsyncioStream
+from httpcore2._backends.asyncio import (
+    _HIGH_WATER,
+    _LARGE_RECEIVE_SIZE,
+    _RECEIVE_SIZE,
+    AsyncioBackend,
+    AsyncioStream,
+    _StreamProtocol,
+)
 from httpcore2._backends.auto import AutoBackend
 from tests._async.waiting import wait_until
 from tests.servers import certs
@@ -932,7 +939,7 @@ async def test_reading_pauses_while_the_reader_lags(
         protocol = stream._protocol
         await wait_until(lambda: protocol.buffered > _HIGH_WATER)
         await anyio.sleep(SHORT)  # time enough to read the rest, were reading not paused
-        assert protocol.buffered <= _HIGH_WATER + _RECEIVE_SIZE
+        assert protocol.buffered <= _HIGH_WATER + _LARGE_RECEIVE_SIZE
         received = await read_exactly(stream, len(payload), max_bytes=10_000)
         assert received == payload
 
@@ -1067,3 +1074,21 @@ async def test_send_file_without_loop_sendfile_sends_blocks(
             assert await stream.send_file(file, 3 * MB, timeout=LONG) == 3 * MB
         await read_until(stream, b"%d" % (3 * MB))
     assert server.connections[0].received == pattern_bytes(3 * MB)
+
+
+def test_the_asyncio_receive_buffer_grows_for_a_large_body_and_shrinks_back() -> None:
+    # Each connection keeps its buffer: 64 KiB, and 256 KiB only while reads fill it, so 500
+    # connections of small responses do not hold 128 MiB.
+    loop = asyncio.new_event_loop()
+    try:
+        protocol = _StreamProtocol(loop)
+        sizes = []
+        for received in (100, _RECEIVE_SIZE, _LARGE_RECEIVE_SIZE, 1000, 100):
+            buffer = protocol.get_buffer(-1)
+            buffer[:received] = b"x" * received
+            protocol.buffer_updated(received)
+            sizes.append(len(protocol.get_buffer(-1)))
+        assert sizes == [_RECEIVE_SIZE] + [_LARGE_RECEIVE_SIZE] * 2 + [_RECEIVE_SIZE] * 2
+        assert protocol.buffered == 100 + _RECEIVE_SIZE + _LARGE_RECEIVE_SIZE + 1100
+    finally:
+        loop.close()
