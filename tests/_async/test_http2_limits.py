@@ -57,6 +57,8 @@ async def test_many_tiny_data_frames_on_an_unread_stream_cost_no_memory_per_fram
                 finally:
                     tracemalloc.stop()
                 assert second.content == HELLO
-                assert grown < 20 * FRAMES
+                # Once, not per frame: the asyncio backend's receive buffer grows to 256 KiB
+                # while reads fill it.
+                assert grown < 20 * FRAMES + 256 * 1024
                 assert await held.aread() == data * FRAMES
     assert len(server.connections) == 1
