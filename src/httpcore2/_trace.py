@@ -33,10 +33,8 @@ def emit(trace: Trace, name: str, info: dict[str, Any]) -> None:
     trace(name, info)
 
 
-class TraceStep:
-    """One step as three events: `<name>.started` with `info` on entry, then
-    `<name>.complete` with `complete_info` (set it inside the block; empty by default), or
-    `<name>.failed` with `{"exception": exc}` when an exception leaves the block."""
+class _Step:
+    """What both kinds of trace step share: the event names and their info."""
 
     __slots__ = ("_info", "_name", "_trace", "complete_info")
 
@@ -45,6 +43,19 @@ class TraceStep:
         self._name = name
         self._info = info
         self.complete_info: dict[str, Any] = {}
+
+    def _outcome(self, exc: BaseException | None) -> tuple[str, dict[str, Any]]:
+        if exc is None:
+            return self._name + ".complete", self.complete_info
+        return self._name + ".failed", {"exception": exc}
+
+
+class TraceStep(_Step):
+    """One step as three events: `<name>.started` with `info` on entry, then
+    `<name>.complete` with `complete_info` (set it inside the block; empty by default), or
+    `<name>.failed` with `{"exception": exc}` when an exception leaves the block."""
+
+    __slots__ = ()
 
     async def __aenter__(self) -> TraceStep:
         await aemit(self._trace, self._name + ".started", self._info)
@@ -56,22 +67,13 @@ class TraceStep:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if exc is None:
-            await aemit(self._trace, self._name + ".complete", self.complete_info)
-        else:
-            await aemit(self._trace, self._name + ".failed", {"exception": exc})
+        await aemit(self._trace, *self._outcome(exc))
 
 
-class SyncTraceStep:
+class SyncTraceStep(_Step):
     """`TraceStep` for the sync code."""
 
-    __slots__ = ("_info", "_name", "_trace", "complete_info")
-
-    def __init__(self, trace: Trace, name: str, info: dict[str, Any]) -> None:
-        self._trace = trace
-        self._name = name
-        self._info = info
-        self.complete_info: dict[str, Any] = {}
+    __slots__ = ()
 
     def __enter__(self) -> SyncTraceStep:
         emit(self._trace, self._name + ".started", self._info)
@@ -83,7 +85,4 @@ class SyncTraceStep:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if exc is None:
-            emit(self._trace, self._name + ".complete", self.complete_info)
-        else:
-            emit(self._trace, self._name + ".failed", {"exception": exc})
+        emit(self._trace, *self._outcome(exc))
