@@ -1,10 +1,10 @@
 """The async network backends on loopback sockets.
 
-`AsyncioBackend` runs on asyncio only, `AnyIOBackend` on trio and on asyncio, and `AutoBackend`
-picks between them. Each is driven directly against `RawServer` handlers, hypercorn over TLS and
-bare Unix sockets: data both ways, end of stream, resets, timeouts, TLS upgrades and failures,
-extra info, liveness checks and back-pressure. `tests/test_backends_sync.py` covers `SyncBackend`
-with the same servers and handlers.
+`AsyncioBackend` runs on asyncio only, `TrioBackend` on trio only, `AnyIOBackend` on trio and on
+asyncio, and `AutoBackend` picks between the first two. Each is driven directly against
+`RawServer` handlers, hypercorn over TLS and bare Unix sockets: data both ways, end of stream,
+resets, timeouts, TLS upgrades and failures, extra info, liveness checks and back-pressure.
+`tests/test_backends_sync.py` covers `SyncBackend` with the same servers and handlers.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import os
 import select
 import socket
 import ssl
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,10 +27,12 @@ from typing import Any, TypeVar
 
 import anyio
 import pytest
+import trio
+import trio.testing
 
 import httpcore2
 from httpcore2._async.network import NetworkBackend, NetworkStream
-from httpcore2._backends.anyio import AnyIOBackend, AnyIOStream
+from httpcore2._backends.anyio import AnyIOBackend
 from httpcore2._backends.asyncio import (
     _HIGH_WATER,
     _LARGE_RECEIVE_SIZE,
@@ -38,6 +42,7 @@ from httpcore2._backends.asyncio import (
     _StreamProtocol,
 )
 from httpcore2._backends.auto import AutoBackend
+from httpcore2._backends.trio import _READS_PER_SCHEDULE_POINT, TrioBackend, TrioStream
 from tests._async.waiting import wait_until
 from tests.servers import certs
 from tests.servers.app import HELLO, pattern_bytes
@@ -53,6 +58,7 @@ EARLY_RESPONSE = b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"
 Test = TypeVar("Test", bound=Callable[..., Any])
 
 NATIVE = pytest.param("asyncio", AsyncioBackend, id="asyncio-native")
+TRIO_NATIVE = pytest.param("trio", TrioBackend, id="trio-native")
 ANYIO_ON_ASYNCIO = pytest.param("asyncio", AnyIOBackend, id="asyncio-anyio")
 ANYIO_ON_TRIO = pytest.param("trio", AnyIOBackend, id="trio-anyio")
 AUTO_ON_ASYNCIO = pytest.param("asyncio", AutoBackend, id="asyncio-auto")
@@ -70,10 +76,10 @@ def on(*backends: Any) -> Callable[[Test], Test]:
     return mark
 
 
-every_async_backend = on(NATIVE, ANYIO_ON_ASYNCIO, ANYIO_ON_TRIO)
+every_async_backend = on(NATIVE, TRIO_NATIVE, ANYIO_ON_ASYNCIO, ANYIO_ON_TRIO)
 # Where asyncio itself gets it wrong, anyio-on-asyncio inherits it; production uses the native
-# backend on asyncio and anyio on trio only.
-production_backends = on(NATIVE, ANYIO_ON_TRIO)
+# backends (and anyio on trio keeps up with them).
+production_backends = on(NATIVE, TRIO_NATIVE, ANYIO_ON_TRIO)
 
 
 # Server-side handlers, shared with tests/test_backends_sync.py.
@@ -542,6 +548,7 @@ async def test_connect_error_when_refused(
     with pytest.raises(httpcore2.ConnectError) as info:
         await backend_class().connect_tcp("127.0.0.1", unused_port, timeout=LONG)
     assert isinstance(info.value.__cause__, OSError)
+    assert str(info.value) == f"Could not connect to 127.0.0.1:{unused_port}: Connection refused"
 
 
 @every_async_backend
@@ -559,6 +566,7 @@ async def test_local_address(
 
 @on(
     NATIVE,
+    TRIO_NATIVE,
     ANYIO_ON_ASYNCIO,
     pytest.param(
         "trio",
@@ -760,7 +768,7 @@ async def test_tls_session_tickets_are_not_data(
             await tls.aclose()
 
 
-@on(ANYIO_ON_TRIO)
+@on(TRIO_NATIVE, ANYIO_ON_TRIO)
 async def test_tls_in_tls(
     backend_class: type[NetworkBackend], raw_server: RawServerFactory, ca_file: Path
 ) -> None:
@@ -913,7 +921,7 @@ async def test_close_is_idempotent_and_final(
     await wait_until(lambda: closed_by_client(server))
 
 
-@on(NATIVE, ANYIO_ON_ASYNCIO, ANYIO_ON_TRIO, AUTO_ON_ASYNCIO, AUTO_ON_TRIO)
+@on(NATIVE, TRIO_NATIVE, ANYIO_ON_ASYNCIO, ANYIO_ON_TRIO, AUTO_ON_ASYNCIO, AUTO_ON_TRIO)
 async def test_sleep(backend_class: type[NetworkBackend]) -> None:
     started = time.monotonic()
     await backend_class().sleep(0.05)
@@ -957,6 +965,118 @@ async def test_zero_timeout_read_returns_data_already_received(
         assert await stream.read(1024, timeout=0) == b"ping"
 
 
+# The native trio backend's own rules: every read and write is a checkpoint.
+
+
+@on(TRIO_NATIVE)
+async def test_trio_read_and_write_are_cancel_points_even_when_they_need_not_wait(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(echo)
+    async with connect(backend_class(), server.address) as stream:
+        await stream.write(b"ping")
+        await wait_until(stream.is_readable)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await stream.read(1024, timeout=LONG)
+        assert scope.cancelled_caught
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await stream.write(b"lost", timeout=LONG)
+        assert scope.cancelled_caught
+        # Neither touched the socket: the echo is still there, and nothing was sent.
+        assert await stream.read(1024, timeout=LONG) == b"ping"
+        await stream.write(b"pong", timeout=LONG)
+        assert await read_exactly(stream, 4) == b"pong"
+    assert bytes(server.connections[0].received) == b"pingpong"
+
+
+@on(TRIO_NATIVE)
+async def test_trio_write_that_need_not_wait_lets_other_tasks_run(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(echo)
+    async with connect(backend_class(), server.address) as stream:
+        with trio.testing.assert_checkpoints():
+            await stream.write(b"ping", timeout=LONG)
+        assert await read_exactly(stream, 4) == b"ping"
+
+
+@on(TRIO_NATIVE)
+async def test_trio_reads_of_waiting_data_let_other_tasks_run_now_and_then(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    def send_at_once(conn: RawConnection) -> None:
+        conn.send(bytes(64))
+        conn.wait_for_close()
+
+    server = raw_server(send_at_once)
+    async with connect(backend_class(), server.address) as stream:
+        await wait_until(stream.is_readable)  # all of it: one segment
+        with trio.testing.assert_checkpoints():
+            for _ in range(_READS_PER_SCHEDULE_POINT):
+                assert await stream.read(1, timeout=LONG) == b"\0"
+
+
+@on(TRIO_NATIVE)
+async def test_trio_waits_again_after_a_wakeup_with_nothing_to_read(
+    backend_class: type[NetworkBackend],
+    raw_server: RawServerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wait_readable = trio.lowlevel.wait_readable
+    wakeups = 0
+
+    async def wake_up_early_once(sock: Any) -> None:
+        nonlocal wakeups
+        wakeups += 1
+        if wakeups == 1:
+            await trio.lowlevel.checkpoint()  # back at once, nothing received
+        else:
+            await wait_readable(sock)
+
+    monkeypatch.setattr(trio.lowlevel, "wait_readable", wake_up_early_once)
+    server = raw_server(never_read)
+    async with connect(backend_class(), server.address) as stream:
+        with pytest.raises(httpcore2.ReadTimeout):
+            await stream.read(1024, timeout=SHORT)
+    assert wakeups == 2
+
+
+@on(TRIO_NATIVE)
+async def test_trio_write_that_finds_no_room_waits_for_it(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(never_read)
+    async with connect(backend_class(), server.address) as stream:
+        with pytest.raises(httpcore2.WriteTimeout):
+            await flood(stream, timeout=SHORT)
+        # The socket holds more unsent data than trio lets it queue (TCP_NOTSENT_LOWAT):
+        # the next write finds no room from the start.
+        with pytest.raises(httpcore2.WriteTimeout, match="within"):
+            await stream.write(b"more", timeout=SHORT)
+
+
+@on(TRIO_NATIVE, ANYIO_ON_TRIO)
+async def test_closing_fails_a_read_waiting_on_the_stream(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    server = raw_server(never_read)
+    stream = await backend_class().connect_tcp(*server.address, timeout=LONG)
+    failures: list[BaseException] = []
+
+    async def read() -> None:
+        with pytest.raises(httpcore2.ReadError) as info:
+            await stream.read(1024, timeout=LONG)
+        failures.append(info.value)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read)
+        await trio.testing.wait_all_tasks_blocked()
+        await stream.aclose()
+    assert len(failures) == 1
+
+
 # AutoBackend.
 
 
@@ -965,7 +1085,7 @@ async def test_zero_timeout_read_returns_data_already_received(
     ("anyio_backend", "stream_class"),
     [
         pytest.param("asyncio", AsyncioStream, id="asyncio"),
-        pytest.param("trio", AnyIOStream, id="trio"),
+        pytest.param("trio", TrioStream, id="trio"),
     ],
 )
 async def test_auto_backend_uses_the_backend_of_the_running_loop(
@@ -988,7 +1108,35 @@ async def test_auto_backend_uses_the_backend_of_the_running_loop(
         await stream.aclose()
 
 
-# Sending files (`send_file`): by the kernel on the native asyncio backend, in blocks on anyio.
+def test_requests_on_trio_never_import_anyio(raw_server: RawServerFactory) -> None:
+    def answer_every_request(conn: RawConnection) -> None:
+        while conn.recv():
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi")
+
+    server = raw_server(answer_every_request)
+    host, port = server.address
+    url = f"http://{host}:{port}/"
+    # Two requests for one connection: the second waits for the first to hand it over.
+    program = (
+        "import sys, trio, httpcore2\n"
+        "async def main():\n"
+        "    limits = httpcore2.PoolLimits(max_connections=1)\n"
+        "    async with httpcore2.ConnectionPool(pool_limits=limits) as pool:\n"
+        "        async with trio.open_nursery() as nursery:\n"
+        "            for _ in range(2):\n"
+        f"                nursery.start_soon(pool.request, 'GET', {url!r})\n"
+        "trio.run(main)\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'anyio'))\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert output.stdout.strip() == "[]"
+    assert len(server.connections) == 1
+
+
+# Sending files (`send_file`): by the kernel on the native asyncio backend, in blocks on trio and
+# anyio.
 
 
 @pytest.fixture

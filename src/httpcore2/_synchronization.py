@@ -5,12 +5,13 @@ is atomic already, so `NoLock` costs nothing; the generated sync pool uses a rea
 `ThreadLock` instead. A `Waiter` hands one connection (or one slot) from whoever frees
 it to exactly one waiting request.
 
-anyio is imported only on trio, and only when a request has to wait.
+trio is imported only when it runs, and only when a request has to wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from typing import Any
 
@@ -43,9 +44,9 @@ class Waiter:
         try:
             self._future = asyncio.get_running_loop().create_future()
         except RuntimeError:
-            import anyio
+            import trio
 
-            self._event = anyio.Event()
+            self._event = trio.Event()
 
     def set(self, value: Any) -> None:
         """Hand `value` over and wake the waiting task."""
@@ -71,9 +72,9 @@ class Waiter:
                 if timer is not None:
                     timer.cancel()
             return
-        import anyio
+        import trio
 
-        with anyio.move_on_after(timeout):
+        with trio.move_on_after(math.inf if timeout is None else timeout):
             await self._event.wait()
 
 

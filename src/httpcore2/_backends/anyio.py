@@ -1,4 +1,7 @@
-"""A network backend on anyio, used under trio (asyncio has its own, leaner backend).
+"""A network backend on anyio, for any event loop anyio runs on.
+
+asyncio and trio each have a leaner backend of their own, which `AutoBackend` picks; this one
+is for those who pass it themselves.
 
 TLS is ours (`tls.TLSStream`, on `ssl.MemoryBIO`) rather than anyio's `TLSStream`: see there.
 """
@@ -22,7 +25,8 @@ from .._exceptions import (
     connect_error,
     connect_target,
 )
-from .sync import UnixConnect, socket_is_readable
+from .sockets import connect_unix_socket, receive_nowait
+from .sync import socket_is_readable
 from .tls import TLSStream
 
 __all__ = ["AnyIOBackend"]
@@ -97,10 +101,7 @@ class AnyIOStream(NetworkStream):
             # anyio on asyncio: asyncio's transport reads the socket and buffers what it read,
             # so nothing can be taken from the socket here without reordering the data.
             return None
-        try:
-            return sock.recv(max_bytes)  # the socket is non-blocking
-        except BlockingIOError:
-            return None
+        return receive_nowait(sock, max_bytes)
 
 
 class AnyIOBackend(NetworkBackend):
@@ -124,14 +125,8 @@ class AnyIOBackend(NetworkBackend):
         return AnyIOStream(stream)
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None) -> NetworkStream:
-        attempt = UnixConnect(path, timeout)
-        try:
-            while not attempt.step():
-                await anyio.sleep(attempt.RETRY_DELAY)
-        except BaseException:
-            attempt.sock.close()
-            raise
-        return AnyIOStream(await anyio.abc.UNIXSocketStream.from_socket(attempt.sock))
+        sock = await connect_unix_socket(path, timeout, anyio.sleep)
+        return AnyIOStream(await anyio.abc.UNIXSocketStream.from_socket(sock))
 
     async def sleep(self, seconds: float) -> None:
         await anyio.sleep(seconds)

@@ -10,10 +10,10 @@ __all__ = ["AutoBackend"]
 
 
 class AutoBackend(NetworkBackend):
-    """asyncio gets the native asyncio backend; anything else (trio) goes through anyio.
+    """asyncio gets the native asyncio backend; anything else, the native trio backend.
 
     The choice is made when the first connection opens, so a pool can be created
-    outside of any event loop and anyio is only imported when trio needs it.
+    outside of any event loop, and trio is only imported when it runs.
     """
 
     def __init__(self) -> None:
@@ -24,9 +24,9 @@ class AutoBackend(NetworkBackend):
             try:
                 asyncio.get_running_loop()
             except RuntimeError:
-                from .anyio import AnyIOBackend
+                from .trio import TrioBackend
 
-                self._backend = AnyIOBackend()
+                self._backend = TrioBackend()
             else:
                 from .asyncio import AsyncioBackend
 
