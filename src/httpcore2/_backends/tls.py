@@ -1,7 +1,7 @@
 """TLS of our own on `ssl.MemoryBIO`, over any async stream of the built-in backends.
 
-The asyncio and anyio backends both run TLS here rather than in the event loop's or anyio's TLS
-layer, for two reasons:
+The async backends (asyncio, trio, anyio) all run TLS here rather than in the event loop's or
+anyio's TLS layer, for two reasons:
 
 - whether a connection is readable must be judged on decrypted data (a TLS 1.3 server sends
   session tickets after the handshake: bytes on the socket, but no data), and only the owner
