@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import io
 import os
 import select
 import socket
@@ -1135,8 +1136,8 @@ def test_requests_on_trio_never_import_anyio(raw_server: RawServerFactory) -> No
     assert len(server.connections) == 1
 
 
-# Sending files (`send_file`): by the kernel on the native asyncio backend, in blocks on trio and
-# anyio.
+# Sending files (`send_file`): by the kernel on the native asyncio and trio backends, in blocks on
+# anyio and wherever the kernel cannot send the file.
 
 
 @pytest.fixture
@@ -1191,6 +1192,21 @@ async def test_send_file_error_when_the_peer_resets(
     async with connect(backend_class(), server.address) as stream:
         with huge_sparse_file.open("rb") as file, pytest.raises(httpcore2.WriteError):
             await stream.send_file(file, 256 * MB, timeout=LONG)
+
+
+@every_async_backend
+async def test_send_file_of_what_the_kernel_cannot_send_goes_in_blocks(
+    backend_class: type[NetworkBackend], raw_server: RawServerFactory
+) -> None:
+    payload = pattern_bytes(MB)
+    server = raw_server(slow_reader(len(payload) - 5))
+    async with connect(backend_class(), server.address) as stream:
+        file = io.BytesIO(payload)  # no file descriptor
+        file.seek(5)
+        assert await stream.send_file(file, 2 * MB, timeout=LONG) == len(payload) - 5
+        assert file.tell() == len(payload)
+        await read_until(stream, b"%d" % (len(payload) - 5))
+    assert server.connections[0].received == payload[5:]
 
 
 @on(NATIVE)

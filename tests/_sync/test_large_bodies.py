@@ -34,7 +34,7 @@ def big_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
 
 @pytest.fixture
 def sendfile_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """What each `os.sendfile` call sent (the sync and asyncio backends go through it)."""
+    """What each `os.sendfile` call sent (the sync, asyncio and trio backends go through it)."""
     calls: list[int] = []
     real = os.sendfile
 
@@ -52,11 +52,11 @@ def digest(data: bytes) -> dict[str, Any]:
 
 
 def kernel_sends_files(response: httpcore2.Response) -> bool:
-    # The sync and asyncio backends give a plain TCP stream's files to the kernel; anyio's
-    # streams (trio) have no sendfile, and TLS encrypts in user space.
+    # The built-in backends give a plain TCP stream's files to the kernel; TLS encrypts in user
+    # space.
     stream = response.extensions["network_stream"]
     plain = stream.get_extra_info("ssl_object") is None
-    return plain and type(stream).__name__ in ("SyncSocketStream", "AsyncioStream")
+    return plain and type(stream).__name__ in ("SyncSocketStream", "AsyncioStream", "TrioStream")
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])

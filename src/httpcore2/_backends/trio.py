@@ -20,9 +20,11 @@ TLS is ours (`tls.TLSStream`, on `ssl.MemoryBIO`), as on the other backends: see
 from __future__ import annotations
 
 import math
+import os
 import socket
 import ssl
-from typing import Any
+import stat
+from typing import IO, Any
 
 import trio
 
@@ -109,6 +111,38 @@ class TrioStream(NetworkStream):
         except (OSError, trio.ClosedResourceError) as exc:
             raise WriteError(str(exc) or type(exc).__name__) from exc
         await _schedule_point()
+
+    async def send_file(self, file: IO[bytes], count: int, timeout: float | None = None) -> int:
+        try:
+            source = file.fileno()
+            regular = stat.S_ISREG(os.fstat(source).st_mode)
+        except (AttributeError, OSError):  # io.UnsupportedOperation is an OSError
+            regular = False
+        if not regular:
+            return await super().send_file(file, count, timeout)
+        await _checkpoint_if_cancelled()
+        sock = self._sock
+        offset = file.tell()
+        sent = 0
+        try:
+            while sent < count:
+                try:
+                    done = os.sendfile(sock.fileno(), source, offset + sent, count - sent)
+                except BlockingIOError:
+                    # Like a socket's own timeout: each wait for room gets the whole timeout.
+                    with _deadline_scope(timeout):
+                        await trio.lowlevel.wait_writable(sock)
+                        continue
+                    raise WriteTimeout(f"Could not send data within {timeout} s") from None
+                if not done:
+                    break  # the end of the file
+                sent += done
+        except (OSError, trio.ClosedResourceError) as exc:
+            raise WriteError(str(exc) or type(exc).__name__) from exc
+        finally:
+            file.seek(offset + sent)
+        await _schedule_point()
+        return sent
 
     async def aclose(self) -> None:
         # Synchronous on purpose: a cancelled task can never leave the socket open.
