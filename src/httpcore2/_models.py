@@ -68,6 +68,7 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Every control character but HTAB is forbidden in a field value (RFC 9110 §5.5).
 _FORBIDDEN_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+_FRAMING_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
 # Tokens, known without a look at each character.
 _STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 # The credentials a request carries, shown as `[secure]` by `repr()` and `str()` so that
@@ -152,7 +153,11 @@ class Headers:
         """Build headers from pairs a protocol parser has already validated. Private: the
         pairs are not checked, so nothing from a caller may come this way."""
         headers = cls.__new__(cls)
-        headers._items = [(k, k.lower(), v) for k, v in raw]
+        # Loops rather than comprehensions here and below: in these hot paths, for the
+        # few headers a message has, the comprehension's own call costs more than it saves.
+        items = headers._items = []
+        for k, v in raw:
+            items.append((k, k.lower(), v))
         return headers
 
     @property
@@ -162,16 +167,22 @@ class Headers:
 
     def get_list(self, name: str | bytes) -> list[str] | list[bytes]:
         """Every value of a header, in order, in the type of `name`."""
-        key = _encode_header(name, "name").lower()
-        values = [v for _, k, v in self._items if k == key]
+        key = name.lower() if type(name) is bytes else _encode_header(name, "name").lower()
+        values = []
+        for _, k, v in self._items:
+            if k == key:
+                values.append(v)
         if isinstance(name, bytes):
             return values
         return [v.decode("latin-1") for v in values]
 
     def get(self, name: str | bytes, default: Any = None) -> Any:
         """The header's values joined with `", "`, or `default` when it is absent."""
-        key = _encode_header(name, "name").lower()
-        values = [v for _, k, v in self._items if k == key]
+        key = name.lower() if type(name) is bytes else _encode_header(name, "name").lower()
+        values = []
+        for _, k, v in self._items:
+            if k == key:
+                values.append(v)
         if not values:
             return default
         joined = values[0] if len(values) == 1 else b", ".join(values)
@@ -242,7 +253,10 @@ class Headers:
 
     def copy(self) -> Headers:
         """An independent copy."""
-        return Headers(self)
+        # Without __init__: every request sent through a client is copied (see copy_request).
+        copied = Headers.__new__(Headers)
+        copied._items = list(self._items)
+        return copied
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         return ((k, v) for k, _, v in self._items)
@@ -311,7 +325,11 @@ class Request:
         content: RequestContent | None = None,
         extensions: Extensions | None = None,
     ) -> None:
-        self.method = method
+        if type(method) is str and method in _STANDARD_METHODS:
+            # Valid and upper case as it is: the setter's checks are skipped.
+            self._method = method
+        else:
+            self.method = method
         if isinstance(url, URL):
             self.url = url
         else:
@@ -332,16 +350,28 @@ class Request:
 
     def _set_default_headers(self, has_content: bool) -> None:
         items = self.headers._items
-        names = {k for _, k, _ in items}
-        # A URL whose scheme has no default port has no Host to derive; no transport of
-        # ours sends such a request anyway (they raise UnsupportedProtocol).
-        if b"host" not in names and self.url.port is not None:
-            items.insert(0, (b"Host", b"host", self.url.raw.host_header))
-        if b"content-length" in names or b"transfer-encoding" in names:
+        # A loop rather than a set of the names: cheaper for the few headers a request has.
+        has_host = has_framing = False
+        for _, name, _ in items:
+            if name == b"host":
+                has_host = True
+            elif name in _FRAMING_HEADERS:
+                has_framing = True
+        if not has_host:
+            url = self.url
+            # The raw form is computed once per URL (and `parse_url` caches URLs). A URL
+            # whose scheme has no default port has no Host to derive; no transport of ours
+            # sends such a request anyway (they raise UnsupportedProtocol).
+            raw = url._raw
+            if raw is None and url.port is not None:
+                raw = url.raw
+            if raw is not None:
+                items.insert(0, (b"Host", b"host", raw.host_header))
+        if has_framing:
             return
         if self._content is None:
             items.append((b"Transfer-Encoding", b"transfer-encoding", b"chunked"))
-        elif has_content or self.method in _METHODS_WITH_BODY:
+        elif has_content or self._method in _METHODS_WITH_BODY:
             length = str(len(self._content)).encode("ascii")
             items.append((b"Content-Length", b"content-length", length))
 
@@ -720,6 +750,9 @@ class Response:
                 return self.content
             stream = _sync_stream(self.stream)
             self._start_reading()
+            # The body goes into one buffer, whatever its chunking (a list of chunks costs
+            # some 40 bytes per chunk: 60 times the body for one-byte chunks). `getvalue()`
+            # hands over that buffer without a copy, so the peak stays near the body's size.
             body = io.BytesIO()
             write = body.write
             try:
@@ -734,7 +767,7 @@ class Response:
                     decoder.flush()
             finally:
                 self.close()
-            self._content = _value(body)
+            self._content = body.getvalue()
             if decoder is None:
                 self._raw = self._content
         return self._content
@@ -773,7 +806,7 @@ class Response:
                 return self.content
             stream = _async_stream(self.stream)
             self._start_reading()
-            body = io.BytesIO()
+            body = io.BytesIO()  # one buffer, as in `read()`
             write = body.write
             try:
                 decoder = self._decoder(True)
@@ -787,7 +820,7 @@ class Response:
                     decoder.flush()
             finally:
                 await self.aclose()
-            self._content = _value(body)
+            self._content = body.getvalue()
             if decoder is None:
                 self._raw = self._content
         return self._content
@@ -876,15 +909,6 @@ class Response:
 
     def __repr__(self) -> str:
         return f"<Response [{self.status}]>"
-
-
-def _value(body: io.BytesIO) -> bytes:
-    # A body read into memory goes into one buffer, whatever its chunking (a list of chunks
-    # costs some 40 bytes per chunk: 60 times the body for one-byte chunks). `getvalue()`
-    # hands over that buffer without a copy, so the peak stays near the body's size.
-    value = body.getvalue()
-    body.close()
-    return value
 
 
 def _sync_stream(stream: SyncByteStream | AsyncByteStream) -> SyncByteStream:
