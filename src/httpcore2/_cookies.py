@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from http.cookiejar import Cookie, CookieJar
-from typing import TYPE_CHECKING, NamedTuple, Union, cast
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 from ._exceptions import CookieConflict
 
@@ -578,8 +578,10 @@ def _table(jar: CookieJar) -> _Table:
     # A CookieJar keeps {domain: {path: {name: Cookie}}}: reading it lets a request look
     # at the domains it may receive cookies from instead of walking every cookie (which
     # costs about 2 µs per cookie). The attribute is private to the standard library, so
-    # test_cookies.py pins its layout: a Python that changes it fails there.
-    return cast(_Table, jar._cookies)  # type: ignore[attr-defined]
+    # test_cookies.py pins its layout: a Python that changes it fails there. (Annotated
+    # rather than passed to `cast()`, a call of its own: this runs for every request.)
+    table: _Table = jar._cookies  # type: ignore[attr-defined]
+    return table
 
 
 def _cookies_in(table: _Table, domain: str) -> Iterator[Cookie]:

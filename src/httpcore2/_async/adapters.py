@@ -17,6 +17,7 @@ from .._cookies import Cookies, CookieTypes, add_cookie_header, extract_cookies
 from .._environment import Environment
 from .._models import Request, Response, copy_request
 from .._redirects import (
+    REDIRECT_STATUSES,
     build_redirect_request,
     leaves_origin,
     redirect_location,
@@ -90,6 +91,8 @@ class RedirectAdapter(_Adapter):
                 # Returned as it is; `anext()` works out and sends the next hop, if any.
                 response._next = self._send_next
                 break
+            if response.status not in REDIRECT_STATUSES:
+                break  # most responses: known without a call
             try:
                 location = redirect_location(response)
                 if location is None:
@@ -272,7 +275,7 @@ def _credentials(request: Request, default: Auth | None) -> Auth | None:
     extensions = request.extensions
     url = request.url
     chosen = extensions.get("auth")
-    if chosen is None and url.userinfo:
+    if chosen is None and url._userinfo:  # not the property: this runs for every request
         return BasicAuth(url.username, url.password)
     if chosen is None:
         chosen = default

@@ -225,23 +225,31 @@ class SyncClient:
         Cookies given here are sent as a `Cookie` header on this request (and dropped if
         a redirect leaves its origin); the client's own cookies are added per hop.
         """
-        check_cookies(cookies)
-        merged = Headers(self._headers)
-        body_headers, body = encode_request(content=content, data=data, files=files, json=json)
-        if body_headers:
-            merged.update(body_headers)
-        if headers is not None:
-            merged.update(headers)
-        if cookies:
-            merged["Cookie"] = "; ".join(
-                f"{name}={value}" for name, value in Cookies(cookies).items()
-            )
+        if cookies is not None:
+            check_cookies(cookies)
+        body_headers: dict[str, str] = {}
+        body = content
+        # The helpers run only when they have something to do: a bare GET skips them.
+        if data is not None or files is not None or json is not None:
+            body_headers, body = encode_request(content=content, data=data, files=files, json=json)
+        merged = self._headers
+        if body_headers or headers is not None or cookies:
+            # Request() copies the headers it is given: a copy here only to merge into.
+            merged = Headers(merged)
+            if body_headers:
+                merged.update(body_headers)
+            if headers is not None:
+                merged.update(headers)
+            if cookies:
+                merged["Cookie"] = "; ".join(
+                    f"{name}={value}" for name, value in Cookies(cookies).items()
+                )
         return Request(
             method,
             self._merge_url(url, params),
             headers=merged,
             content=body,
-            extensions=_copy_extensions(extensions),
+            extensions=None if extensions is None else _copy_extensions(extensions),
         )
 
     def prepare_request(self, request: Request) -> Request:
