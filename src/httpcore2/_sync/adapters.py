@@ -9,12 +9,11 @@ worlds; this module only drives it.
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any, Protocol
 
 from .._auth import Auth, AuthTypes, BasicAuth, to_auth
-from .._cookies import Cookies, CookieTypes, add_cookie_header, extract_cookies
+from .._cookies import Cookies, CookieTypes, cookie_header, extract_cookies
 from .._environment import Environment
 from .._models import Request, Response, copy_request
 from .._redirects import (
@@ -212,20 +211,24 @@ class SyncCookieAdapter(_Adapter):
 
 
 def _with_jar_cookies(cookies: Cookies, request: Request) -> Request:
-    """A copy of `request` that also carries the jar's matching cookies.
+    """A copy of `request` that also carries the jar's matching cookies (`request` itself
+    when none match).
 
     A copy, because the redirect layer builds the next hop from this request: the jar's
     cookies are chosen anew for every hop, and a user's own `Cookie` header is kept apart.
     """
-    sent = copy.copy(request)
-    sent.headers = request.headers.copy()
-    own = sent.headers.get(b"cookie")
-    if own is not None:
-        del sent.headers[b"cookie"]
-    add_cookie_header(cookies, sent)
-    from_jar = sent.headers.get(b"cookie")
-    if own is not None:
-        sent.headers[b"cookie"] = own if from_jar is None else own + b"; " + from_jar
+    from_jar = cookie_header(cookies, request.url)
+    if from_jar is None:
+        return request
+    sent = copy_request(request)
+    headers = sent.headers
+    own = headers.get(b"cookie")
+    if own is None:
+        headers.add("Cookie", from_jar)
+    else:
+        # The user's own cookies first, in one header (RFC 6265 §5.4: a single Cookie).
+        del headers[b"cookie"]
+        headers[b"cookie"] = own + b"; " + from_jar
     return sent
 
 
