@@ -28,6 +28,7 @@ from ._content import (
     AsyncByteStream,
     ByteStream,
     RequestContent,
+    RequestStream,
     SyncByteStream,
     encode_request_body,
 )
@@ -345,12 +346,15 @@ class Request:
                 f"{type(extensions).__name__}"
             )
         self.extensions: Extensions = extensions
-        self.stream, self._content = encode_request_body(content)
-        self._set_default_headers(content is not None)
-
-    def _set_default_headers(self, has_content: bool) -> None:
+        self.stream: RequestStream
+        self._content: bytes | None
+        if content is None:
+            self.stream, self._content = ByteStream(b""), b""  # no call for the common case
+        else:
+            self.stream, self._content = encode_request_body(content)
+        # The default headers: inline, as this runs for every request. A loop rather than
+        # a set of the names: cheaper for the few headers a request has.
         items = self.headers._items
-        # A loop rather than a set of the names: cheaper for the few headers a request has.
         has_host = has_framing = False
         for _, name, _ in items:
             if name == b"host":
@@ -371,7 +375,7 @@ class Request:
             return
         if self._content is None:
             items.append((b"Transfer-Encoding", b"transfer-encoding", b"chunked"))
-        elif has_content or self._method in _METHODS_WITH_BODY:
+        elif content is not None or self._method in _METHODS_WITH_BODY:
             length = str(len(self._content)).encode("ascii")
             items.append((b"Content-Length", b"content-length", length))
 

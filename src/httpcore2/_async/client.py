@@ -236,9 +236,11 @@ class Client:
                 merged["Cookie"] = "; ".join(
                     f"{name}={value}" for name, value in Cookies(cookies).items()
                 )
+        # The merged URLs cache looked up here first: a call less for a URL seen before.
+        full_url = None if params or type(url) is not str else self._merged_urls.get(url)
         return Request(
             method,
-            self._merge_url(url, params),
+            self._merge_url(url, params) if full_url is None else full_url,
             headers=merged,
             content=body,
             extensions=None if extensions is None else _copy_extensions(extensions),
