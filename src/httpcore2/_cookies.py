@@ -1,10 +1,11 @@
 """Cookies: a mutable mapping over a `CookieJar`, and the RFC 6265 policy that fills and reads it.
 
 The policy is sans-IO and shared by both worlds: `extract_cookies()` stores the
-`Set-Cookie` headers of a response, `add_cookie_header()` writes the `Cookie` header of
-a request. The `Set-Cookie` parsing is RFC 6265 §5.2 (not `http.cookiejar`'s Netscape-era
-parser); the results are stored as `http.cookiejar.Cookie` objects so that the jar can be
-saved and loaded with the standard library's tools.
+`Set-Cookie` headers of a response, `cookie_header()` gives the `Cookie` header for a
+URL and `add_cookie_header()` writes it into a request. The `Set-Cookie` parsing is
+RFC 6265 §5.2 (not `http.cookiejar`'s Netscape-era parser); the results are stored as
+`http.cookiejar.Cookie` objects so that the jar can be saved and loaded with the
+standard library's tools.
 
 How a cookie is represented in the jar:
 
