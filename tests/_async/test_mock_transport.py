@@ -131,6 +131,16 @@ async def test_a_cookie_header_of_ones_own_is_sent_as_given_unless_the_jar_adds_
 
 
 @pytest.mark.anyio
+async def test_a_redirect_status_without_a_location_is_the_response() -> None:
+    def handler(request: httpcore2.Request) -> httpcore2.Response:
+        return httpcore2.Response(302, content=b"nowhere to go")
+
+    async with httpcore2.Client(transport=httpcore2.MockTransport(handler)) as client:
+        response = await client.get("https://example.org/")
+    assert (response.status, response.content, response.history) == (302, b"nowhere to go", [])
+
+
+@pytest.mark.anyio
 async def test_router_answers_by_method_and_url_and_records_calls() -> None:
     router = httpcore2.Router()
     listing = router.route(

@@ -236,11 +236,13 @@ class Client:
                 merged["Cookie"] = "; ".join(
                     f"{name}={value}" for name, value in Cookies(cookies).items()
                 )
-        # The merged URLs cache looked up here first: a call less for a URL seen before.
+        # The base URL and the client's params never change: each URL string is merged once.
         full_url = None if params or type(url) is not str else self._merged_urls.get(url)
+        if full_url is None:
+            full_url = self._merge_url(url, params)
         return Request(
             method,
-            self._merge_url(url, params) if full_url is None else full_url,
+            full_url,
             headers=merged,
             content=body,
             extensions=None if extensions is None else _copy_extensions(extensions),
@@ -266,12 +268,10 @@ class Client:
     def _merge_url(self, url: URL | str, params: QueryParamTypes | None) -> URL:
         if params or not isinstance(url, str):
             return self._join_url(url, params)
-        # The base URL and the client's params never change: merge each URL string once.
-        merged = self._merged_urls.get(url)
-        if merged is None:
-            if len(self._merged_urls) >= _MERGED_URLS_KEPT:
-                self._merged_urls.clear()
-            merged = self._merged_urls[url] = self._join_url(url, None)
+        # Not merged before (`build_request` looks in the cache first): kept for next time.
+        if len(self._merged_urls) >= _MERGED_URLS_KEPT:
+            self._merged_urls.clear()
+        merged = self._merged_urls[url] = self._join_url(url, None)
         return merged
 
     def _join_url(self, url: URL | str, params: QueryParamTypes | None) -> URL:
