@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._config import DEFAULT_LIMITS, Limits
-from ._exceptions import DecodingError, map_exceptions
+from ._exceptions import DecodingError
 
 if TYPE_CHECKING:
     from ._models import Headers, Request
@@ -316,8 +316,13 @@ class ContentDecoder:
     def decode(self, data: bytes) -> Iterator[bytes]:
         """Yield the decoded form of `data`, in pieces of at most about `STEP` bytes."""
         self._received += len(data)
-        with map_exceptions({}, self._request):  # sets the request on our errors
+        # Not `map_exceptions()`: a context manager per chunk would cost more than the
+        # decoding of a small body.
+        try:
             yield from self._through(0, data)
+        except DecodingError as exc:
+            exc._request = self._request  # our codecs raise it without one
+            raise
 
     def _through(self, index: int, data: bytes) -> Iterator[bytes]:
         if index == len(self._codecs):
@@ -347,9 +352,12 @@ class ContentDecoder:
 
     def flush(self) -> None:
         """Check, at the end of the body, that no coding was cut short."""
-        with map_exceptions({}, self._request):
+        try:
             for codec in self._codecs:
                 codec.finish()
+        except DecodingError as exc:
+            exc._request = self._request
+            raise
 
 
 def content_decoder(
