@@ -245,7 +245,7 @@ class Client:
             full_url,
             headers=merged,
             content=body,
-            extensions=None if extensions is None else _copy_extensions(extensions),
+            extensions=_copy_extensions(extensions) if extensions else None,
         )
 
     def prepare_request(self, request: Request) -> Request:
@@ -470,9 +470,7 @@ class Client:
         return f"<{type(self).__name__} [{base_url}timeout={self._timeout!r}, {state}]>"
 
 
-def _copy_extensions(extensions: Extensions | None) -> Extensions:
-    if not extensions:
-        return {}
+def _copy_extensions(extensions: Extensions) -> Extensions:
     if not isinstance(extensions, Mapping):
         raise TypeError(
             f"extensions= takes a dict (such as {{'timeout': 10.0}}), not "
