@@ -1,10 +1,11 @@
 """Cookies: a mutable mapping over a `CookieJar`, and the RFC 6265 policy that fills and reads it.
 
 The policy is sans-IO and shared by both worlds: `extract_cookies()` stores the
-`Set-Cookie` headers of a response, `add_cookie_header()` writes the `Cookie` header of
-a request. The `Set-Cookie` parsing is RFC 6265 §5.2 (not `http.cookiejar`'s Netscape-era
-parser); the results are stored as `http.cookiejar.Cookie` objects so that the jar can be
-saved and loaded with the standard library's tools.
+`Set-Cookie` headers of a response, `cookie_header()` gives the `Cookie` header for a
+URL and `add_cookie_header()` writes it into a request. The `Set-Cookie` parsing is
+RFC 6265 §5.2 (not `http.cookiejar`'s Netscape-era parser); the results are stored as
+`http.cookiejar.Cookie` objects so that the jar can be saved and loaded with the
+standard library's tools.
 
 How a cookie is represented in the jar:
 
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import functools
 import itertools
 import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from http.cookiejar import Cookie, CookieJar
-from typing import TYPE_CHECKING, NamedTuple, Union, cast
+from typing import TYPE_CHECKING, NamedTuple, Union
 
 from ._exceptions import CookieConflict
 
@@ -36,7 +38,7 @@ if TYPE_CHECKING:
     from ._models import Request, Response
     from ._urls import URL
 
-__all__ = ["CookieTypes", "Cookies", "add_cookie_header", "extract_cookies"]
+__all__ = ["CookieTypes", "Cookies", "add_cookie_header", "cookie_header", "extract_cookies"]
 
 CookieTypes = Union["Cookies", CookieJar, Mapping[str, str], Sequence[tuple[str, str]], None]
 _Table = dict[str, dict[str, dict[str, Cookie]]]
@@ -234,11 +236,19 @@ class Cookies(MutableMapping[str, str]):
     def __bool__(self) -> bool:
         # Asked before every request by the cookie layer: an empty jar answers at once,
         # otherwise stop at the first live cookie.
-        if not _table(self._jar):
+        table = _table(self._jar)
+        if not table:
             return False
         now = int(time.time())
         with self._lock:
-            return any(not cookie.is_expired(now) for cookie in self._jar)
+            # The table walked directly: iterating the jar costs a recursive generator
+            # per level.
+            return any(
+                not cookie.is_expired(now)
+                for paths in table.values()
+                for names in paths.values()
+                for cookie in names.values()
+            )
 
     def __repr__(self) -> str:
         shown = ", ".join(
@@ -253,16 +263,24 @@ class Cookies(MutableMapping[str, str]):
 def add_cookie_header(cookies: Cookies, request: Request, *, now: float | None = None) -> None:
     """Set the request's `Cookie` header from the cookies that match its URL (RFC 6265 §5.4).
 
+    When nothing matches, the request is left untouched. See `cookie_header()`.
+    """
+    header = cookie_header(cookies, request.url, now=now)
+    if header is not None:
+        request.headers["Cookie"] = header
+
+
+def cookie_header(cookies: Cookies, url: URL, *, now: float | None = None) -> bytes | None:
+    """The `Cookie` header value for a request to `url`, or None when no cookie matches.
+
     Matching: the domain (host-only cookies to their exact host), the path (§5.1.4),
     `Secure` cookies only over https (no exemption for loopback), and not expired at
     `now` (default: the current time). Expired cookies found on the way are removed.
-    Longer paths come first, then older cookies. When nothing matches, the request is
-    left untouched.
+    Longer paths come first, then older cookies.
     """
     table = _table(cookies._jar)
     if not table:
-        return
-    url = request.url
+        return None
     host = _canonical_host(url)
     path = url.path
     secure = url.scheme == "https"
@@ -271,18 +289,22 @@ def add_cookie_header(cookies: Cookies, request: Request, *, now: float | None =
     expired: list[Cookie] = []
     with cookies._lock:
         for domain in _candidate_domains(host):
-            for cookie in _cookies_in(table, domain):
-                if cookie.is_expired(moment):
-                    expired.append(cookie)
-                elif (secure or not cookie.secure) and _path_matches(path, cookie.path):
-                    matching.append(cookie)
+            # Nested loops rather than `_cookies_in()`: its generator costs more than the
+            # lookup for each of the several domains a request asks about.
+            for names in table.get(domain, {}).values():
+                for cookie in names.values():
+                    if cookie.is_expired(moment):
+                        expired.append(cookie)
+                    elif (secure or not cookie.secure) and _path_matches(path, cookie.path):
+                        matching.append(cookie)
         for cookie in expired:
             _discard(cookies._jar, cookie)
     if not matching:
-        return
-    matching.sort(key=lambda cookie: (-len(cookie.path), _created(cookie)))
+        return None
+    if len(matching) > 1:
+        matching.sort(key=lambda cookie: (-len(cookie.path), _created(cookie)))
     header = "; ".join(f"{cookie.name}={_value(cookie)}" for cookie in matching)
-    request.headers["Cookie"] = header.encode("utf-8", "surrogateescape")
+    return header.encode("utf-8", "surrogateescape")
 
 
 def extract_cookies(cookies: Cookies, response: Response, *, now: float | None = None) -> None:
@@ -564,22 +586,26 @@ def _path_matches(request_path: str, cookie_path: str) -> bool:
     )
 
 
-def _candidate_domains(host: str) -> list[str]:
+@functools.lru_cache(maxsize=256)
+def _candidate_domains(host: str) -> tuple[str, ...]:
     """The jar domains whose cookies are sent to `host`: every host, the host itself,
-    the domain cookies of the host and of each parent domain (RFC 6265 §5.1.3)."""
+    the domain cookies of the host and of each parent domain (RFC 6265 §5.1.3). Cached:
+    asked for every request that has cookies to choose from."""
     domains = ["", host, "." + host]
     if not _is_ip(host):
         labels = host.split(".")
         domains += ["." + ".".join(labels[i:]) for i in range(1, len(labels))]
-    return domains
+    return tuple(domains)
 
 
 def _table(jar: CookieJar) -> _Table:
     # A CookieJar keeps {domain: {path: {name: Cookie}}}: reading it lets a request look
     # at the domains it may receive cookies from instead of walking every cookie (which
     # costs about 2 µs per cookie). The attribute is private to the standard library, so
-    # test_cookies.py pins its layout: a Python that changes it fails there.
-    return cast(_Table, jar._cookies)  # type: ignore[attr-defined]
+    # test_cookies.py pins its layout: a Python that changes it fails there. (Annotated
+    # rather than passed to `cast()`, a call of its own: this runs for every request.)
+    table: _Table = jar._cookies  # type: ignore[attr-defined]
+    return table
 
 
 def _cookies_in(table: _Table, domain: str) -> Iterator[Cookie]:

@@ -13,6 +13,7 @@ else `zstandard`.
 from __future__ import annotations
 
 import codecs
+import functools
 import importlib
 import re
 import zlib
@@ -21,7 +22,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ._config import DEFAULT_LIMITS, Limits
-from ._exceptions import DecodingError, map_exceptions
+from ._exceptions import DecodingError
 
 if TYPE_CHECKING:
     from ._models import Headers, Request
@@ -316,8 +317,13 @@ class ContentDecoder:
     def decode(self, data: bytes) -> Iterator[bytes]:
         """Yield the decoded form of `data`, in pieces of at most about `STEP` bytes."""
         self._received += len(data)
-        with map_exceptions({}, self._request):  # sets the request on our errors
+        # Not `map_exceptions()`: a context manager per chunk would cost more than the
+        # decoding of a small body.
+        try:
             yield from self._through(0, data)
+        except DecodingError as exc:
+            exc._request = self._request  # our codecs raise it without one
+            raise
 
     def _through(self, index: int, data: bytes) -> Iterator[bytes]:
         if index == len(self._codecs):
@@ -347,9 +353,12 @@ class ContentDecoder:
 
     def flush(self) -> None:
         """Check, at the end of the body, that no coding was cut short."""
-        with map_exceptions({}, self._request):
+        try:
             for codec in self._codecs:
                 codec.finish()
+        except DecodingError as exc:
+            exc._request = self._request
+            raise
 
 
 def content_decoder(
@@ -372,23 +381,41 @@ def content_decoder(
     value: str | None = headers.get("content-encoding")
     if value is None:
         return None
-    codings = [token for token in (part.strip().lower() for part in value.split(",")) if token]
-    if len(codings) > limits.max_codings:
+    count, codings = _codings(value)
+    if count > limits.max_codings:
         raise DecodingError(
-            f"The response has {len(codings)} content codings; at most {limits.max_codings} "
+            f"The response has {count} content codings; at most {limits.max_codings} "
             "are decoded (Limits.max_codings).",
             request=request,
         )
-    codings = [coding for coding in codings if coding != "identity"]
-    if not codings or any(coding not in _CODECS for coding in codings):
+    if not codings:
         return None
     chosen = None if request is None else request.extensions.get("max_decompressed_size")
     return ContentDecoder(
-        [_CODECS[coding]() for coding in reversed(codings)],
+        [_CODECS[coding]() for coding in codings],
         max_size=limits.max_decompressed_size if chosen is None else chosen,
         max_ratio=limits.max_in_memory_ratio if in_memory and chosen is None else None,
         request=request,
     )
+
+
+def _parse_codings(value: str) -> tuple[int, tuple[str, ...]]:
+    """How many codings a `Content-Encoding` value lists, and those to undo, outermost
+    first (none when one is unknown)."""
+    listed = [token for token in (part.strip().lower() for part in value.split(",")) if token]
+    codings = [coding for coding in listed if coding != "identity"]
+    if any(coding not in _CODECS for coding in codings):
+        codings = []
+    return len(listed), tuple(reversed(codings))
+
+
+_parse_short_codings = functools.lru_cache(maxsize=64)(_parse_codings)
+
+
+def _codings(value: str) -> tuple[int, tuple[str, ...]]:
+    # Servers send the same few short values: those are parsed once. A long one is parsed
+    # each time, so that a server cannot fill the cache with large strings.
+    return _parse_short_codings(value) if len(value) <= 64 else _parse_codings(value)
 
 
 # --- text ---------------------------------------------------------------------------------

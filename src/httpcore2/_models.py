@@ -28,6 +28,7 @@ from ._content import (
     AsyncByteStream,
     ByteStream,
     RequestContent,
+    RequestStream,
     SyncByteStream,
     encode_request_body,
 )
@@ -68,6 +69,7 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Every control character but HTAB is forbidden in a field value (RFC 9110 §5.5).
 _FORBIDDEN_IN_VALUE = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+_FRAMING_HEADERS = frozenset({b"content-length", b"transfer-encoding"})
 # Tokens, known without a look at each character.
 _STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"})
 # The credentials a request carries, shown as `[secure]` by `repr()` and `str()` so that
@@ -152,7 +154,11 @@ class Headers:
         """Build headers from pairs a protocol parser has already validated. Private: the
         pairs are not checked, so nothing from a caller may come this way."""
         headers = cls.__new__(cls)
-        headers._items = [(k, k.lower(), v) for k, v in raw]
+        # Loops rather than comprehensions here and below: in these hot paths, for the
+        # few headers a message has, the comprehension's own call costs more than it saves.
+        items = headers._items = []
+        for k, v in raw:
+            items.append((k, k.lower(), v))
         return headers
 
     @property
@@ -162,16 +168,22 @@ class Headers:
 
     def get_list(self, name: str | bytes) -> list[str] | list[bytes]:
         """Every value of a header, in order, in the type of `name`."""
-        key = _encode_header(name, "name").lower()
-        values = [v for _, k, v in self._items if k == key]
+        key = name.lower() if type(name) is bytes else _encode_header(name, "name").lower()
+        values = []
+        for _, k, v in self._items:
+            if k == key:
+                values.append(v)
         if isinstance(name, bytes):
             return values
         return [v.decode("latin-1") for v in values]
 
     def get(self, name: str | bytes, default: Any = None) -> Any:
         """The header's values joined with `", "`, or `default` when it is absent."""
-        key = _encode_header(name, "name").lower()
-        values = [v for _, k, v in self._items if k == key]
+        key = name.lower() if type(name) is bytes else _encode_header(name, "name").lower()
+        values = []
+        for _, k, v in self._items:
+            if k == key:
+                values.append(v)
         if not values:
             return default
         joined = values[0] if len(values) == 1 else b", ".join(values)
@@ -242,7 +254,10 @@ class Headers:
 
     def copy(self) -> Headers:
         """An independent copy."""
-        return Headers(self)
+        # Without __init__: every request sent through a client is copied (see copy_request).
+        copied = Headers.__new__(Headers)
+        copied._items = list(self._items)
+        return copied
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         return ((k, v) for k, _, v in self._items)
@@ -311,7 +326,11 @@ class Request:
         content: RequestContent | None = None,
         extensions: Extensions | None = None,
     ) -> None:
-        self.method = method
+        if type(method) is str and method in _STANDARD_METHODS:
+            # Valid and upper case as it is: the setter's checks are skipped.
+            self._method = method
+        else:
+            self.method = method
         if isinstance(url, URL):
             self.url = url
         else:
@@ -327,21 +346,36 @@ class Request:
                 f"{type(extensions).__name__}"
             )
         self.extensions: Extensions = extensions
-        self.stream, self._content = encode_request_body(content)
-        self._set_default_headers(content is not None)
-
-    def _set_default_headers(self, has_content: bool) -> None:
+        self.stream: RequestStream
+        self._content: bytes | None
+        if content is None:
+            self.stream, self._content = ByteStream(b""), b""  # no call for the common case
+        else:
+            self.stream, self._content = encode_request_body(content)
+        # The default headers: inline, as this runs for every request. A loop rather than
+        # a set of the names: cheaper for the few headers a request has.
         items = self.headers._items
-        names = {k for _, k, _ in items}
-        # A URL whose scheme has no default port has no Host to derive; no transport of
-        # ours sends such a request anyway (they raise UnsupportedProtocol).
-        if b"host" not in names and self.url.port is not None:
-            items.insert(0, (b"Host", b"host", self.url.raw.host_header))
-        if b"content-length" in names or b"transfer-encoding" in names:
+        has_host = has_framing = False
+        for _, name, _ in items:
+            if name == b"host":
+                has_host = True
+            elif name in _FRAMING_HEADERS:
+                has_framing = True
+        if not has_host:
+            url = self.url
+            # The raw form is computed once per URL (and `parse_url` caches URLs). A URL
+            # whose scheme has no default port has no Host to derive; no transport of ours
+            # sends such a request anyway (they raise UnsupportedProtocol).
+            raw = url._raw
+            if raw is None and url.port is not None:
+                raw = url.raw
+            if raw is not None:
+                items.insert(0, (b"Host", b"host", raw.host_header))
+        if has_framing:
             return
         if self._content is None:
             items.append((b"Transfer-Encoding", b"transfer-encoding", b"chunked"))
-        elif has_content or self.method in _METHODS_WITH_BODY:
+        elif content is not None or self._method in _METHODS_WITH_BODY:
             length = str(len(self._content)).encode("ascii")
             items.append((b"Content-Length", b"content-length", length))
 
@@ -668,12 +702,18 @@ class Response:
         """Whether the body has been iterated."""
         return self._consumed
 
-    def _start_reading(self) -> None:
+    def _start_reading(self, is_async: bool) -> Any:
+        """The body's stream, to be read now: of the caller's world, not read or closed."""
+        stream = self.stream
+        # The world checked inline, not by `_sync_stream()`: one call less per response.
+        if not hasattr(stream, "aclose" if is_async else "close"):
+            raise RuntimeError(_WRONG_WORLD[is_async])
         if self._consumed:
             raise StreamConsumed("The response body has already been read once.")
         if self._closed:
             raise StreamClosed("The response was closed before its body was read.")
         self._consumed = True
+        return stream
 
     def _decoder(self, in_memory: bool = False) -> ContentDecoder | None:
         # The scan first: it keeps reading a body without a coding as cheap as it can be.
@@ -698,8 +738,7 @@ class Response:
         if body is not None:
             yield from _known(body, pipeline(self._decoder() if decode else None))
             return
-        stream = _sync_stream(self.stream)
-        self._start_reading()
+        stream: SyncByteStream = self._start_reading(is_async=False)
         try:
             steps = pipeline(self._decoder() if decode else None)
             if steps is None:
@@ -718,8 +757,10 @@ class Response:
         if self._content is None:
             if self._raw is not None:
                 return self.content
-            stream = _sync_stream(self.stream)
-            self._start_reading()
+            stream: SyncByteStream = self._start_reading(is_async=False)
+            # The body goes into one buffer, whatever its chunking (a list of chunks costs
+            # some 40 bytes per chunk: 60 times the body for one-byte chunks). `getvalue()`
+            # hands over that buffer without a copy, so the peak stays near the body's size.
             body = io.BytesIO()
             write = body.write
             try:
@@ -734,7 +775,7 @@ class Response:
                     decoder.flush()
             finally:
                 self.close()
-            self._content = _value(body)
+            self._content = body.getvalue()
             if decoder is None:
                 self._raw = self._content
         return self._content
@@ -771,9 +812,8 @@ class Response:
         if self._content is None:
             if self._raw is not None:
                 return self.content
-            stream = _async_stream(self.stream)
-            self._start_reading()
-            body = io.BytesIO()
+            stream: AsyncByteStream = self._start_reading(is_async=True)
+            body = io.BytesIO()  # one buffer, as in `read()`
             write = body.write
             try:
                 decoder = self._decoder(True)
@@ -787,7 +827,7 @@ class Response:
                     decoder.flush()
             finally:
                 await self.aclose()
-            self._content = _value(body)
+            self._content = body.getvalue()
             if decoder is None:
                 self._raw = self._content
         return self._content
@@ -807,8 +847,7 @@ class Response:
             for piece in _known(body, pipeline(self._decoder() if decode else None)):
                 yield piece
             return
-        stream = _async_stream(self.stream)
-        self._start_reading()
+        stream: AsyncByteStream = self._start_reading(is_async=True)
         try:
             steps = pipeline(self._decoder() if decode else None)
             if steps is None:
@@ -878,28 +917,22 @@ class Response:
         return f"<Response [{self.status}]>"
 
 
-def _value(body: io.BytesIO) -> bytes:
-    # A body read into memory goes into one buffer, whatever its chunking (a list of chunks
-    # costs some 40 bytes per chunk: 60 times the body for one-byte chunks). `getvalue()`
-    # hands over that buffer without a copy, so the peak stays near the body's size.
-    value = body.getvalue()
-    body.close()
-    return value
+# By whether the caller is async: the error for a body of the other world.
+_WRONG_WORLD = {
+    False: "This response comes from an async transport: use aread(), aiter_*() and aclose().",
+    True: "This response comes from a sync transport: use read(), iter_*() and close().",
+}
 
 
 def _sync_stream(stream: SyncByteStream | AsyncByteStream) -> SyncByteStream:
     if not hasattr(stream, "close"):
-        raise RuntimeError(
-            "This response comes from an async transport: use aread(), aiter_*() and aclose()."
-        )
+        raise RuntimeError(_WRONG_WORLD[False])
     return stream  # type: ignore[return-value]
 
 
 def _async_stream(stream: SyncByteStream | AsyncByteStream) -> AsyncByteStream:
     if not hasattr(stream, "aclose"):
-        raise RuntimeError(
-            "This response comes from a sync transport: use read(), iter_*() and close()."
-        )
+        raise RuntimeError(_WRONG_WORLD[True])
     return stream  # type: ignore[return-value]
 
 

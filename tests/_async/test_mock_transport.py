@@ -111,6 +111,36 @@ async def test_adapters_stack_over_a_mock() -> None:
 
 
 @pytest.mark.anyio
+async def test_a_cookie_header_of_ones_own_is_sent_as_given_unless_the_jar_adds_to_it() -> None:
+    sent: list[list[tuple[bytes, bytes]]] = []
+
+    def handler(request: httpcore2.Request) -> httpcore2.Response:
+        sent.append(request.headers.raw)
+        return httpcore2.Response(200)
+
+    headers = {"Cookie": "mine=1", "X-After": "yes"}
+    async with httpcore2.Client(transport=httpcore2.MockTransport(handler)) as client:
+        client.cookies.set("elsewhere", "1", domain="other.example")
+        await client.get("https://example.org/", headers=headers)
+        client.cookies.set("here", "2", domain="example.org")
+        await client.get("https://example.org/", headers=headers)
+    # Nothing from the jar: the request goes as it was built.
+    assert sent[0][-2:] == [(b"Cookie", b"mine=1"), (b"X-After", b"yes")]
+    # One Cookie header, the user's cookies first.
+    assert sent[1][-2:] == [(b"X-After", b"yes"), (b"cookie", b"mine=1; here=2")]
+
+
+@pytest.mark.anyio
+async def test_a_redirect_status_without_a_location_is_the_response() -> None:
+    def handler(request: httpcore2.Request) -> httpcore2.Response:
+        return httpcore2.Response(302, content=b"nowhere to go")
+
+    async with httpcore2.Client(transport=httpcore2.MockTransport(handler)) as client:
+        response = await client.get("https://example.org/")
+    assert (response.status, response.content, response.history) == (302, b"nowhere to go", [])
+
+
+@pytest.mark.anyio
 async def test_router_answers_by_method_and_url_and_records_calls() -> None:
     router = httpcore2.Router()
     listing = router.route(

@@ -217,23 +217,35 @@ class Client:
         Cookies given here are sent as a `Cookie` header on this request (and dropped if
         a redirect leaves its origin); the client's own cookies are added per hop.
         """
-        check_cookies(cookies)
-        merged = Headers(self._headers)
-        body_headers, body = encode_request(content=content, data=data, files=files, json=json)
-        if body_headers:
-            merged.update(body_headers)
-        if headers is not None:
-            merged.update(headers)
-        if cookies:
-            merged["Cookie"] = "; ".join(
-                f"{name}={value}" for name, value in Cookies(cookies).items()
-            )
+        if cookies is not None:
+            check_cookies(cookies)
+        body_headers: dict[str, str] = {}
+        body = content
+        # The helpers run only when they have something to do: a bare GET skips them.
+        if data is not None or files is not None or json is not None:
+            body_headers, body = encode_request(content=content, data=data, files=files, json=json)
+        merged = self._headers
+        if body_headers or headers is not None or cookies:
+            # Request() copies the headers it is given: a copy here only to merge into.
+            merged = Headers(merged)
+            if body_headers:
+                merged.update(body_headers)
+            if headers is not None:
+                merged.update(headers)
+            if cookies:
+                merged["Cookie"] = "; ".join(
+                    f"{name}={value}" for name, value in Cookies(cookies).items()
+                )
+        # The base URL and the client's params never change: each URL string is merged once.
+        full_url = None if params or type(url) is not str else self._merged_urls.get(url)
+        if full_url is None:
+            full_url = self._merge_url(url, params)
         return Request(
             method,
-            self._merge_url(url, params),
+            full_url,
             headers=merged,
             content=body,
-            extensions=_copy_extensions(extensions),
+            extensions=_copy_extensions(extensions) if extensions else None,
         )
 
     def prepare_request(self, request: Request) -> Request:
@@ -256,12 +268,10 @@ class Client:
     def _merge_url(self, url: URL | str, params: QueryParamTypes | None) -> URL:
         if params or not isinstance(url, str):
             return self._join_url(url, params)
-        # The base URL and the client's params never change: merge each URL string once.
-        merged = self._merged_urls.get(url)
-        if merged is None:
-            if len(self._merged_urls) >= _MERGED_URLS_KEPT:
-                self._merged_urls.clear()
-            merged = self._merged_urls[url] = self._join_url(url, None)
+        # Not merged before (`build_request` looks in the cache first): kept for next time.
+        if len(self._merged_urls) >= _MERGED_URLS_KEPT:
+            self._merged_urls.clear()
+        merged = self._merged_urls[url] = self._join_url(url, None)
         return merged
 
     def _join_url(self, url: URL | str, params: QueryParamTypes | None) -> URL:
@@ -460,9 +470,7 @@ class Client:
         return f"<{type(self).__name__} [{base_url}timeout={self._timeout!r}, {state}]>"
 
 
-def _copy_extensions(extensions: Extensions | None) -> Extensions:
-    if not extensions:
-        return {}
+def _copy_extensions(extensions: Extensions) -> Extensions:
     if not isinstance(extensions, Mapping):
         raise TypeError(
             f"extensions= takes a dict (such as {{'timeout': 10.0}}), not "

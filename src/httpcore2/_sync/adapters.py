@@ -9,15 +9,15 @@ worlds; this module only drives it.
 
 from __future__ import annotations
 
-import copy
 import os
 from typing import Any, Protocol
 
 from .._auth import Auth, AuthTypes, BasicAuth, to_auth
-from .._cookies import Cookies, CookieTypes, add_cookie_header, extract_cookies
+from .._cookies import Cookies, CookieTypes, cookie_header, extract_cookies
 from .._environment import Environment
 from .._models import Request, Response, copy_request
 from .._redirects import (
+    REDIRECT_STATUSES,
     build_redirect_request,
     leaves_origin,
     redirect_location,
@@ -91,6 +91,8 @@ class SyncRedirectAdapter(_Adapter):
                 # Returned as it is; `next()` works out and sends the next hop, if any.
                 response._next = self._send_next
                 break
+            if response.status not in REDIRECT_STATUSES:
+                break  # most responses: known without a call
             try:
                 location = redirect_location(response)
                 if location is None:
@@ -209,20 +211,24 @@ class SyncCookieAdapter(_Adapter):
 
 
 def _with_jar_cookies(cookies: Cookies, request: Request) -> Request:
-    """A copy of `request` that also carries the jar's matching cookies.
+    """A copy of `request` that also carries the jar's matching cookies (`request` itself
+    when none match).
 
     A copy, because the redirect layer builds the next hop from this request: the jar's
     cookies are chosen anew for every hop, and a user's own `Cookie` header is kept apart.
     """
-    sent = copy.copy(request)
-    sent.headers = request.headers.copy()
-    own = sent.headers.get(b"cookie")
-    if own is not None:
-        del sent.headers[b"cookie"]
-    add_cookie_header(cookies, sent)
-    from_jar = sent.headers.get(b"cookie")
-    if own is not None:
-        sent.headers[b"cookie"] = own if from_jar is None else own + b"; " + from_jar
+    from_jar = cookie_header(cookies, request.url)
+    if from_jar is None:
+        return request
+    sent = copy_request(request)
+    headers = sent.headers
+    own = headers.get(b"cookie")
+    if own is None:
+        headers.add("Cookie", from_jar)
+    else:
+        # The user's own cookies first, in one header (RFC 6265 §5.4: a single Cookie).
+        del headers[b"cookie"]
+        headers[b"cookie"] = own + b"; " + from_jar
     return sent
 
 
@@ -273,7 +279,7 @@ def _credentials(request: Request, default: Auth | None) -> Auth | None:
     extensions = request.extensions
     url = request.url
     chosen = extensions.get("auth")
-    if chosen is None and url.userinfo:
+    if chosen is None and url._userinfo:  # not the property: this runs for every request
         return BasicAuth(url.username, url.password)
     if chosen is None:
         chosen = default
