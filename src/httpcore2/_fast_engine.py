@@ -465,7 +465,7 @@ def _framing(
             lengths.append(value)
         elif name == b"transfer-encoding":
             encodings.append(value.rstrip(b" \t"))
-        elif has_close(value):
+        elif b"close" in value and has_close(value):  # `value` is lower-cased already
             close = True
     length = None
     if lengths:

@@ -535,7 +535,8 @@ class ConnectionPool:
                 self._keep_idle_within_limit(to_close)
             else:
                 self._forget(connection, key, to_close)
-            self._grant(to_close)
+            if self._ready:
+                self._grant(to_close)
         if to_close:
             await _close_all(to_close)
 

@@ -58,13 +58,6 @@ def too_many_informational(limit: int) -> RemoteProtocolError:
     )
 
 
-def _timeouts(request: Request) -> dict[str, float | None]:
-    # A phase is looked up at each network operation: with a total timeout, its value is
-    # the time left (see `Deadline`).
-    timeouts: dict[str, float | None] = request.extensions["timeout"]
-    return timeouts
-
-
 class HTTP11Connection:
     """An HTTP/1.1 connection over an open network stream, one request at a time.
 
@@ -148,7 +141,9 @@ class HTTP11Connection:
         self._state = _State.ACTIVE
         self._requests += 1
         self.response_started = False
-        timeouts = _timeouts(request)
+        # A phase is looked up at each network operation: with a total timeout, its value is
+        # the time left (see `Deadline`).
+        timeouts: dict[str, float | None] = request.extensions["timeout"]
         trace = request.extensions.get("trace")
         try:
             await self._send_request(request, timeouts, trace)
@@ -345,7 +340,7 @@ class HTTP11ResponseStream:
     ) -> None:
         self._connection = connection
         self._request = request
-        self._timeouts = _timeouts(request)
+        self._timeouts: dict[str, float | None] = request.extensions["timeout"]
         self._closed = False
         self._done = False
         self._trace = trace
@@ -363,8 +358,15 @@ class HTTP11ResponseStream:
                 self._trace, "http11.receive_response_body", {"request": self._request}
             )
             await self._body_step.__aenter__()
+        connection = self._connection
         try:
-            event = await self._connection._next_event(self._timeouts)
+            if connection._events:
+                # Received already (a small body comes with its head): nothing to wait for.
+                event = connection._events.popleft()
+                if isinstance(event, RemoteProtocolError):
+                    raise event
+            else:
+                event = await connection._next_event(self._timeouts)
         except BaseException as exc:
             self._done = True
             if self._body_step is not None:

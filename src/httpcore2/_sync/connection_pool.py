@@ -534,7 +534,8 @@ class SyncConnectionPool:
                 self._keep_idle_within_limit(to_close)
             else:
                 self._forget(connection, key, to_close)
-            self._grant(to_close)
+            if self._ready:
+                self._grant(to_close)
         if to_close:
             _close_all(to_close)
 

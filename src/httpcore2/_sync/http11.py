@@ -59,13 +59,6 @@ def too_many_informational(limit: int) -> RemoteProtocolError:
     )
 
 
-def _timeouts(request: Request) -> dict[str, float | None]:
-    # A phase is looked up at each network operation: with a total timeout, its value is
-    # the time left (see `Deadline`).
-    timeouts: dict[str, float | None] = request.extensions["timeout"]
-    return timeouts
-
-
 class SyncHTTP11Connection:
     """An HTTP/1.1 connection over an open network stream, one request at a time.
 
@@ -149,7 +142,9 @@ class SyncHTTP11Connection:
         self._state = _State.ACTIVE
         self._requests += 1
         self.response_started = False
-        timeouts = _timeouts(request)
+        # A phase is looked up at each network operation: with a total timeout, its value is
+        # the time left (see `Deadline`).
+        timeouts: dict[str, float | None] = request.extensions["timeout"]
         trace = request.extensions.get("trace")
         try:
             self._send_request(request, timeouts, trace)
@@ -342,7 +337,7 @@ class SyncHTTP11ResponseStream:
     ) -> None:
         self._connection = connection
         self._request = request
-        self._timeouts = _timeouts(request)
+        self._timeouts: dict[str, float | None] = request.extensions["timeout"]
         self._closed = False
         self._done = False
         self._trace = trace
@@ -360,8 +355,15 @@ class SyncHTTP11ResponseStream:
                 self._trace, "http11.receive_response_body", {"request": self._request}
             )
             self._body_step.__enter__()
+        connection = self._connection
         try:
-            event = self._connection._next_event(self._timeouts)
+            if connection._events:
+                # Received already (a small body comes with its head): nothing to wait for.
+                event = connection._events.popleft()
+                if isinstance(event, RemoteProtocolError):
+                    raise event
+            else:
+                event = connection._next_event(self._timeouts)
         except BaseException as exc:
             self._done = True
             if self._body_step is not None:
