@@ -57,7 +57,6 @@ __all__ = [
     "has_close",
     "head_too_large",
     "request_parts",
-    "request_target",
     "response_framing",
     "single_length",
     "too_many_headers",
@@ -169,18 +168,19 @@ def request_parts(
     headers.insert(0, host)
     length = int(single_length(lengths, LocalProtocolError)) if lengths else 0
     framing = RequestFraming(None if chunked else length, close, upgrade)
-    return request.method.encode("ascii"), request_target(request), headers, framing
-
-
-def request_target(request: Request) -> bytes:
-    """The target of the request line: the URL's, or the `target` extension's when set."""
+    # The target of the request line: the URL's, or the `target` extension's when set.
     target: bytes | None = request.extensions.get("target")
     if target is None:
-        return request.url.raw.target
+        target = request.url.raw.target
+    else:
+        _check_target(target)
+    return request.method.encode("ascii"), target, headers, framing
+
+
+def _check_target(target: bytes) -> None:
     if not target or _NOT_IN_TARGET.search(target):
         # Unlike the URL's, a target given as an extension has not been validated.
         raise LocalProtocolError(f"Invalid request target {target!r}: no spaces or controls.")
-    return target
 
 
 # The response side.

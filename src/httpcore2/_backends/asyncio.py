@@ -71,6 +71,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self.read_deadline = math.inf
         self.read_timeout: float | None = None
         self.read_timer: asyncio.TimerHandle | None = None
+        self.read_timer_due = math.inf  # when `read_timer` fires (`when()` costs a call)
         self.write_paused = False
         self.drain_waiter: asyncio.Future[None] | None = None
 
@@ -94,7 +95,9 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         if self.buffered > _HIGH_WATER and not self.read_paused and self.transport is not None:
             self.read_paused = True
             self.transport.pause_reading()
-        self._wake_reader()
+        waiter = self.read_waiter  # `_wake_reader`, inline: this runs for every read
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         if self.drain_waiter is not None and self._unsent() <= _UNSENT_LIMIT:
             self._wake_writer()
 
@@ -148,10 +151,11 @@ class _StreamProtocol(asyncio.BufferedProtocol):
             deadline = self.read_deadline = loop.time() + timeout
             timer = self.read_timer
             # A timer due no later than the deadline is kept: it re-arms itself.
-            if timer is None or timer.when() > deadline:
+            if timer is None or self.read_timer_due > deadline:
                 if timer is not None:
                     timer.cancel()
                 self.read_timer = loop.call_at(deadline, self._read_timer_fired)
+                self.read_timer_due = deadline
         try:
             await waiter
         finally:
@@ -165,6 +169,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         if self.loop.time() < self.read_deadline:
             # This read started after the one the timer was set for.
             self.read_timer = self.loop.call_at(self.read_deadline, self._read_timer_fired)
+            self.read_timer_due = self.read_deadline
             return
         waiter.set_exception(ReadTimeout(f"No data received within {self.read_timeout} s"))
 

@@ -6,7 +6,7 @@ import select
 import socket
 import ssl
 import time
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from .._exceptions import (
     ConnectError,
@@ -101,7 +101,8 @@ class SyncSocketStream(SyncNetworkStream):
             data = self._read_ahead[:max_bytes]
             self._read_ahead = self._read_ahead[max_bytes:]
             return data
-        self._set_timeout(timeout)
+        if timeout != self._timeout:  # tested here too: a call saved on every read
+            self._set_timeout(timeout)
         try:
             if self._read_error is not None:
                 raise self._read_error
@@ -114,7 +115,8 @@ class SyncSocketStream(SyncNetworkStream):
             raise ReadError(str(exc) or type(exc).__name__) from exc
 
     def write(self, data: bytes, timeout: float | None = None) -> None:
-        self._set_timeout(timeout)
+        if timeout != self._timeout:
+            self._set_timeout(timeout)
         try:
             self._sock.sendall(data)
         except (TimeoutError, BlockingIOError, ssl.SSLWantWriteError) as exc:
@@ -194,7 +196,7 @@ class SyncSocketStream(SyncNetworkStream):
             return True
         if not self._tls:
             return bool(self._poller.poll(0))
-        if self._read_ahead or sock.pending():
+        if self._read_ahead or cast(ssl.SSLSocket, sock).pending():
             return True
         if not self._poller.poll(0):
             return False

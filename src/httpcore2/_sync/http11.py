@@ -87,7 +87,8 @@ class SyncHTTP11Connection:
         self._engine = new_engine(http1_engine, limits)
         self._limits = limits
         self._state = _State.IDLE
-        self._idle_since = time.monotonic()
+        # When the connection last became idle (`time.monotonic()`).
+        self.idle_since = time.monotonic()
         self._requests = 0
         self.response_started = False
         # Events the engine handed out and the response has not taken yet.
@@ -109,14 +110,9 @@ class SyncHTTP11Connection:
         if self._state is not _State.IDLE:
             return False
         expiry = self._keepalive_expiry
-        if expiry is not None and now - self._idle_since >= expiry:
+        if expiry is not None and now - self.idle_since >= expiry:
             return True
         return self._stream.is_readable()
-
-    @property
-    def idle_since(self) -> float:
-        """When the connection last became idle (`time.monotonic()`)."""
-        return self._idle_since
 
     @property
     def request_count(self) -> int:
@@ -315,7 +311,7 @@ class SyncHTTP11Connection:
         self._events.clear()
         if self._state is _State.ACTIVE and read_to_the_end and self._engine.start_next_exchange():
             self._state = _State.IDLE
-            self._idle_since = time.monotonic()
+            self.idle_since = time.monotonic()
         else:
             self.close()
 
