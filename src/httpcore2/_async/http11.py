@@ -278,16 +278,6 @@ class HTTP11Connection:
 
     # Receiving the response.
 
-    async def _next_event(self, timeouts: dict[str, float | None]) -> ResponseEvent:
-        """The next event, once received bytes give the engine one."""
-        events = self._events
-        while not events:
-            await self._receive_data(timeouts["read"])
-        event = events.popleft()
-        if isinstance(event, RemoteProtocolError):
-            raise event
-        return event
-
     async def _receive_data(self, timeout: float | None) -> None:
         data = await self._stream.read(self._read_size, timeout)
         self._read_size = LARGE_READ_SIZE if len(data) >= READ_SIZE else READ_SIZE
@@ -298,8 +288,16 @@ class HTTP11Connection:
         self._events.extend(self._engine.receive_data(data))
 
     async def _receive_response_head(self, timeouts: dict[str, float | None]) -> ResponseHead:
+        events = self._events
         for _ in range(self._limits.max_informational + 1):
-            head = await self._next_event(timeouts)
+            # The next event, once received bytes give the engine one. (Inline, here and in
+            # the response stream: a coroutine frame fewer for the event loop to resume at
+            # each wait.)
+            while not events:
+                await self._receive_data(timeouts["read"])
+            head = events.popleft()
+            if isinstance(head, RemoteProtocolError):
+                raise head
             # Before the body, the only events are response heads; 1xx ones are skipped,
             # but for a 101: the connection switched protocols, and that is the answer.
             assert type(head) is ResponseHead, head
@@ -355,14 +353,14 @@ class HTTP11ResponseStream:
             )
             await self._body_step.__aenter__()
         connection = self._connection
+        events = connection._events
         try:
-            if connection._events:
-                # Received already (a small body comes with its head): nothing to wait for.
-                event = connection._events.popleft()
-                if isinstance(event, RemoteProtocolError):
-                    raise event
-            else:
-                event = await connection._next_event(self._timeouts)
+            # As in `_receive_response_head`; with a small body, all of it came with the head.
+            while not events:
+                await connection._receive_data(self._timeouts["read"])
+            event = events.popleft()
+            if isinstance(event, RemoteProtocolError):
+                raise event
         except BaseException as exc:
             self._done = True
             if self._body_step is not None:

@@ -140,8 +140,10 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         self.write_paused = False
         self._wake_writer()
 
-    async def wait_readable(self, timeout: float | None) -> None:
-        """Wait for data or the end of the stream; `ReadTimeout` after `timeout` seconds."""
+    def wait_readable(self, timeout: float | None) -> asyncio.Future[None]:
+        """A future done when data or the end of the stream arrives, failing with
+        `ReadTimeout` after `timeout` seconds; the reader awaits it, then clears
+        `read_waiter`. (Not a coroutine: a frame fewer to resume for every read that waits.)"""
         loop = self.loop
         waiter = self.read_waiter = loop.create_future()
         self.read_timeout = timeout
@@ -156,10 +158,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
                     timer.cancel()
                 self.read_timer = loop.call_at(deadline, self._read_timer_fired)
                 self.read_timer_due = deadline
-        try:
-            await waiter
-        finally:
-            self.read_waiter = None
+        return waiter
 
     def _read_timer_fired(self) -> None:
         self.read_timer = None
@@ -244,7 +243,10 @@ class AsyncioStream(NetworkStream):
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         protocol = self._protocol
         if not protocol.chunks and not protocol.eof:
-            await protocol.wait_readable(timeout)
+            try:
+                await protocol.wait_readable(timeout)
+            finally:
+                protocol.read_waiter = None
         return protocol.take(max_bytes)
 
     async def write(self, data: bytes, timeout: float | None = None) -> None:
