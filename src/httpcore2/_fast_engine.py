@@ -65,8 +65,15 @@ _STATUS_LINE = re.compile(rb"HTTP/(1\.[0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xf
 # A field line of a head whose CRLFs became LFs, and whose characters are all allowed: a
 # token, a colon, optional whitespace, the value (trailing whitespace is stripped later).
 _FIELD = re.compile(rb"^([-!#$%&'*+.^_`|~0-9A-Za-z]+):[ \t]*([^\n]*)\n", re.MULTILINE)
-# The framing fields, found in the lower-cased head.
-_FRAMING_FIELDS = re.compile(rb"\n(content-length|transfer-encoding|connection):[ \t]*([^\n]*)")
+# The common case in one pattern: a head whose every line ends in CRLF, checked whole (no
+# control character, bare CR or obs-fold can match); its field lines, then, are these.
+_CRLF_HEAD = re.compile(
+    rb"HTTP/(1\.[0-9]) ([0-9]{3})(?: ([\t\x20-\x7e\x80-\xff]*))?\r\n"
+    rb"((?:[-!#$%&'*+.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*\r\n)*)\r\n"
+)
+_CRLF_FIELD = re.compile(rb"([-!#$%&'*+.^_`|~0-9A-Za-z]+):[ \t]*([^\r]*)\r\n")
+# The framing fields, found in the lower-cased head (normalised, or the common case).
+_FRAMING_FIELDS = re.compile(rb"\n(content-length|transfer-encoding|connection):[ \t]*([^\r\n]*)")
 # Every byte but the control characters (HTAB, CR and LF aside) and DEL.
 _ALLOWED = bytes([9, 10, 13, *range(0x20, 0x7F), *range(0x80, 0x100)])
 _CHUNK_LINE = re.compile(rb"([0-9A-Fa-f]{1,20})(?:;[\t\x20-\x7e\x80-\xff]*)?[ \t]*\r\n")
@@ -301,17 +308,26 @@ class FastEngine(HTTP11Engine):
         head = self._take_block(self._limits.max_head_size)
         if head is None:
             return False
-        head = _normalised(head)
-        status_line = _STATUS_LINE.match(head)
-        if status_line is None:
-            line = head.partition(b"\n")[0]
-            shown = repr(line[:80]) + ("..." if len(line) > 80 else "")
-            raise RemoteProtocolError(f"The server sent an invalid status line: {shown}")
-        start = status_line.end()
-        headers = _fields(head, start)
+        crlf_head = _CRLF_HEAD.fullmatch(head)
+        if crlf_head is not None:
+            version, status_bytes, reason, lines = crlf_head.groups()
+            start = crlf_head.start(4)
+            headers: list[tuple[bytes, bytes]] = _CRLF_FIELD.findall(lines)
+            if b" \r" in lines or b"\t\r" in lines:
+                headers = [(name, value.rstrip(b" \t")) for name, value in headers]
+        else:
+            # Anything else is checked, and errors told apart, on the head made LF-only.
+            head = _normalised(head)
+            status_line = _STATUS_LINE.match(head)
+            if status_line is None:
+                line = head.partition(b"\n")[0]
+                shown = repr(line[:80]) + ("..." if len(line) > 80 else "")
+                raise RemoteProtocolError(f"The server sent an invalid status line: {shown}")
+            start = status_line.end()
+            headers = _fields(head, start)
+            version, status_bytes, reason = status_line.groups()
         if len(headers) > self._limits.max_headers:
             raise too_many_headers(self._limits.max_headers)
-        version, status_bytes, reason = status_line.groups()
         status = int(status_bytes)
         if status < 100:
             raise RemoteProtocolError(f"Invalid status code {status}.")
