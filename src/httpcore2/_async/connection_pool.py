@@ -303,7 +303,7 @@ class ConnectionPool:
             if reused:
                 log_reused(connection, request)
             try:
-                if not connection.is_connected:
+                if not reused and not connection.is_connected:  # a reused one is connected
                     await self._connect(connection, request)
                 response = await connection.handle_request(request)
             except BaseException as exc:

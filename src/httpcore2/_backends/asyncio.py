@@ -16,6 +16,7 @@ import ipaddress
 import math
 import os
 import ssl
+from collections.abc import Iterable
 from typing import IO, Any, cast
 
 from .._async.network import NetworkBackend, NetworkStream
@@ -250,35 +251,36 @@ class AsyncioStream(NetworkStream):
         return protocol.take(max_bytes)
 
     async def write(self, data: bytes, timeout: float | None = None) -> None:
-        if len(data) <= _WRITE_SLICE:
-            await self._write(data, timeout)
-            return
-        # What the socket does not take at once, the transport copies into its buffer (on
-        # CPython's selector loop, twice: a slice of the rest, then the buffer), so a large
-        # body written whole is copied whole. Slices of a view, each written once the
-        # previous one is with the kernel, are copied only in what the socket leaves over.
-        view = memoryview(data).cast("B")
-        for start in range(0, len(view), _WRITE_SLICE):
-            await self._write(view[start : start + _WRITE_SLICE], timeout)
-
-    async def _write(self, data: bytes | memoryview, timeout: float | None) -> None:
+        pieces: Iterable[bytes | memoryview] = (data,)
+        if len(data) > _WRITE_SLICE:
+            # What the socket does not take at once, the transport copies into its buffer
+            # (on CPython's selector loop, twice: a slice of the rest, then the buffer), so a
+            # large body written whole is copied whole. Slices of a view, each written once
+            # the previous one is with the kernel, are copied only in what the socket leaves
+            # over.
+            view = memoryview(data).cast("B")
+            pieces = (
+                view[start : start + _WRITE_SLICE] for start in range(0, len(view), _WRITE_SLICE)
+            )
         protocol = self._protocol
-        if self._transport.is_closing():
-            # asyncio would drop the data silently (logging a warning after a few tries).
-            raise WriteError("The connection is closed") from protocol.error
-        self._transport.write(data)
-        if self._transport.is_closing():
-            # The send failed (the peer reset the connection) and asyncio closed the
-            # transport: the data is lost, and the caller must know.
-            raise WriteError("The connection was reset while sending")
-        if protocol.write_paused:
-            waiter = protocol.drain_waiter = protocol.loop.create_future()
-            try:
-                await _wait(waiter, timeout, WriteTimeout, "Could not send data")
-            finally:
-                protocol.drain_waiter = None
-            if self._transport.is_closing():
-                raise WriteError("The connection was closed while sending") from protocol.error
+        transport = self._transport
+        for piece in pieces:
+            if transport.is_closing():
+                # asyncio would drop the data silently (logging a warning after a few tries).
+                raise WriteError("The connection is closed") from protocol.error
+            transport.write(piece)
+            if transport.is_closing():
+                # The send failed (the peer reset the connection) and asyncio closed the
+                # transport: the data is lost, and the caller must know.
+                raise WriteError("The connection was reset while sending")
+            if protocol.write_paused:
+                waiter = protocol.drain_waiter = protocol.loop.create_future()
+                try:
+                    await _wait(waiter, timeout, WriteTimeout, "Could not send data")
+                finally:
+                    protocol.drain_waiter = None
+                if transport.is_closing():
+                    raise WriteError("The connection was closed while sending") from protocol.error
 
     async def send_file(self, file: IO[bytes], count: int, timeout: float | None = None) -> int:
         transport = self._transport

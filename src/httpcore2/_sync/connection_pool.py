@@ -302,7 +302,7 @@ class SyncConnectionPool:
             if reused:
                 log_reused(connection, request)
             try:
-                if not connection.is_connected:
+                if not reused and not connection.is_connected:  # a reused one is connected
                     self._connect(connection, request)
                 response = connection.handle_request(request)
             except BaseException as exc:
