@@ -332,7 +332,8 @@ class FastEngine(HTTP11Engine):
         if status < 100:
             raise RemoteProtocolError(f"Invalid status code {status}.")
         length, chunked, close = _framing(head, start - 1, headers)
-        events.append(ResponseHead(status, reason or b"", version, headers))
+        # As `ResponseHead(...)` makes it, for half the cost (see `request_parts`).
+        events.append(tuple.__new__(ResponseHead, (status, reason or b"", version, headers)))
         framing = response_framing(self._method, status, chunked, length)
         if framing == INFORMATIONAL:
             return True

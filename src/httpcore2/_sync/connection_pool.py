@@ -85,7 +85,8 @@ _CLOSED_IN_TLS_HANDSHAKE = (
 )
 _POOL_CLOSED: Any = object()
 _ABSENT: Any = object()
-_PHASES = DEFAULT_TIMEOUT.as_dict().keys()
+_DEFAULT_TIMEOUTS = DEFAULT_TIMEOUT.as_dict()  # copied for each request that sets none
+_PHASES = _DEFAULT_TIMEOUTS.keys()
 
 
 class _ConnectFailed:
@@ -101,7 +102,7 @@ def _request_timeouts(extensions: Extensions) -> dict[str, float | None]:
     """The `timeout` extension as a full mapping of phases (see `Timeout.coerce`)."""
     value = extensions.get("timeout", _ABSENT)
     if value is _ABSENT:
-        return DEFAULT_TIMEOUT.as_dict()
+        return _DEFAULT_TIMEOUTS.copy()
     if type(value) is dict and value.keys() == _PHASES:
         return value  # already complete, as a client (or a retry) sets it
     # A total timeout starts now, for each request sent (a redirect, or a request sent again,
