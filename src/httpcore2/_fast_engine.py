@@ -1,9 +1,10 @@
 """A fast, strict HTTP/1.1 engine in pure Python, and the choice of engine by name.
 
 `FastEngine` implements `HTTP11Engine` with a handful of precompiled patterns, byte scans
-and slices: a response head is found with one search, checked for forbidden bytes with
-`translate`, and split into fields with one `split` whose gaps must be empty; the request
-head is built with one join. Received bytes are read in place, from an offset: body data
+and slices: a response head is found with one search; one whose lines all end in CRLF (the
+common case) is checked whole by one pattern and its fields taken by another, while any
+other is checked for forbidden bytes with `translate`, made LF-only, and split into fields
+by a pattern that must match every line; the request head is built with one join. Received bytes are read in place, from an offset: body data
 goes out as a slice (a `memoryview` when it is large) of what was received, never by
 re-slicing the rest of the buffer. It accepts what RFC 9112 calls well-formed and rejects
 everything h11 rejects, and more:
