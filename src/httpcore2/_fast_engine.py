@@ -4,9 +4,10 @@
 and slices: a response head is found with one search; one whose lines all end in CRLF (the
 common case) is checked whole by one pattern and its fields taken by another, while any
 other is checked for forbidden bytes with `translate`, made LF-only, and split into fields
-by a pattern that must match every line; the request head is built with one join. Received bytes are read in place, from an offset: body data
-goes out as a slice (a `memoryview` when it is large) of what was received, never by
-re-slicing the rest of the buffer. It accepts what RFC 9112 calls well-formed and rejects
+by a pattern that must match every line; the request head is built with one join.
+Received bytes are read in place, from an offset: body data goes out as a slice (a
+`memoryview` when it is large) of what was received, never by re-slicing the rest of the
+buffer. It accepts what RFC 9112 calls well-formed and rejects
 everything h11 rejects, and more:
 
 - obs-fold (a field line that starts with a space or a tab) anywhere in a head;
