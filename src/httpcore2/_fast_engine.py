@@ -7,8 +7,8 @@ other is checked for forbidden bytes with `translate`, made LF-only, and split i
 by a pattern that must match every line; the request head is built with one join.
 Received bytes are read in place, from an offset: body data goes out as a slice (a
 `memoryview` when it is large) of what was received, never by re-slicing the rest of the
-buffer. It accepts what RFC 9112 calls well-formed and rejects
-everything h11 rejects, and more:
+buffer. It accepts what RFC 9112 calls well-formed and rejects everything h11 rejects, and
+more:
 
 - obs-fold (a field line that starts with a space or a tab) anywhere in a head;
 - control characters other than HTAB in a reason phrase, field value or chunk extension;
