@@ -7,7 +7,6 @@ into bytes and received bytes into response events; this module only moves the b
 
 from __future__ import annotations
 
-import enum
 import time
 from collections import deque
 from typing import IO, Any
@@ -45,10 +44,12 @@ LARGE_READ_SIZE = 256 * 1024
 MAX_COALESCED_BODY = 64 * 1024
 
 
-class _State(enum.Enum):
-    IDLE = "idle"
-    ACTIVE = "active"
-    CLOSED = "closed"
+# The connection's states, as `state` names them: plain constants rather than an Enum, whose
+# members cost a descriptor call each time one is looked up on the class (Python 3.11),
+# several times per request.
+_IDLE = "idle"
+_ACTIVE = "active"
+_CLOSED = "closed"
 
 
 def too_many_informational(limit: int) -> RemoteProtocolError:
@@ -86,7 +87,7 @@ class SyncHTTP11Connection:
         self._keepalive_expiry = keepalive_expiry
         self._engine = new_engine(http1_engine, limits)
         self._limits = limits
-        self._state = _State.IDLE
+        self._state = _IDLE
         # When the connection last became idle (`time.monotonic()`).
         self.idle_since = time.monotonic()
         self._requests = 0
@@ -99,15 +100,15 @@ class SyncHTTP11Connection:
 
     def is_idle(self) -> bool:
         """Whether the connection can take a request now."""
-        return self._state is _State.IDLE
+        return self._state is _IDLE
 
     def is_closed(self) -> bool:
         """Whether the connection has been closed."""
-        return self._state is _State.CLOSED
+        return self._state is _CLOSED
 
     def has_expired(self, now: float) -> bool:
         """Whether an idle connection is past its keep-alive expiry, or dead (EOF or data)."""
-        if self._state is not _State.IDLE:
+        if self._state is not _IDLE:
             return False
         expiry = self._keepalive_expiry
         if expiry is not None and now - self.idle_since >= expiry:
@@ -122,20 +123,20 @@ class SyncHTTP11Connection:
     @property
     def state(self) -> str:
         """`"idle"`, `"active"` (a request in flight) or `"closed"`."""
-        return self._state.value
+        return self._state
 
     def close(self) -> None:
         """Close the connection."""
-        self._state = _State.CLOSED
+        self._state = _CLOSED
         self._stream.close()
 
     # Sending a request.
 
     def handle_request(self, request: Request) -> Response:
         """Send a request and return the response once its head has arrived."""
-        if self._state is not _State.IDLE:
-            raise RuntimeError(f"Cannot send a request on a connection that is {self._state.value}")
-        self._state = _State.ACTIVE
+        if self._state is not _IDLE:
+            raise RuntimeError(f"Cannot send a request on a connection that is {self._state}")
+        self._state = _ACTIVE
         self._requests += 1
         self.response_started = False
         # A phase is looked up at each network operation: with a total timeout, its value is
@@ -307,14 +308,14 @@ class SyncHTTP11Connection:
         # with its head): the connection is closed, as for a body still on the wire.
         read_to_the_end = not self._events
         self._events.clear()
-        if self._state is _State.ACTIVE and read_to_the_end and self._engine.start_next_exchange():
-            self._state = _State.IDLE
+        if self._state is _ACTIVE and read_to_the_end and self._engine.start_next_exchange():
+            self._state = _IDLE
             self.idle_since = time.monotonic()
         else:
             self.close()
 
     def __repr__(self) -> str:
-        return f"<SyncHTTP11Connection [{self._state.value}, requests: {self._requests}]>"
+        return f"<SyncHTTP11Connection [{self._state}, requests: {self._requests}]>"
 
 
 class SyncHTTP11ResponseStream:
