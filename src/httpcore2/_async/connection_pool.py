@@ -273,50 +273,46 @@ class ConnectionPool:
     async def handle_request(self, request: Request) -> Response:
         """Send a request on a pooled connection and return the response, body unread."""
         timeouts = request.extensions["timeout"] = _request_timeouts(request.extensions)
-        if type(timeouts) is not Deadline:
-            return await self._handle_request(request, timeouts)
+        # One frame, not a wrapper around a second one: an asyncio task resumes every frame
+        # of its stack at each wait; the `try` costs nothing until it catches.
         try:
-            return await self._handle_request(request, timeouts)
+            scheme = request.url.scheme
+            if scheme != "http" and scheme != "https":
+                raise UnsupportedProtocol(
+                    f"Unsupported URL scheme {scheme!r}: only http and https are.", request=request
+                )
+            raw = request.url.raw
+            extensions = request.extensions
+            proxy = self._proxy or extensions.get("proxy")
+            key: PoolKey = (raw.scheme, raw.host, raw.port, extensions.get("sni_hostname"), proxy)
+            # Waiting for connections and sending again what the server did not process share
+            # one budget: the pool timeout, from now.
+            pool_timeout = timeouts["pool"]
+            deadline = None if pool_timeout is None else time.monotonic() + pool_timeout
+            retries = None
+            while True:
+                connection, reused = await self._acquire(key, deadline, request)
+                if reused:
+                    log_reused(connection, request)
+                try:
+                    if not reused and not connection.is_connected:  # a reused one is connected
+                        await self._connect(connection, request)
+                    response = await connection.handle_request(request)
+                except BaseException as exc:
+                    await self._release(connection)
+                    if retries is None:
+                        retries = _Retries(deadline, self._answered, key)
+                    if retries.again(exc, request, connection, reused):
+                        continue
+                    raise
+                self._answered[key] = self._answered.get(key, 0) + 1
+                response.stream = PoolResponseStream(response.stream, self, connection, timeouts)
+                return response
         except TimeoutException as exc:
-            exc.request = request
-            timeouts.check(exc)
+            if type(timeouts) is Deadline:
+                exc.request = request
+                timeouts.check(exc)
             raise
-
-    async def _handle_request(
-        self, request: Request, timeouts: dict[str, float | None]
-    ) -> Response:
-        scheme = request.url.scheme
-        if scheme != "http" and scheme != "https":
-            raise UnsupportedProtocol(
-                f"Unsupported URL scheme {scheme!r}: only http and https are.", request=request
-            )
-        raw = request.url.raw
-        extensions = request.extensions
-        proxy = self._proxy or extensions.get("proxy")
-        key: PoolKey = (raw.scheme, raw.host, raw.port, extensions.get("sni_hostname"), proxy)
-        # Waiting for connections and sending again what the server did not process share
-        # one budget: the pool timeout, from now.
-        pool_timeout = timeouts["pool"]
-        deadline = None if pool_timeout is None else time.monotonic() + pool_timeout
-        retries = None
-        while True:
-            connection, reused = await self._acquire(key, deadline, request)
-            if reused:
-                log_reused(connection, request)
-            try:
-                if not reused and not connection.is_connected:  # a reused one is connected
-                    await self._connect(connection, request)
-                response = await connection.handle_request(request)
-            except BaseException as exc:
-                await self._release(connection)
-                if retries is None:
-                    retries = _Retries(deadline, self._answered, key)
-                if retries.again(exc, request, connection, reused):
-                    continue
-                raise
-            self._answered[key] = self._answered.get(key, 0) + 1
-            response.stream = PoolResponseStream(response.stream, self, connection, timeouts)
-            return response
 
     async def aclose(self) -> None:
         """Close every connection; requests still in flight fail, and waiters are woken."""
