@@ -8,7 +8,6 @@ import contextlib
 import functools
 import ssl
 import time
-import warnings
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -37,7 +36,7 @@ from .._exceptions import (
     WriteError,
 )
 from .._fast_engine import HTTP1EngineName, check_engine_name
-from .._logging import log_reused
+from .._logging import log_reused, warn_unclosed_response
 from .._models import Extensions, HeaderTypes, Request, Response
 from .._pool_state import PoolState, connection_state
 from .._proxies import Proxy, as_proxy
@@ -46,6 +45,7 @@ from .._tls_sessions import POOL_CAPACITY, TLSSessionCache
 from .._trace import aemit
 from .._urls import URL
 from .connection import HTTPConnection
+from .http11 import HTTP11ResponseStream
 from .network import NetworkBackend
 from .proxy import proxy_connection_class
 
@@ -306,7 +306,13 @@ class ConnectionPool:
                         continue
                     raise
                 self._answered[key] = self._answered.get(key, 0) + 1
-                response.stream = PoolResponseStream(response.stream, self, connection, timeouts)
+                stream = response.stream
+                if type(stream) is HTTP11ResponseStream and type(timeouts) is not Deadline:
+                    # The stream itself hands the connection back: no second stream layer
+                    # for every read of the body.
+                    stream.on_close = functools.partial(self._release, connection)
+                else:
+                    response.stream = PoolResponseStream(stream, self, connection, timeouts)
                 return response
         except TimeoutException as exc:
             if type(timeouts) is Deadline:
@@ -942,11 +948,4 @@ class PoolResponseStream:
 
     def __del__(self) -> None:
         if not self._closed:
-            # Nothing can be awaited here: the connection stays in use, its slot taken.
-            warnings.warn(
-                "A response was never closed: its connection stays in use. Close every "
-                "response (or read it whole, or use the stream() context manager).",
-                ResourceWarning,
-                stacklevel=1,  # no caller to point at: this runs when the response is collected
-                source=self,
-            )
+            warn_unclosed_response(self)

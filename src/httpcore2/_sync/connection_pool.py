@@ -9,7 +9,6 @@ import contextlib
 import functools
 import ssl
 import time
-import warnings
 from collections.abc import Iterator, Callable
 from typing import Any
 
@@ -38,7 +37,7 @@ from .._exceptions import (
     WriteError,
 )
 from .._fast_engine import HTTP1EngineName, check_engine_name
-from .._logging import log_reused
+from .._logging import log_reused, warn_unclosed_response
 from .._models import Extensions, HeaderTypes, Request, Response
 from .._pool_state import PoolState, connection_state
 from .._proxies import Proxy, as_proxy
@@ -47,6 +46,7 @@ from .._tls_sessions import POOL_CAPACITY, TLSSessionCache
 from .._trace import emit
 from .._urls import URL
 from .connection import SyncHTTPConnection
+from .http11 import SyncHTTP11ResponseStream
 from .network import SyncNetworkBackend
 from .proxy import proxy_connection_class
 
@@ -307,9 +307,13 @@ class SyncConnectionPool:
                         continue
                     raise
                 self._answered[key] = self._answered.get(key, 0) + 1
-                response.stream = SyncPoolResponseStream(
-                    response.stream, self, connection, timeouts
-                )
+                stream = response.stream
+                if type(stream) is SyncHTTP11ResponseStream and type(timeouts) is not Deadline:
+                    # The stream itself hands the connection back: no second stream layer
+                    # for every read of the body.
+                    stream.on_close = functools.partial(self._release, connection)
+                else:
+                    response.stream = SyncPoolResponseStream(stream, self, connection, timeouts)
                 return response
         except TimeoutException as exc:
             if type(timeouts) is Deadline:
@@ -951,11 +955,4 @@ class SyncPoolResponseStream:
 
     def __del__(self) -> None:
         if not self._closed:
-            # Nothing can be awaited here: the connection stays in use, its slot taken.
-            warnings.warn(
-                "A response was never closed: its connection stays in use. Close every "
-                "response (or read it whole, or use the stream() context manager).",
-                ResourceWarning,
-                stacklevel=1,  # no caller to point at: this runs when the response is collected
-                source=self,
-            )
+            warn_unclosed_response(self)

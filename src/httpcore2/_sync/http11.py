@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import (
+    Callable,
+)
 from typing import IO, Any
 
 from .._config import DEFAULT_LIMITS, Limits
@@ -29,11 +32,12 @@ from .._http11_engine import (
     Trailers,
     request_parts,
 )
+from .._logging import warn_unclosed_response
 from .._models import Headers, Request, Response
 from .._trace import Trace, SyncTraceStep
 from .network import SyncNetworkStream
 
-__all__ = ["SyncHTTP11Connection"]
+__all__ = ["SyncHTTP11Connection", "SyncHTTP11ResponseStream"]
 
 READ_SIZE = 64 * 1024
 # After a read that filled READ_SIZE (more is waiting: a large body), reads ask for this much:
@@ -50,6 +54,10 @@ MAX_COALESCED_BODY = 64 * 1024
 _IDLE = "idle"
 _ACTIVE = "active"
 _CLOSED = "closed"
+
+
+# What a response stream awaits once closed (see `SyncHTTP11ResponseStream.on_close`).
+CloseHook = Callable[[], None]
 
 
 def too_many_informational(limit: int) -> RemoteProtocolError:
@@ -325,7 +333,16 @@ class SyncHTTP11ResponseStream:
     finalizing by the garbage collector.
     """
 
-    __slots__ = ("_body_step", "_closed", "_connection", "_done", "_request", "_timeouts", "_trace")
+    __slots__ = (
+        "_body_step",
+        "_closed",
+        "_connection",
+        "_done",
+        "_request",
+        "_timeouts",
+        "_trace",
+        "on_close",
+    )
 
     def __init__(
         self, connection: SyncHTTP11Connection, request: Request, trace: Trace | None = None
@@ -338,6 +355,10 @@ class SyncHTTP11ResponseStream:
         self._trace = trace
         # With `trace`: the body's trace step, from the first read to the end of the body.
         self._body_step: SyncTraceStep | None = None
+        # Set by whoever lent out the connection (the pool): awaited once the stream is
+        # closed and the connection settled, to take it back. With it, a stream collected
+        # unclosed warns: the connection is never given back.
+        self.on_close: CloseHook | None = None
 
     def __iter__(self) -> SyncHTTP11ResponseStream:
         return self
@@ -386,9 +407,17 @@ class SyncHTTP11ResponseStream:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            if self._trace is None:
-                self._connection._response_closed()
-                return
-            info = {"request": self._request}
-            with SyncTraceStep(self._trace, "http11.response_closed", info):
-                self._connection._response_closed()
+            try:
+                if self._trace is None:
+                    self._connection._response_closed()
+                else:
+                    info = {"request": self._request}
+                    with SyncTraceStep(self._trace, "http11.response_closed", info):
+                        self._connection._response_closed()
+            finally:
+                if self.on_close is not None:
+                    self.on_close()
+
+    def __del__(self) -> None:
+        if not self._closed and self.on_close is not None:
+            warn_unclosed_response(self)
