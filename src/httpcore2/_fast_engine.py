@@ -426,20 +426,20 @@ class FastEngine(HTTP11Engine):
     def awaiting_response(self) -> bool:
         return self._state == _HEAD
 
-    def _completed_cleanly(self) -> bool:
-        return (
+    def _next_exchange(self) -> bool:
+        if not (
             self._state == _DONE
             and self._request_done
             and self._pos == len(self._buffer)
             and not self._eof
-        )
-
-    def _next_exchange(self) -> None:
+        ):
+            return False
         self._state = _IDLE
         self._method = b""
         # All of it was parsed: an idle connection keeps no read buffer alive.
         self._buffer = b""
         self._pos = 0
+        return True
 
 
 def _normalised(block: bytes) -> bytes:

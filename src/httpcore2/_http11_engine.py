@@ -289,18 +289,13 @@ class HTTP11Engine(abc.ABC):
         nothing forbids reuse; `False` when the connection must be closed instead."""
         # Bytes after the framed body (a body on a 204, a too-long body) must never be
         # parsed as the next response; a body delimited by EOF leaves the stream closed.
-        reusable = not self._must_close and self._completed_cleanly()
-        if reusable:
-            self._next_exchange()
-        return reusable
+        return not self._must_close and self._next_exchange()
 
     @abc.abstractmethod
-    def _completed_cleanly(self) -> bool:
-        """Whether both messages are complete and nothing was received after them."""
-
-    @abc.abstractmethod
-    def _next_exchange(self) -> None:
-        """Forget the exchange that completed cleanly."""
+    def _next_exchange(self) -> bool:
+        """If both messages are complete and nothing was received after them, forget the
+        exchange and return `True`; otherwise `False`, the state left as it is. (One step,
+        not a check and a reset: this runs once per request.)"""
 
 
 class H11Engine(HTTP11Engine):
@@ -430,16 +425,16 @@ class H11Engine(HTTP11Engine):
     def awaiting_response(self) -> bool:
         return self._h11.their_state is h11.SEND_RESPONSE
 
-    def _completed_cleanly(self) -> bool:
+    def _next_exchange(self) -> bool:
         connection = self._h11
-        return (
+        if (
             connection.our_state is h11.DONE
             and connection.their_state is h11.DONE
             and connection.trailing_data == (b"", False)
-        )
-
-    def _next_exchange(self) -> None:
-        self._h11.start_next_cycle()
+        ):
+            connection.start_next_cycle()
+            return True
+        return False
 
 
 class _Sized:
