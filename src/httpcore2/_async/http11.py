@@ -274,7 +274,7 @@ class HTTP11Connection:
             while not events:
                 if not self._stream.is_readable():
                     return False  # the rest of the head is still on its way
-                await self._receive_data(timeouts["read"])
+                self._received(await self._stream.read(self._read_size, timeouts["read"]))
             event = events[0]
             if isinstance(event, RemoteProtocolError):
                 raise event
@@ -288,8 +288,9 @@ class HTTP11Connection:
 
     # Receiving the response.
 
-    async def _receive_data(self, timeout: float | None) -> None:
-        data = await self._stream.read(self._read_size, timeout)
+    def _received(self, data: bytes) -> None:
+        # Takes what `self._stream.read(self._read_size, ...)` returned. The readers await
+        # the read themselves: a coroutine frame fewer to resume at each wait.
         self._read_size = LARGE_READ_SIZE if len(data) >= READ_SIZE else READ_SIZE
         if data:
             self.response_started = True
@@ -304,7 +305,7 @@ class HTTP11Connection:
             # the response stream: a coroutine frame fewer for the event loop to resume at
             # each wait.)
             while not events:
-                await self._receive_data(timeouts["read"])
+                self._received(await self._stream.read(self._read_size, timeouts["read"]))
             head = events.popleft()
             if isinstance(head, RemoteProtocolError):
                 raise head
@@ -380,7 +381,8 @@ class HTTP11ResponseStream:
         try:
             # As in `_receive_response_head`; with a small body, all of it came with the head.
             while not events:
-                await connection._receive_data(self._timeouts["read"])
+                read = connection._stream.read(connection._read_size, self._timeouts["read"])
+                connection._received(await read)
             event = events.popleft()
             if isinstance(event, RemoteProtocolError):
                 raise event

@@ -270,7 +270,7 @@ class SyncHTTP11Connection:
             while not events:
                 if not self._stream.is_readable():
                     return False  # the rest of the head is still on its way
-                self._receive_data(timeouts["read"])
+                self._received(self._stream.read(self._read_size, timeouts["read"]))
             event = events[0]
             if isinstance(event, RemoteProtocolError):
                 raise event
@@ -284,8 +284,9 @@ class SyncHTTP11Connection:
 
     # Receiving the response.
 
-    def _receive_data(self, timeout: float | None) -> None:
-        data = self._stream.read(self._read_size, timeout)
+    def _received(self, data: bytes) -> None:
+        # Takes what `self._stream.read(self._read_size, ...)` returned. The readers await
+        # the read themselves: a coroutine frame fewer to resume at each wait.
         self._read_size = LARGE_READ_SIZE if len(data) >= READ_SIZE else READ_SIZE
         if data:
             self.response_started = True
@@ -300,7 +301,7 @@ class SyncHTTP11Connection:
             # the response stream: a coroutine frame fewer for the event loop to resume at
             # each wait.)
             while not events:
-                self._receive_data(timeouts["read"])
+                self._received(self._stream.read(self._read_size, timeouts["read"]))
             head = events.popleft()
             if isinstance(head, RemoteProtocolError):
                 raise head
@@ -376,7 +377,8 @@ class SyncHTTP11ResponseStream:
         try:
             # As in `_receive_response_head`; with a small body, all of it came with the head.
             while not events:
-                connection._receive_data(self._timeouts["read"])
+                read = connection._stream.read(connection._read_size, self._timeouts["read"])
+                connection._received(read)
             event = events.popleft()
             if isinstance(event, RemoteProtocolError):
                 raise event
