@@ -16,6 +16,7 @@ import ipaddress
 import math
 import os
 import ssl
+import time
 from collections.abc import Iterable
 from typing import IO, Any, cast
 
@@ -60,6 +61,10 @@ class _StreamProtocol(asyncio.BufferedProtocol):
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        # The loop's clock: asyncio's own `time()` is `time.monotonic()` behind a Python
+        # call, made for every read that waits; another loop (uvloop) keeps its own.
+        base_time = asyncio.BaseEventLoop.time
+        self.clock = time.monotonic if type(loop).time is base_time else loop.time
         self.receive_buffer = memoryview(bytearray(_RECEIVE_SIZE))
         self.transport: asyncio.Transport | None = None
         self.chunks: collections.deque[bytes | memoryview] = collections.deque()
@@ -151,7 +156,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         if timeout is None:
             self.read_deadline = math.inf
         else:
-            deadline = self.read_deadline = loop.time() + timeout
+            deadline = self.read_deadline = self.clock() + timeout
             timer = self.read_timer
             # A timer due no later than the deadline is kept: it re-arms itself.
             if timer is None or self.read_timer_due > deadline:
@@ -166,7 +171,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         waiter = self.read_waiter
         if waiter is None or waiter.done() or self.read_deadline == math.inf:
             return  # no timed read waits: the next one arms the timer again
-        if self.loop.time() < self.read_deadline:
+        if self.clock() < self.read_deadline:
             # This read started after the one the timer was set for.
             self.read_timer = self.loop.call_at(self.read_deadline, self._read_timer_fired)
             self.read_timer_due = self.read_deadline
