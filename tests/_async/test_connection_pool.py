@@ -511,6 +511,24 @@ async def test_a_response_never_closed_warns_when_collected(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("extensions", [None, {"timeout": {"total": 60.0}}])
+async def test_a_body_closed_twice_gives_its_connection_back_once(
+    extensions: dict[str, Any] | None,
+) -> None:
+    backend = httpcore2.MockBackend([OK] * 3)
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        request = httpcore2.Request("GET", "http://example.com/", extensions=extensions)
+        response = await pool.handle_request(request)
+        await response.aread()
+        await response.stream.aclose()  # type: ignore[union-attr]
+        # Given back twice, the one connection would serve both requests in flight.
+        first = await pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        second = await pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        assert [await first.aread(), await second.aread()] == [b"Hello, world!"] * 2
+        assert len(pool.connections) == 2
+
+
+@pytest.mark.anyio
 async def test_connection_repr_through_its_life() -> None:
     backend = FlakyBackend(failures=1)
     async with httpcore2.ConnectionPool(network_backend=backend) as pool:

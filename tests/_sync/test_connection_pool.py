@@ -476,6 +476,23 @@ def test_a_response_never_closed_warns_when_collected(
         gc.collect()  # a response read to its end was closed: no warning
 
 
+@pytest.mark.parametrize("extensions", [None, {"timeout": {"total": 60.0}}])
+def test_a_body_closed_twice_gives_its_connection_back_once(
+    extensions: dict[str, Any] | None,
+) -> None:
+    backend = httpcore2.SyncMockBackend([OK] * 3)
+    with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
+        request = httpcore2.Request("GET", "http://example.com/", extensions=extensions)
+        response = pool.handle_request(request)
+        response.read()
+        response.stream.close()  # type: ignore[union-attr]
+        # Given back twice, the one connection would serve both requests in flight.
+        first = pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        second = pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        assert [first.read(), second.read()] == [b"Hello, world!"] * 2
+        assert len(pool.connections) == 2
+
+
 def test_connection_repr_through_its_life() -> None:
     backend = FlakyBackend(failures=1)
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
