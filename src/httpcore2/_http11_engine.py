@@ -57,7 +57,6 @@ __all__ = [
     "has_close",
     "head_too_large",
     "request_parts",
-    "request_target",
     "response_framing",
     "single_length",
     "too_many_headers",
@@ -168,19 +167,22 @@ def request_parts(
         raise LocalProtocolError("An HTTP/1.1 request needs exactly one Host header.")
     headers.insert(0, host)
     length = int(single_length(lengths, LocalProtocolError)) if lengths else 0
-    framing = RequestFraming(None if chunked else length, close, upgrade)
-    return request.method.encode("ascii"), request_target(request), headers, framing
-
-
-def request_target(request: Request) -> bytes:
-    """The target of the request line: the URL's, or the `target` extension's when set."""
+    # `tuple.__new__` makes the same named tuple as `RequestFraming(...)`, whose `__new__`
+    # is Python code, for half the cost (once per request).
+    framing = tuple.__new__(RequestFraming, (None if chunked else length, close, upgrade))
+    # The target of the request line: the URL's, or the `target` extension's when set.
     target: bytes | None = request.extensions.get("target")
     if target is None:
-        return request.url.raw.target
+        target = request.url.raw.target
+    else:
+        _check_target(target)
+    return request.method.encode("ascii"), target, headers, framing
+
+
+def _check_target(target: bytes) -> None:
     if not target or _NOT_IN_TARGET.search(target):
         # Unlike the URL's, a target given as an extension has not been validated.
         raise LocalProtocolError(f"Invalid request target {target!r}: no spaces or controls.")
-    return target
 
 
 # The response side.
@@ -287,18 +289,13 @@ class HTTP11Engine(abc.ABC):
         nothing forbids reuse; `False` when the connection must be closed instead."""
         # Bytes after the framed body (a body on a 204, a too-long body) must never be
         # parsed as the next response; a body delimited by EOF leaves the stream closed.
-        reusable = not self._must_close and self._completed_cleanly()
-        if reusable:
-            self._next_exchange()
-        return reusable
+        return not self._must_close and self._next_exchange()
 
     @abc.abstractmethod
-    def _completed_cleanly(self) -> bool:
-        """Whether both messages are complete and nothing was received after them."""
-
-    @abc.abstractmethod
-    def _next_exchange(self) -> None:
-        """Forget the exchange that completed cleanly."""
+    def _next_exchange(self) -> bool:
+        """If both messages are complete and nothing was received after them, forget the
+        exchange and return `True`; otherwise `False`, the state left as it is. (One step,
+        not a check and a reset: this runs once per request.)"""
 
 
 class H11Engine(HTTP11Engine):
@@ -428,16 +425,16 @@ class H11Engine(HTTP11Engine):
     def awaiting_response(self) -> bool:
         return self._h11.their_state is h11.SEND_RESPONSE
 
-    def _completed_cleanly(self) -> bool:
+    def _next_exchange(self) -> bool:
         connection = self._h11
-        return (
+        if (
             connection.our_state is h11.DONE
             and connection.their_state is h11.DONE
             and connection.trailing_data == (b"", False)
-        )
-
-    def _next_exchange(self) -> None:
-        self._h11.start_next_cycle()
+        ):
+            connection.start_next_cycle()
+            return True
+        return False
 
 
 class _Sized:

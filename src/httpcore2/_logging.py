@@ -1,4 +1,4 @@
-"""Log records of the `httpcore2` logger.
+"""Log records of the `httpcore2` logger, and the warning for a response never closed.
 
 INFO: one line per response a client returns, and one per retry. DEBUG: connection
 events (connected, TLS established, reused, closed). Nothing is formatted unless the level
@@ -9,6 +9,7 @@ cookies and bodies are never logged.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 from ._models import Request, Response
@@ -23,6 +24,7 @@ __all__ = [
     "log_tls",
     "logger",
     "safe_url",
+    "warn_unclosed_response",
 ]
 
 logger = logging.getLogger("httpcore2")
@@ -84,3 +86,15 @@ def log_closed(connection: object) -> None:
     """The client closes a connection (expired, evicted, failed, or the pool closing)."""
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("Connection %#x: closed", id(connection))
+
+
+def warn_unclosed_response(source: object) -> None:
+    """Warn that a response body was collected unclosed: its pooled connection stays in use
+    (nothing can be awaited while an object is collected to give it back)."""
+    warnings.warn(
+        "A response was never closed: its connection stays in use. Close every "
+        "response (or read it whole, or use the stream() context manager).",
+        ResourceWarning,
+        stacklevel=1,  # no caller to point at: this runs when the response is collected
+        source=source,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 import pytest
 
@@ -488,10 +489,16 @@ async def test_a_close_that_fails_does_not_leave_the_other_connections_open() ->
 
 @pytest.mark.anyio
 @pytest.mark.case("F17")
-async def test_a_response_never_closed_warns_when_collected() -> None:
+# Without a total timeout the HTTP/1.1 body stream gives its connection back itself; with
+# one, the pool's stream around it does (it checks each read against the deadline).
+@pytest.mark.parametrize("extensions", [None, {"timeout": {"total": 60.0}}])
+async def test_a_response_never_closed_warns_when_collected(
+    extensions: dict[str, Any] | None,
+) -> None:
     backend = httpcore2.MockBackend([OK] * 2)
     async with httpcore2.ConnectionPool(network_backend=backend) as pool:
-        response = await pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        request = httpcore2.Request("GET", "http://example.com/", extensions=extensions)
+        response = await pool.handle_request(request)
         with pytest.warns(ResourceWarning, match="never closed: its connection stays in use"):
             del response
         # The warning is all there is: nothing can be awaited to give the connection back.
@@ -501,6 +508,24 @@ async def test_a_response_never_closed_warns_when_collected() -> None:
         await closed.aread()
         del closed
         gc.collect()  # a response read to its end was closed: no warning
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("extensions", [None, {"timeout": {"total": 60.0}}])
+async def test_a_body_closed_twice_gives_its_connection_back_once(
+    extensions: dict[str, Any] | None,
+) -> None:
+    backend = httpcore2.MockBackend([OK] * 3)
+    async with httpcore2.ConnectionPool(network_backend=backend) as pool:
+        request = httpcore2.Request("GET", "http://example.com/", extensions=extensions)
+        response = await pool.handle_request(request)
+        await response.aread()
+        await response.stream.aclose()  # type: ignore[union-attr]
+        # Given back twice, the one connection would serve both requests in flight.
+        first = await pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        second = await pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        assert [await first.aread(), await second.aread()] == [b"Hello, world!"] * 2
+        assert len(pool.connections) == 2
 
 
 @pytest.mark.anyio

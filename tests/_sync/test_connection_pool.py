@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gc
+from typing import Any
 
 import pytest
 
@@ -454,10 +455,16 @@ def test_a_close_that_fails_does_not_leave_the_other_connections_open() -> None:
 
 
 @pytest.mark.case("F17")
-def test_a_response_never_closed_warns_when_collected() -> None:
+# Without a total timeout the HTTP/1.1 body stream gives its connection back itself; with
+# one, the pool's stream around it does (it checks each read against the deadline).
+@pytest.mark.parametrize("extensions", [None, {"timeout": {"total": 60.0}}])
+def test_a_response_never_closed_warns_when_collected(
+    extensions: dict[str, Any] | None,
+) -> None:
     backend = httpcore2.SyncMockBackend([OK] * 2)
     with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
-        response = pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        request = httpcore2.Request("GET", "http://example.com/", extensions=extensions)
+        response = pool.handle_request(request)
         with pytest.warns(ResourceWarning, match="never closed: its connection stays in use"):
             del response
         # The warning is all there is: nothing can be awaited to give the connection back.
@@ -467,6 +474,23 @@ def test_a_response_never_closed_warns_when_collected() -> None:
         closed.read()
         del closed
         gc.collect()  # a response read to its end was closed: no warning
+
+
+@pytest.mark.parametrize("extensions", [None, {"timeout": {"total": 60.0}}])
+def test_a_body_closed_twice_gives_its_connection_back_once(
+    extensions: dict[str, Any] | None,
+) -> None:
+    backend = httpcore2.SyncMockBackend([OK] * 3)
+    with httpcore2.SyncConnectionPool(network_backend=backend) as pool:
+        request = httpcore2.Request("GET", "http://example.com/", extensions=extensions)
+        response = pool.handle_request(request)
+        response.read()
+        response.stream.close()  # type: ignore[union-attr]
+        # Given back twice, the one connection would serve both requests in flight.
+        first = pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        second = pool.handle_request(httpcore2.Request("GET", "http://example.com/"))
+        assert [first.read(), second.read()] == [b"Hello, world!"] * 2
+        assert len(pool.connections) == 2
 
 
 def test_connection_repr_through_its_life() -> None:

@@ -85,6 +85,9 @@ class HTTPConnection:
         self._uds = uds
         self._backend = AutoBackend() if network_backend is None else network_backend
         self._connection: HTTP11Connection | HTTP2Connection | None = None
+        # Whether the connection speaks HTTP/2, carrying many requests at once. (A plain
+        # attribute, set once the protocol is settled: the pool reads it at every release.)
+        self.is_multiplexed = False
         self._connect_failed = False
         # TLS session resumption: where sessions are kept, whether this connection resumed
         # one (None without TLS), and, until its first response, where to keep its own
@@ -128,6 +131,7 @@ class HTTPConnection:
                     await connection.aclose()
                     raise
                 self._connection = connection
+                self.is_multiplexed = True
             else:
                 self._connection = HTTP11Connection(
                     stream,
@@ -234,11 +238,6 @@ class HTTPConnection:
     def is_connected(self) -> bool:
         """Whether the connection is open and its protocol settled."""
         return self._connection is not None
-
-    @property
-    def is_multiplexed(self) -> bool:
-        """Whether the connection speaks HTTP/2, carrying many requests at once."""
-        return type(self._connection) is HTTP2Connection
 
     @property
     def max_concurrent_streams(self) -> int:

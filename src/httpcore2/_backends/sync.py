@@ -6,7 +6,7 @@ import select
 import socket
 import ssl
 import time
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from .._exceptions import (
     ConnectError,
@@ -75,11 +75,16 @@ class UnixConnect:
 class SyncSocketStream(SyncNetworkStream):
     """A blocking socket (plain or TLS)."""
 
-    __slots__ = ("_read_ahead", "_read_error", "_sock", "_timeout")
+    __slots__ = ("_poller", "_read_ahead", "_read_error", "_sock", "_timeout", "_tls")
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
+        self._tls = isinstance(sock, ssl.SSLSocket)
         self._timeout: float | None = _UNSET
+        # One poll object for the connection's life: the liveness check before each reuse
+        # then costs one system call.
+        self._poller = select.poll()
+        self._poller.register(sock, select.POLLIN)
         # What `is_readable` decrypted: data handed out by the next reads, or the error the
         # next read raises.
         self._read_ahead = b""
@@ -96,7 +101,8 @@ class SyncSocketStream(SyncNetworkStream):
             data = self._read_ahead[:max_bytes]
             self._read_ahead = self._read_ahead[max_bytes:]
             return data
-        self._set_timeout(timeout)
+        if timeout != self._timeout:  # tested here too: a call saved on every read
+            self._set_timeout(timeout)
         try:
             if self._read_error is not None:
                 raise self._read_error
@@ -109,7 +115,8 @@ class SyncSocketStream(SyncNetworkStream):
             raise ReadError(str(exc) or type(exc).__name__) from exc
 
     def write(self, data: bytes, timeout: float | None = None) -> None:
-        self._set_timeout(timeout)
+        if timeout != self._timeout:
+            self._set_timeout(timeout)
         try:
             self._sock.sendall(data)
         except (TimeoutError, BlockingIOError, ssl.SSLWantWriteError) as exc:
@@ -183,11 +190,15 @@ class SyncSocketStream(SyncNetworkStream):
 
     def is_readable(self) -> bool:
         sock = self._sock
-        if not isinstance(sock, ssl.SSLSocket):
-            return socket_is_readable(sock)
-        if self._read_ahead or sock.pending():
+        # A closed socket would be "readable" (a read fails at once); its number may
+        # belong to another socket by now, so it is not polled.
+        if sock.fileno() < 0:
             return True
-        if not socket_is_readable(sock):
+        if not self._tls:
+            return bool(self._poller.poll(0))
+        if self._read_ahead or cast(ssl.SSLSocket, sock).pending():
+            return True
+        if not self._poller.poll(0):
             return False
         # Bytes on a TLS socket are not necessarily data: a TLS 1.3 server sends session
         # tickets after the handshake. Decrypt what is there without waiting; what turns out

@@ -86,6 +86,9 @@ class SyncHTTPConnection:
         self._uds = uds
         self._backend = SyncBackend() if network_backend is None else network_backend
         self._connection: SyncHTTP11Connection | SyncHTTP2Connection | None = None
+        # Whether the connection speaks HTTP/2, carrying many requests at once. (A plain
+        # attribute, set once the protocol is settled: the pool reads it at every release.)
+        self.is_multiplexed = False
         self._connect_failed = False
         # TLS session resumption: where sessions are kept, whether this connection resumed
         # one (None without TLS), and, until its first response, where to keep its own
@@ -129,6 +132,7 @@ class SyncHTTPConnection:
                     connection.close()
                     raise
                 self._connection = connection
+                self.is_multiplexed = True
             else:
                 self._connection = SyncHTTP11Connection(
                     stream,
@@ -235,11 +239,6 @@ class SyncHTTPConnection:
     def is_connected(self) -> bool:
         """Whether the connection is open and its protocol settled."""
         return self._connection is not None
-
-    @property
-    def is_multiplexed(self) -> bool:
-        """Whether the connection speaks HTTP/2, carrying many requests at once."""
-        return type(self._connection) is SyncHTTP2Connection
 
     @property
     def max_concurrent_streams(self) -> int:

@@ -9,7 +9,6 @@ import contextlib
 import functools
 import ssl
 import time
-import warnings
 from collections.abc import Iterator, Callable
 from typing import Any
 
@@ -38,7 +37,7 @@ from .._exceptions import (
     WriteError,
 )
 from .._fast_engine import HTTP1EngineName, check_engine_name
-from .._logging import log_reused
+from .._logging import log_reused, warn_unclosed_response
 from .._models import Extensions, HeaderTypes, Request, Response
 from .._pool_state import PoolState, connection_state
 from .._proxies import Proxy, as_proxy
@@ -47,6 +46,7 @@ from .._tls_sessions import POOL_CAPACITY, TLSSessionCache
 from .._trace import emit
 from .._urls import URL
 from .connection import SyncHTTPConnection
+from .http11 import SyncHTTP11ResponseStream
 from .network import SyncNetworkBackend
 from .proxy import proxy_connection_class
 
@@ -85,7 +85,8 @@ _CLOSED_IN_TLS_HANDSHAKE = (
 )
 _POOL_CLOSED: Any = object()
 _ABSENT: Any = object()
-_PHASES = DEFAULT_TIMEOUT.as_dict().keys()
+_DEFAULT_TIMEOUTS = DEFAULT_TIMEOUT.as_dict()  # copied for each request that sets none
+_PHASES = _DEFAULT_TIMEOUTS.keys()
 
 
 class _ConnectFailed:
@@ -101,7 +102,7 @@ def _request_timeouts(extensions: Extensions) -> dict[str, float | None]:
     """The `timeout` extension as a full mapping of phases (see `Timeout.coerce`)."""
     value = extensions.get("timeout", _ABSENT)
     if value is _ABSENT:
-        return DEFAULT_TIMEOUT.as_dict()
+        return _DEFAULT_TIMEOUTS.copy()
     if type(value) is dict and value.keys() == _PHASES:
         return value  # already complete, as a client (or a retry) sets it
     # A total timeout starts now, for each request sent (a redirect, or a request sent again,
@@ -273,48 +274,52 @@ class SyncConnectionPool:
     def handle_request(self, request: Request) -> Response:
         """Send a request on a pooled connection and return the response, body unread."""
         timeouts = request.extensions["timeout"] = _request_timeouts(request.extensions)
-        if type(timeouts) is not Deadline:
-            return self._handle_request(request, timeouts)
+        # One frame, not a wrapper around a second one: an asyncio task resumes every frame
+        # of its stack at each wait; the `try` costs nothing until it catches.
         try:
-            return self._handle_request(request, timeouts)
+            scheme = request.url.scheme
+            if scheme != "http" and scheme != "https":
+                raise UnsupportedProtocol(
+                    f"Unsupported URL scheme {scheme!r}: only http and https are.", request=request
+                )
+            raw = request.url.raw
+            extensions = request.extensions
+            proxy = self._proxy or extensions.get("proxy")
+            key: PoolKey = (raw.scheme, raw.host, raw.port, extensions.get("sni_hostname"), proxy)
+            # Waiting for connections and sending again what the server did not process share
+            # one budget: the pool timeout, from now.
+            pool_timeout = timeouts["pool"]
+            deadline = None if pool_timeout is None else time.monotonic() + pool_timeout
+            retries = None
+            while True:
+                connection, reused = self._acquire(key, deadline, request)
+                if reused:
+                    log_reused(connection, request)
+                try:
+                    if not reused and not connection.is_connected:  # a reused one is connected
+                        self._connect(connection, request)
+                    response = connection.handle_request(request)
+                except BaseException as exc:
+                    self._release(connection)
+                    if retries is None:
+                        retries = _Retries(deadline, self._answered, key)
+                    if retries.again(exc, request, connection, reused):
+                        continue
+                    raise
+                self._answered[key] = self._answered.get(key, 0) + 1
+                stream = response.stream
+                if type(stream) is SyncHTTP11ResponseStream and type(timeouts) is not Deadline:
+                    # The stream itself hands the connection back: no second stream layer
+                    # for every read of the body.
+                    stream.on_close = functools.partial(self._release, connection)
+                else:
+                    response.stream = SyncPoolResponseStream(stream, self, connection, timeouts)
+                return response
         except TimeoutException as exc:
-            exc.request = request
-            timeouts.check(exc)
+            if type(timeouts) is Deadline:
+                exc.request = request
+                timeouts.check(exc)
             raise
-
-    def _handle_request(self, request: Request, timeouts: dict[str, float | None]) -> Response:
-        scheme = request.url.scheme
-        if scheme != "http" and scheme != "https":
-            raise UnsupportedProtocol(
-                f"Unsupported URL scheme {scheme!r}: only http and https are.", request=request
-            )
-        raw = request.url.raw
-        extensions = request.extensions
-        proxy = self._proxy or extensions.get("proxy")
-        key: PoolKey = (raw.scheme, raw.host, raw.port, extensions.get("sni_hostname"), proxy)
-        # Waiting for connections and sending again what the server did not process share
-        # one budget: the pool timeout, from now.
-        pool_timeout = timeouts["pool"]
-        deadline = None if pool_timeout is None else time.monotonic() + pool_timeout
-        retries = None
-        while True:
-            connection, reused = self._acquire(key, deadline, request)
-            if reused:
-                log_reused(connection, request)
-            try:
-                if not connection.is_connected:
-                    self._connect(connection, request)
-                response = connection.handle_request(request)
-            except BaseException as exc:
-                self._release(connection)
-                if retries is None:
-                    retries = _Retries(deadline, self._answered, key)
-                if retries.again(exc, request, connection, reused):
-                    continue
-                raise
-            self._answered[key] = self._answered.get(key, 0) + 1
-            response.stream = SyncPoolResponseStream(response.stream, self, connection, timeouts)
-            return response
 
     def close(self) -> None:
         """Close every connection; requests still in flight fail, and waiters are woken."""
@@ -534,7 +539,8 @@ class SyncConnectionPool:
                 self._keep_idle_within_limit(to_close)
             else:
                 self._forget(connection, key, to_close)
-            self._grant(to_close)
+            if self._ready:
+                self._grant(to_close)
         if to_close:
             _close_all(to_close)
 
@@ -949,11 +955,4 @@ class SyncPoolResponseStream:
 
     def __del__(self) -> None:
         if not self._closed:
-            # Nothing can be awaited here: the connection stays in use, its slot taken.
-            warnings.warn(
-                "A response was never closed: its connection stays in use. Close every "
-                "response (or read it whole, or use the stream() context manager).",
-                ResourceWarning,
-                stacklevel=1,  # no caller to point at: this runs when the response is collected
-                source=self,
-            )
+            warn_unclosed_response(self)

@@ -7,9 +7,11 @@ into bytes and received bytes into response events; this module only moves the b
 
 from __future__ import annotations
 
-import enum
 import time
 from collections import deque
+from collections.abc import (
+    Callable,
+)
 from typing import IO, Any
 
 from .._config import DEFAULT_LIMITS, Limits
@@ -30,11 +32,12 @@ from .._http11_engine import (
     Trailers,
     request_parts,
 )
+from .._logging import warn_unclosed_response
 from .._models import Headers, Request, Response
 from .._trace import Trace, SyncTraceStep
 from .network import SyncNetworkStream
 
-__all__ = ["SyncHTTP11Connection"]
+__all__ = ["SyncHTTP11Connection", "SyncHTTP11ResponseStream"]
 
 READ_SIZE = 64 * 1024
 # After a read that filled READ_SIZE (more is waiting: a large body), reads ask for this much:
@@ -45,10 +48,16 @@ LARGE_READ_SIZE = 256 * 1024
 MAX_COALESCED_BODY = 64 * 1024
 
 
-class _State(enum.Enum):
-    IDLE = "idle"
-    ACTIVE = "active"
-    CLOSED = "closed"
+# The connection's states, as `state` names them: plain constants rather than an Enum, whose
+# members cost a descriptor call each time one is looked up on the class (Python 3.11),
+# several times per request.
+_IDLE = "idle"
+_ACTIVE = "active"
+_CLOSED = "closed"
+
+
+# What a response stream awaits once closed (see `SyncHTTP11ResponseStream.on_close`).
+CloseHook = Callable[[], None]
 
 
 def too_many_informational(limit: int) -> RemoteProtocolError:
@@ -57,13 +66,6 @@ def too_many_informational(limit: int) -> RemoteProtocolError:
         f"The server sent more than {limit} informational (1xx) responses "
         "(Limits.max_informational)."
     )
-
-
-def _timeouts(request: Request) -> dict[str, float | None]:
-    # A phase is looked up at each network operation: with a total timeout, its value is
-    # the time left (see `Deadline`).
-    timeouts: dict[str, float | None] = request.extensions["timeout"]
-    return timeouts
 
 
 class SyncHTTP11Connection:
@@ -93,8 +95,9 @@ class SyncHTTP11Connection:
         self._keepalive_expiry = keepalive_expiry
         self._engine = new_engine(http1_engine, limits)
         self._limits = limits
-        self._state = _State.IDLE
-        self._idle_since = time.monotonic()
+        self._state = _IDLE
+        # When the connection last became idle (`time.monotonic()`).
+        self.idle_since = time.monotonic()
         self._requests = 0
         self.response_started = False
         # Events the engine handed out and the response has not taken yet.
@@ -105,25 +108,20 @@ class SyncHTTP11Connection:
 
     def is_idle(self) -> bool:
         """Whether the connection can take a request now."""
-        return self._state is _State.IDLE
+        return self._state is _IDLE
 
     def is_closed(self) -> bool:
         """Whether the connection has been closed."""
-        return self._state is _State.CLOSED
+        return self._state is _CLOSED
 
     def has_expired(self, now: float) -> bool:
         """Whether an idle connection is past its keep-alive expiry, or dead (EOF or data)."""
-        if self._state is not _State.IDLE:
+        if self._state is not _IDLE:
             return False
         expiry = self._keepalive_expiry
-        if expiry is not None and now - self._idle_since >= expiry:
+        if expiry is not None and now - self.idle_since >= expiry:
             return True
         return self._stream.is_readable()
-
-    @property
-    def idle_since(self) -> float:
-        """When the connection last became idle (`time.monotonic()`)."""
-        return self._idle_since
 
     @property
     def request_count(self) -> int:
@@ -133,23 +131,25 @@ class SyncHTTP11Connection:
     @property
     def state(self) -> str:
         """`"idle"`, `"active"` (a request in flight) or `"closed"`."""
-        return self._state.value
+        return self._state
 
     def close(self) -> None:
         """Close the connection."""
-        self._state = _State.CLOSED
+        self._state = _CLOSED
         self._stream.close()
 
     # Sending a request.
 
     def handle_request(self, request: Request) -> Response:
         """Send a request and return the response once its head has arrived."""
-        if self._state is not _State.IDLE:
-            raise RuntimeError(f"Cannot send a request on a connection that is {self._state.value}")
-        self._state = _State.ACTIVE
+        if self._state is not _IDLE:
+            raise RuntimeError(f"Cannot send a request on a connection that is {self._state}")
+        self._state = _ACTIVE
         self._requests += 1
         self.response_started = False
-        timeouts = _timeouts(request)
+        # A phase is looked up at each network operation: with a total timeout, its value is
+        # the time left (see `Deadline`).
+        timeouts: dict[str, float | None] = request.extensions["timeout"]
         trace = request.extensions.get("trace")
         try:
             self._send_request(request, timeouts, trace)
@@ -270,7 +270,7 @@ class SyncHTTP11Connection:
             while not events:
                 if not self._stream.is_readable():
                     return False  # the rest of the head is still on its way
-                self._receive_data(timeouts["read"])
+                self._received(self._stream.read(self._read_size, timeouts["read"]))
             event = events[0]
             if isinstance(event, RemoteProtocolError):
                 raise event
@@ -284,18 +284,9 @@ class SyncHTTP11Connection:
 
     # Receiving the response.
 
-    def _next_event(self, timeouts: dict[str, float | None]) -> ResponseEvent:
-        """The next event, once received bytes give the engine one."""
-        events = self._events
-        while not events:
-            self._receive_data(timeouts["read"])
-        event = events.popleft()
-        if isinstance(event, RemoteProtocolError):
-            raise event
-        return event
-
-    def _receive_data(self, timeout: float | None) -> None:
-        data = self._stream.read(self._read_size, timeout)
+    def _received(self, data: bytes) -> None:
+        # Takes what `self._stream.read(self._read_size, ...)` returned. The readers await
+        # the read themselves: a coroutine frame fewer to resume at each wait.
         self._read_size = LARGE_READ_SIZE if len(data) >= READ_SIZE else READ_SIZE
         if data:
             self.response_started = True
@@ -304,8 +295,16 @@ class SyncHTTP11Connection:
         self._events.extend(self._engine.receive_data(data))
 
     def _receive_response_head(self, timeouts: dict[str, float | None]) -> ResponseHead:
+        events = self._events
         for _ in range(self._limits.max_informational + 1):
-            head = self._next_event(timeouts)
+            # The next event, once received bytes give the engine one. (Inline, here and in
+            # the response stream: a coroutine frame fewer for the event loop to resume at
+            # each wait.)
+            while not events:
+                self._received(self._stream.read(self._read_size, timeouts["read"]))
+            head = events.popleft()
+            if isinstance(head, RemoteProtocolError):
+                raise head
             # Before the body, the only events are response heads; 1xx ones are skipped,
             # but for a 101: the connection switched protocols, and that is the answer.
             assert type(head) is ResponseHead, head
@@ -318,14 +317,14 @@ class SyncHTTP11Connection:
         # with its head): the connection is closed, as for a body still on the wire.
         read_to_the_end = not self._events
         self._events.clear()
-        if self._state is _State.ACTIVE and read_to_the_end and self._engine.start_next_exchange():
-            self._state = _State.IDLE
-            self._idle_since = time.monotonic()
+        if self._state is _ACTIVE and read_to_the_end and self._engine.start_next_exchange():
+            self._state = _IDLE
+            self.idle_since = time.monotonic()
         else:
             self.close()
 
     def __repr__(self) -> str:
-        return f"<SyncHTTP11Connection [{self._state.value}, requests: {self._requests}]>"
+        return f"<SyncHTTP11Connection [{self._state}, requests: {self._requests}]>"
 
 
 class SyncHTTP11ResponseStream:
@@ -335,19 +334,32 @@ class SyncHTTP11ResponseStream:
     finalizing by the garbage collector.
     """
 
-    __slots__ = ("_body_step", "_closed", "_connection", "_done", "_request", "_timeouts", "_trace")
+    __slots__ = (
+        "_body_step",
+        "_closed",
+        "_connection",
+        "_done",
+        "_request",
+        "_timeouts",
+        "_trace",
+        "on_close",
+    )
 
     def __init__(
         self, connection: SyncHTTP11Connection, request: Request, trace: Trace | None = None
     ) -> None:
         self._connection = connection
         self._request = request
-        self._timeouts = _timeouts(request)
+        self._timeouts: dict[str, float | None] = request.extensions["timeout"]
         self._closed = False
         self._done = False
         self._trace = trace
         # With `trace`: the body's trace step, from the first read to the end of the body.
         self._body_step: SyncTraceStep | None = None
+        # Set by whoever lent out the connection (the pool): awaited once the stream is
+        # closed and the connection settled, to take it back. With it, a stream collected
+        # unclosed warns: the connection is never given back.
+        self.on_close: CloseHook | None = None
 
     def __iter__(self) -> SyncHTTP11ResponseStream:
         return self
@@ -360,8 +372,16 @@ class SyncHTTP11ResponseStream:
                 self._trace, "http11.receive_response_body", {"request": self._request}
             )
             self._body_step.__enter__()
+        connection = self._connection
+        events = connection._events
         try:
-            event = self._connection._next_event(self._timeouts)
+            # As in `_receive_response_head`; with a small body, all of it came with the head.
+            while not events:
+                read = connection._stream.read(connection._read_size, self._timeouts["read"])
+                connection._received(read)
+            event = events.popleft()
+            if isinstance(event, RemoteProtocolError):
+                raise event
         except BaseException as exc:
             self._done = True
             if self._body_step is not None:
@@ -389,9 +409,17 @@ class SyncHTTP11ResponseStream:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            if self._trace is None:
-                self._connection._response_closed()
-                return
-            info = {"request": self._request}
-            with SyncTraceStep(self._trace, "http11.response_closed", info):
-                self._connection._response_closed()
+            try:
+                if self._trace is None:
+                    self._connection._response_closed()
+                else:
+                    info = {"request": self._request}
+                    with SyncTraceStep(self._trace, "http11.response_closed", info):
+                        self._connection._response_closed()
+            finally:
+                if self.on_close is not None:
+                    self.on_close()
+
+    def __del__(self) -> None:
+        if not self._closed and self.on_close is not None:
+            warn_unclosed_response(self)
