@@ -3,6 +3,8 @@ reader blocked in one thread that another thread's close() must wake."""
 
 from __future__ import annotations
 
+import errno
+import os
 import queue
 import socket
 import ssl
@@ -11,12 +13,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 import httpcore2
-from httpcore2._backends.sync import SyncBackend
+from httpcore2._backends.sync import SyncBackend, SyncSocketStream
 from httpcore2._sync.network import SyncNetworkStream
 from tests._sync.waiting import wait_until
 from tests.servers.app import HELLO, pattern_bytes
@@ -131,8 +133,9 @@ def test_read_timeout_leaves_the_stream_usable(raw_server: RawServerFactory) -> 
     server = raw_server(echo)
     with connect(server.address) as stream:
         started = time.monotonic()
-        with pytest.raises(httpcore2.ReadTimeout, match="within"):
+        with pytest.raises(httpcore2.ReadTimeout, match="within") as info:
             stream.read(1024, timeout=SHORT)
+        assert isinstance(info.value.__cause__, TimeoutError)
         assert SHORT * 0.9 <= time.monotonic() - started < LONG
         stream.write(b"ping", timeout=LONG)
         assert read_exactly(stream, 4) == b"ping"
@@ -142,8 +145,9 @@ def test_write_timeout_when_the_peer_never_reads(raw_server: RawServerFactory) -
     server = raw_server(never_read)
     with connect(server.address) as stream:
         started = time.monotonic()
-        with pytest.raises(httpcore2.WriteTimeout, match="within"):
+        with pytest.raises(httpcore2.WriteTimeout, match="within") as info:
             flood(stream, timeout=SHORT)
+        assert isinstance(info.value.__cause__, TimeoutError)
         assert SHORT * 0.9 <= time.monotonic() - started < LONG
 
 
@@ -162,6 +166,40 @@ def test_connect_timeout(never_accepting: tuple[str, int]) -> None:
     with pytest.raises(httpcore2.ConnectTimeout, match="within"):
         SyncBackend().connect_tcp(*never_accepting, timeout=SHORT)
     assert SHORT * 0.9 <= time.monotonic() - started < LONG
+
+
+# Spurious wake-ups: poll() says ready, and the socket then has nothing (another thread
+# was faster, say). The stream waits again for what is left of the timeout.
+
+
+class WouldBlockTwice:
+    """A socket whose `recv` and `send` each fail twice as if nothing were ready."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._failures = {"recv": 2, "send": 2}
+
+    def __getattr__(self, name: str) -> Any:
+        if not self._failures.get(name):
+            return getattr(self._sock, name)
+        self._failures[name] -= 1
+
+        def would_block(*args: Any) -> None:
+            raise BlockingIOError(errno.EAGAIN, os.strerror(errno.EAGAIN))
+
+        return would_block
+
+
+@pytest.mark.parametrize("timeout", [LONG, None])
+def test_read_and_write_wait_again_after_a_spurious_wake_up(
+    raw_server: RawServerFactory, timeout: float | None
+) -> None:
+    server = raw_server(echo)
+    with connect(server.address) as stream:
+        assert isinstance(stream, SyncSocketStream)
+        stream._sock = cast(socket.socket, WouldBlockTwice(stream._sock))
+        stream.write(b"ping", timeout=timeout)
+        assert read_exactly(stream, 4, timeout=timeout) == b"ping"
 
 
 # Writing to a connection that is gone.

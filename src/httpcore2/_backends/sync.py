@@ -72,8 +72,19 @@ class UnixConnect:
         return True
 
 
+class _ClosedPoller:
+    """The poll object of a closed stream: always ready, so that a read goes on to fail at
+    once on the closed socket (its number may belong to another socket by now)."""
+
+    def poll(self, timeout: float | None = None) -> list[tuple[int, int]]:
+        return [(-1, select.POLLNVAL)]
+
+
+_CLOSED_POLLER = _ClosedPoller()
+
+
 class SyncSocketStream(SyncNetworkStream):
-    """A blocking socket (plain or TLS)."""
+    """A socket: plain TCP or Unix (non-blocking, waited for with poll), or TLS (blocking)."""
 
     __slots__ = ("_poller", "_read_ahead", "_read_error", "_sock", "_timeout", "_tls")
 
@@ -81,9 +92,15 @@ class SyncSocketStream(SyncNetworkStream):
         self._sock = sock
         self._tls = isinstance(sock, ssl.SSLSocket)
         self._timeout: float | None = _UNSET
+        if not self._tls:
+            # A socket with a timeout polls before every send and recv: a system call per
+            # write for nothing, as a request almost always fits in the send buffer. A
+            # non-blocking socket sends at once and polls only to wait.
+            sock.setblocking(False)
+            self._timeout = 0.0
         # One poll object for the connection's life: the liveness check before each reuse
         # then costs one system call.
-        self._poller = select.poll()
+        self._poller: select.poll | _ClosedPoller = select.poll()
         self._poller.register(sock, select.POLLIN)
         # What `is_readable` decrypted: data handed out by the next reads, or the error the
         # next read raises.
@@ -97,6 +114,28 @@ class SyncSocketStream(SyncNetworkStream):
             self._timeout = timeout
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        if self._tls:
+            return self._read_tls(max_bytes, timeout)
+        if timeout is None:
+            deadline = wait = None
+        else:
+            deadline = time.monotonic() + timeout
+            wait = timeout * 1000 if timeout > 0 else 0  # poll() takes milliseconds
+        while True:
+            if self._poller.poll(wait):
+                try:
+                    return self._sock.recv(max_bytes)
+                except BlockingIOError:
+                    pass  # woken for nothing: wait for what is left of the timeout
+                except OSError as exc:
+                    raise ReadError(str(exc) or type(exc).__name__) from exc
+            if deadline is not None:
+                wait = (deadline - time.monotonic()) * 1000
+                if wait <= 0:
+                    timed_out = TimeoutError("timed out")  # what a socket with a timeout raises
+                    raise ReadTimeout(f"No data received within {timeout} s") from timed_out
+
+    def _read_tls(self, max_bytes: int, timeout: float | None) -> bytes:
         if self._read_ahead:
             data = self._read_ahead[:max_bytes]
             self._read_ahead = self._read_ahead[max_bytes:]
@@ -115,6 +154,39 @@ class SyncSocketStream(SyncNetworkStream):
             raise ReadError(str(exc) or type(exc).__name__) from exc
 
     def write(self, data: bytes, timeout: float | None = None) -> None:
+        if self._tls:
+            self._write_tls(data, timeout)
+            return
+        try:
+            sent = self._sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            raise WriteError(str(exc) or type(exc).__name__) from exc
+        if sent < len(data):
+            self._write_rest(memoryview(data)[sent:], timeout)
+
+    def _write_rest(self, rest: memoryview, timeout: float | None) -> None:
+        """Send what did not fit in the send buffer, within `timeout` in all."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        poller = select.poll()
+        poller.register(self._sock, select.POLLOUT)
+        while rest:
+            wait = None
+            if deadline is not None:
+                wait = (deadline - time.monotonic()) * 1000
+                if wait <= 0:
+                    timed_out = TimeoutError("timed out")  # what a socket with a timeout raises
+                    raise WriteTimeout(f"Could not send data within {timeout} s") from timed_out
+            if poller.poll(wait):
+                try:
+                    rest = rest[self._sock.send(rest) :]
+                except BlockingIOError:
+                    pass  # woken for nothing: wait for what is left of the timeout
+                except OSError as exc:
+                    raise WriteError(str(exc) or type(exc).__name__) from exc
+
+    def _write_tls(self, data: bytes, timeout: float | None) -> None:
         if timeout != self._timeout:
             self._set_timeout(timeout)
         try:
@@ -125,15 +197,21 @@ class SyncSocketStream(SyncNetworkStream):
             raise WriteError(str(exc) or type(exc).__name__) from exc
 
     def send_file(self, file: IO[bytes], count: int, timeout: float | None = None) -> int:
-        if isinstance(self._sock, ssl.SSLSocket):
+        if self._tls:
             # TLS encrypts in user space: the file must pass through Python.
             return super().send_file(file, count, timeout)
         if timeout is not None and timeout <= 0:
             # No time left; `socket.sendfile` refuses a non-blocking socket.
             raise WriteTimeout(f"Could not send data within {timeout} s")
-        self._set_timeout(timeout)
+        sock = self._sock
         try:
-            return self._sock.sendfile(file, file.tell(), count)
+            # `socket.sendfile` waits with the socket's timeout, and refuses a socket
+            # without one (non-blocking): the stream's socket has one for this call only.
+            sock.settimeout(timeout)
+            try:
+                return sock.sendfile(file, file.tell(), count)
+            finally:
+                sock.setblocking(False)
         except TimeoutError as exc:
             raise WriteTimeout(f"Could not send data within {timeout} s") from exc
         except OSError as exc:
@@ -146,6 +224,7 @@ class SyncSocketStream(SyncNetworkStream):
         except OSError:
             pass
         self._sock.close()
+        self._poller = _CLOSED_POLLER
 
     def start_tls(
         self,
@@ -232,9 +311,7 @@ class SyncBackend(SyncNetworkBackend):
         except OSError as exc:
             raise connect_error(connect_target(host, port), exc) from exc
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        stream = SyncSocketStream(sock)
-        stream._timeout = timeout
-        return stream
+        return SyncSocketStream(sock)
 
     def connect_unix_socket(self, path: str, timeout: float | None = None) -> SyncNetworkStream:
         attempt = UnixConnect(path, timeout)
