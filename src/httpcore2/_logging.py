@@ -77,9 +77,9 @@ def log_tls(connection: object, stream: Any) -> None:
 
 
 def log_reused(connection: object, request: Request) -> None:
-    """A pooled connection takes another request."""
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("Connection %#x: reused for %s", id(connection), request.url.origin)
+    """A pooled connection takes another request. The pool calls it only when DEBUG is
+    enabled: a call saved on nearly every request otherwise."""
+    logger.debug("Connection %#x: reused for %s", id(connection), request.url.origin)
 
 
 def log_closed(connection: object) -> None:

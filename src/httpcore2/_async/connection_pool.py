@@ -6,6 +6,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
+import logging
 import ssl
 import time
 from collections.abc import AsyncIterator, Callable
@@ -36,7 +37,7 @@ from .._exceptions import (
     WriteError,
 )
 from .._fast_engine import HTTP1EngineName, check_engine_name
-from .._logging import log_reused, warn_unclosed_response
+from .._logging import log_reused, logger, warn_unclosed_response
 from .._models import Extensions, HeaderTypes, Request, Response
 from .._pool_state import PoolState, connection_state
 from .._proxies import Proxy, as_proxy
@@ -180,6 +181,9 @@ class ConnectionPool:
         check_engine_name(http1_engine)
         self._http1_engine = http1_engine
         self._limits = PoolLimits() if pool_limits is None else pool_limits
+        # Past it, `_keep_idle_within_limit` closes an idle connection (tested before the call).
+        max_idle = self._limits.max_keepalive_connections
+        self._max_idle = float("inf") if max_idle is None else max_idle
         self._response_limits = limits
         self._retries = retries
         self._local_address = local_address
@@ -292,7 +296,7 @@ class ConnectionPool:
             retries = None
             while True:
                 connection, reused = await self._acquire(key, deadline, request)
-                if reused:
+                if reused and logger.isEnabledFor(logging.DEBUG):
                     log_reused(connection, request)
                 try:
                     if not reused and not connection.is_connected:  # a reused one is connected
@@ -535,7 +539,8 @@ class ConnectionPool:
                     return
                 self._idle.setdefault(key, []).append(connection)
                 self._idle_order[connection] = None
-                self._keep_idle_within_limit(to_close)
+                if len(self._idle_order) > self._max_idle:
+                    self._keep_idle_within_limit(to_close)
             else:
                 self._forget(connection, key, to_close)
             if self._ready:
@@ -559,7 +564,8 @@ class ConnectionPool:
             self._serve_waiters(connection, key)
             if not self._streams[connection]:
                 self._idle_order[connection] = None
-                self._keep_idle_within_limit(to_close)
+                if len(self._idle_order) > self._max_idle:
+                    self._keep_idle_within_limit(to_close)
         self._grant(to_close)
 
     def _checkout_stream(
@@ -749,16 +755,14 @@ class ConnectionPool:
             to_close.append(connection)
 
     def _keep_idle_within_limit(self, to_close: list[HTTPConnection]) -> None:
-        """Past `max_keepalive_connections`, close the least recently used idle connection
-        whose origin has another one; only if none has, the least recently used of all.
+        """Past `max_keepalive_connections` (the caller checks), close the least recently
+        used idle connection whose origin has another one; only if none has, the least
+        recently used of all.
 
         An origin's last connection is what spares its next request a connect (and the wait
         for one of its connections in use, see `SAME_ORIGIN_PATIENCE`); with requests going
         round many origins, the least recently used is also the one needed soonest.
         """
-        limit = self._limits.max_keepalive_connections
-        if limit is None or len(self._idle_order) <= limit:
-            return
         per_host = self._per_host
         connections = self._connections
         for connection in self._idle_order:
