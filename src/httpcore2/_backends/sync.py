@@ -21,7 +21,13 @@ from .._exceptions import (
 from .._sync.network import SyncNetworkBackend, SyncNetworkStream
 from .tls_over_stream import SyncTLSOverStream
 
-__all__ = ["SyncBackend", "SyncSocketStream", "UnixConnect", "socket_is_readable"]
+__all__ = [
+    "SyncBackend",
+    "SyncSocketStream",
+    "UnixConnect",
+    "socket_extra_info",
+    "socket_is_readable",
+]
 
 _UNSET: Any = object()
 # How much a liveness check decrypts ahead (see `SyncSocketStream.is_readable`).
@@ -35,6 +41,17 @@ def socket_is_readable(sock: socket.socket) -> bool:
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(0))
+
+
+def socket_extra_info(sock: socket.socket, info: str) -> Any:
+    """A socket stream's `client_addr`, `server_addr` or `socket`; None for anything else."""
+    if info == "client_addr":
+        return sock.getsockname()
+    if info == "server_addr":
+        return sock.getpeername()
+    if info == "socket":
+        return sock
+    return None
 
 
 class UnixConnect:
@@ -259,13 +276,7 @@ class SyncSocketStream(SyncNetworkStream):
     def get_extra_info(self, info: str) -> Any:
         if info == "ssl_object":
             return self._sock if isinstance(self._sock, ssl.SSLSocket) else None
-        if info == "client_addr":
-            return self._sock.getsockname()
-        if info == "server_addr":
-            return self._sock.getpeername()
-        if info == "socket":
-            return self._sock
-        return None
+        return socket_extra_info(self._sock, info)
 
     def is_readable(self) -> bool:
         sock = self._sock

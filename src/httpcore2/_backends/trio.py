@@ -39,7 +39,7 @@ from .._exceptions import (
     connect_target,
 )
 from .sockets import connect_unix_socket, receive_nowait
-from .sync import socket_is_readable
+from .sync import socket_extra_info, socket_is_readable
 from .tls import TLSStream
 
 __all__ = ["TrioBackend", "TrioStream"]
@@ -161,13 +161,7 @@ class TrioStream(NetworkStream):
         return await TLSStream.wrap(self, ssl_context, server_hostname, timeout, session)
 
     def get_extra_info(self, info: str) -> Any:
-        if info == "client_addr":
-            return self._sock.getsockname()
-        if info == "server_addr":
-            return self._sock.getpeername()
-        if info == "socket":
-            return self._sock
-        return None
+        return socket_extra_info(self._sock, info)
 
     def is_readable(self) -> bool:
         return socket_is_readable(self._sock)
