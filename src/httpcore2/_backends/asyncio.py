@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import ipaddress
 import math
 import os
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any, cast
 
 from .._async.network import NetworkBackend, NetworkStream
@@ -65,6 +66,12 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         # call, made for every read that waits; another loop (uvloop) keeps its own.
         base_time = asyncio.BaseEventLoop.time
         self.clock = time.monotonic if type(loop).time is base_time else loop.time
+        # Likewise its `create_future()` is `asyncio.Future(loop=loop)` behind a Python call,
+        # made for every read that waits.
+        own_future = type(loop).create_future is asyncio.BaseEventLoop.create_future
+        self.new_future: Callable[[], asyncio.Future[None]] = (
+            functools.partial(asyncio.Future, loop=loop) if own_future else loop.create_future
+        )
         self.receive_buffer = memoryview(bytearray(_RECEIVE_SIZE))
         self.transport: asyncio.Transport | None = None
         self.chunks: collections.deque[bytes | memoryview] = collections.deque()
@@ -150,8 +157,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
         """A future done when data or the end of the stream arrives, failing with
         `ReadTimeout` after `timeout` seconds; the reader awaits it, then clears
         `read_waiter`. (Not a coroutine: a frame fewer to resume for every read that waits.)"""
-        loop = self.loop
-        waiter = self.read_waiter = loop.create_future()
+        waiter = self.read_waiter = self.new_future()
         self.read_timeout = timeout
         if timeout is None:
             self.read_deadline = math.inf
@@ -162,7 +168,7 @@ class _StreamProtocol(asyncio.BufferedProtocol):
             if timer is None or self.read_timer_due > deadline:
                 if timer is not None:
                     timer.cancel()
-                self.read_timer = loop.call_at(deadline, self._read_timer_fired)
+                self.read_timer = self.loop.call_at(deadline, self._read_timer_fired)
                 self.read_timer_due = deadline
         return waiter
 
