@@ -705,7 +705,7 @@ class Response:
     def _start_reading(self, is_async: bool) -> Any:
         """The body's stream, to be read now: of the caller's world, not read or closed."""
         stream = self.stream
-        # The world checked inline, not by `_sync_stream()`: one call less per response.
+        # The world checked inline, not by a helper: one call less per response.
         if not hasattr(stream, "aclose" if is_async else "close"):
             raise RuntimeError(_WRONG_WORLD[is_async])
         if self._consumed:
@@ -801,7 +801,10 @@ class Response:
     def close(self) -> None:
         """Close the body, releasing its connection; idempotent."""
         if not self._closed:
-            stream = _sync_stream(self.stream)
+            stream: Any = self.stream
+            # The world checked inline, as in `_start_reading()`: this runs for every response.
+            if not hasattr(stream, "close"):
+                raise RuntimeError(_WRONG_WORLD[False])
             self._closed = True
             if self._started_at is not None:
                 self._closed_at = time.perf_counter()
@@ -891,7 +894,10 @@ class Response:
     async def aclose(self) -> None:
         """Close the body, releasing its connection; idempotent."""
         if not self._closed:
-            stream = _async_stream(self.stream)
+            stream: Any = self.stream
+            # The world checked inline, as in `_start_reading()`: this runs for every response.
+            if not hasattr(stream, "aclose"):
+                raise RuntimeError(_WRONG_WORLD[True])
             self._closed = True
             if self._started_at is not None:
                 self._closed_at = time.perf_counter()
@@ -922,18 +928,6 @@ _WRONG_WORLD = {
     False: "This response comes from an async transport: use aread(), aiter_*() and aclose().",
     True: "This response comes from a sync transport: use read(), iter_*() and close().",
 }
-
-
-def _sync_stream(stream: SyncByteStream | AsyncByteStream) -> SyncByteStream:
-    if not hasattr(stream, "close"):
-        raise RuntimeError(_WRONG_WORLD[False])
-    return stream  # type: ignore[return-value]
-
-
-def _async_stream(stream: SyncByteStream | AsyncByteStream) -> AsyncByteStream:
-    if not hasattr(stream, "aclose"):
-        raise RuntimeError(_WRONG_WORLD[True])
-    return stream  # type: ignore[return-value]
 
 
 # --- body pipelines: what the sync and async iterators share --------------------------------

@@ -73,6 +73,22 @@ async def test_timeouts_per_request() -> None:
 
 
 @pytest.mark.anyio
+async def test_send_leaves_the_callers_request_as_it_was() -> None:
+    # request() sends the request it builds as it is; send() must still send a copy.
+    transport = ScriptedTransport(httpcore2.Response(200))
+    async with httpcore2.Client(transport=transport, cookies={"c": "1"}) as client:
+        request = client.build_request("GET", "http://example.org/", extensions={"x": 1})
+        headers = list(request.headers)
+        await client.send(request, timeout=1.0, follow_redirects=False, auth=("user", "pw"))
+    sent = transport.requests[0]
+    assert sent is not request
+    assert sent.extensions["timeout"]["read"] == 1.0
+    assert sent.headers["cookie"] == "c=1"
+    assert request.extensions == {"x": 1}
+    assert list(request.headers) == headers
+
+
+@pytest.mark.anyio
 async def test_a_failing_response_hook_closes_the_response() -> None:
     response = httpcore2.Response(200)
 

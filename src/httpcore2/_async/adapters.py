@@ -12,7 +12,7 @@ import os
 from typing import Any, Protocol
 
 from .._auth import Auth, AuthTypes, BasicAuth, to_auth
-from .._cookies import Cookies, CookieTypes, cookie_header, extract_cookies
+from .._cookies import Cookies, CookieTypes, _table, cookie_header, extract_cookies
 from .._environment import Environment
 from .._models import Request, Response, copy_request
 from .._redirects import (
@@ -202,10 +202,17 @@ class CookieAdapter(_Adapter):
         self.cookies = cookies if isinstance(cookies, Cookies) else Cookies(cookies)
 
     async def handle_request(self, request: Request) -> Response:
-        if self.cookies:
-            request = _with_jar_cookies(self.cookies, request)
+        cookies = self.cookies
+        # An empty jar is known from its table, without asking `Cookies.__bool__` (which
+        # walks for a live cookie: `cookie_header` does that walk anyway).
+        if _table(cookies._jar):
+            request = _with_jar_cookies(cookies, request)
         response = await self.inner.handle_request(request)
-        extract_cookies(self.cookies, response)
+        # Most responses set no cookie: a scan of the names, no call.
+        for _, name, _ in response.headers._items:
+            if name == b"set-cookie":
+                extract_cookies(cookies, response)
+                break
         return response
 
 
@@ -251,6 +258,15 @@ class AuthAdapter(_Adapter):
         self.auth = None if auth is None else to_auth(auth)
 
     async def handle_request(self, request: Request) -> Response:
+        extensions = request.extensions
+        if (
+            # No credentials from any source: known without a call (most requests).
+            self.auth is None
+            and extensions.get("auth") is None
+            and extensions.get("netrc") is None
+            and not request.url._userinfo
+        ):
+            return await self.inner.handle_request(request)
         auth = _credentials(request, self.auth)
         if auth is None:
             return await self.inner.handle_request(request)

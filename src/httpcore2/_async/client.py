@@ -301,10 +301,27 @@ class Client:
         timeout: TimeoutTypes = _UNSET,
     ) -> Response:
         """Send a request through the stack; the body is read unless `stream=True`."""
+        # Sent as a copy: the options must not stick to the caller's request.
+        return await self._send(
+            copy_request(request),
+            stream=stream,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+        )
+
+    async def _send(
+        self,
+        request: Request,
+        *,
+        stream: bool,
+        auth: AuthTypes | None,
+        follow_redirects: bool | None,
+        timeout: TimeoutTypes,
+    ) -> Response:
+        # `request` is this call's own (a copy, or built for it): the options go into it.
         if self._closed:
             raise RuntimeError("Cannot send a request: the client has been closed.")
-        # Sent as a copy: the options below must not stick to the caller's request.
-        request = copy_request(request)
         extensions = request.extensions
         if timeout is not _UNSET or "timeout" not in extensions:
             chosen = self._timeout if timeout is _UNSET else Timeout.coerce(timeout)
@@ -372,8 +389,9 @@ class Client:
             json=json,
             extensions=extensions,
         )
-        return await self.send(
-            request, auth=auth, follow_redirects=follow_redirects, timeout=timeout
+        # Built for this call alone: sent without the copy that `send()` makes.
+        return await self._send(
+            request, stream=False, auth=auth, follow_redirects=follow_redirects, timeout=timeout
         )
 
     @contextlib.asynccontextmanager
@@ -414,7 +432,7 @@ class Client:
             json=json,
             extensions=extensions,
         )
-        response = await self.send(
+        response = await self._send(
             request, stream=True, auth=auth, follow_redirects=follow_redirects, timeout=timeout
         )
         try:

@@ -309,10 +309,27 @@ class SyncClient:
         timeout: TimeoutTypes = _UNSET,
     ) -> Response:
         """Send a request through the stack; the body is read unless `stream=True`."""
+        # Sent as a copy: the options must not stick to the caller's request.
+        return self._send(
+            copy_request(request),
+            stream=stream,
+            auth=auth,
+            follow_redirects=follow_redirects,
+            timeout=timeout,
+        )
+
+    def _send(
+        self,
+        request: Request,
+        *,
+        stream: bool,
+        auth: AuthTypes | None,
+        follow_redirects: bool | None,
+        timeout: TimeoutTypes,
+    ) -> Response:
+        # `request` is this call's own (a copy, or built for it): the options go into it.
         if self._closed:
             raise RuntimeError("Cannot send a request: the client has been closed.")
-        # Sent as a copy: the options below must not stick to the caller's request.
-        request = copy_request(request)
         extensions = request.extensions
         if timeout is not _UNSET or "timeout" not in extensions:
             chosen = self._timeout if timeout is _UNSET else Timeout.coerce(timeout)
@@ -380,7 +397,10 @@ class SyncClient:
             json=json,
             extensions=extensions,
         )
-        return self.send(request, auth=auth, follow_redirects=follow_redirects, timeout=timeout)
+        # Built for this call alone: sent without the copy that `send()` makes.
+        return self._send(
+            request, stream=False, auth=auth, follow_redirects=follow_redirects, timeout=timeout
+        )
 
     @contextlib.contextmanager
     def stream(
@@ -420,7 +440,7 @@ class SyncClient:
             json=json,
             extensions=extensions,
         )
-        response = self.send(
+        response = self._send(
             request, stream=True, auth=auth, follow_redirects=follow_redirects, timeout=timeout
         )
         try:
