@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import httpcore2
@@ -86,6 +88,24 @@ async def test_send_leaves_the_callers_request_as_it_was() -> None:
     assert sent.headers["cookie"] == "c=1"
     assert request.extensions == {"x": 1}
     assert list(request.headers) == headers
+
+
+@pytest.mark.anyio
+async def test_a_subclass_send_sees_the_requests_of_request_and_stream() -> None:
+    seen: list[str] = []
+
+    class Recording(httpcore2.Client):
+        async def send(self, request: httpcore2.Request, **options: Any) -> httpcore2.Response:
+            seen.append(f"{request.method} {options.get('stream', False)}")
+            return await super().send(request, **options)
+
+    transport = ScriptedTransport(httpcore2.Response(200), httpcore2.Response(200))
+    async with Recording(transport=transport) as client:
+        await client.get("http://example.org/")
+        async with client.stream("POST", "http://example.org/"):
+            pass
+    assert seen == ["GET False", "POST True"]
+    assert len(transport.requests) == 2
 
 
 @pytest.mark.anyio

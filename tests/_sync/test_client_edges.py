@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 import httpcore2
@@ -84,6 +86,23 @@ def test_send_leaves_the_callers_request_as_it_was() -> None:
     assert sent.headers["cookie"] == "c=1"
     assert request.extensions == {"x": 1}
     assert list(request.headers) == headers
+
+
+def test_a_subclass_send_sees_the_requests_of_request_and_stream() -> None:
+    seen: list[str] = []
+
+    class Recording(httpcore2.SyncClient):
+        def send(self, request: httpcore2.Request, **options: Any) -> httpcore2.Response:
+            seen.append(f"{request.method} {options.get('stream', False)}")
+            return super().send(request, **options)
+
+    transport = ScriptedTransport(httpcore2.Response(200), httpcore2.Response(200))
+    with Recording(transport=transport) as client:
+        client.get("http://example.org/")
+        with client.stream("POST", "http://example.org/"):
+            pass
+    assert seen == ["GET False", "POST True"]
+    assert len(transport.requests) == 2
 
 
 def test_a_failing_response_hook_closes_the_response() -> None:

@@ -389,6 +389,11 @@ class Client:
             json=json,
             extensions=extensions,
         )
+        if type(self).send is not Client.send:
+            # A subclass's own send() sees every request, those built here too.
+            return await self.send(
+                request, auth=auth, follow_redirects=follow_redirects, timeout=timeout
+            )
         # Built for this call alone: sent without the copy that `send()` makes.
         return await self._send(
             request, stream=False, auth=auth, follow_redirects=follow_redirects, timeout=timeout
@@ -432,7 +437,8 @@ class Client:
             json=json,
             extensions=extensions,
         )
-        response = await self._send(
+        send = self._send if type(self).send is Client.send else self.send  # as in request()
+        response = await send(
             request, stream=True, auth=auth, follow_redirects=follow_redirects, timeout=timeout
         )
         try:

@@ -397,6 +397,9 @@ class SyncClient:
             json=json,
             extensions=extensions,
         )
+        if type(self).send is not SyncClient.send:
+            # A subclass's own send() sees every request, those built here too.
+            return self.send(request, auth=auth, follow_redirects=follow_redirects, timeout=timeout)
         # Built for this call alone: sent without the copy that `send()` makes.
         return self._send(
             request, stream=False, auth=auth, follow_redirects=follow_redirects, timeout=timeout
@@ -440,7 +443,8 @@ class SyncClient:
             json=json,
             extensions=extensions,
         )
-        response = self._send(
+        send = self._send if type(self).send is SyncClient.send else self.send  # as in request()
+        response = send(
             request, stream=True, auth=auth, follow_redirects=follow_redirects, timeout=timeout
         )
         try:
