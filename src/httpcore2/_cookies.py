@@ -234,21 +234,12 @@ class Cookies(MutableMapping[str, str]):
         return len({cookie.name for cookie in self._live()})
 
     def __bool__(self) -> bool:
-        # Asked before every request by the cookie layer: an empty jar answers at once,
-        # otherwise stop at the first live cookie.
-        table = _table(self._jar)
-        if not table:
+        # An empty jar answers at once; otherwise stop at the first live cookie.
+        if not _table(self._jar):
             return False
         now = int(time.time())
         with self._lock:
-            # The table walked directly: iterating the jar costs a recursive generator
-            # per level.
-            return any(
-                not cookie.is_expired(now)
-                for paths in table.values()
-                for names in paths.values()
-                for cookie in names.values()
-            )
+            return any(not cookie.is_expired(now) for cookie in self._jar)
 
     def __repr__(self) -> str:
         shown = ", ".join(
