@@ -171,6 +171,14 @@ def tls_talk_on_cue(conn: RawConnection) -> None:
             tls.sendall(b"data")
 
 
+def tls_echo(conn: RawConnection) -> None:
+    """TLS, then send back whatever arrives inside it, until the client closes."""
+    duplicate = socket.socket(fileno=os.dup(conn.sock.fileno()))
+    with certs.server_ssl_context().wrap_socket(duplicate, server_side=True) as tls:
+        while data := tls.recv(65536):
+            tls.sendall(data)
+
+
 def tls_asks_for_a_certificate_later(conn: RawConnection) -> None:
     """TLS 1.3 post-handshake authentication: ask for the client's certificate along with the
     data, then say whether the client sent one (without sending anything else) in time."""

@@ -3,14 +3,17 @@ reader blocked in one thread that another thread's close() must wake."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import queue
+import signal
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -44,6 +47,7 @@ from tests.test_backends import (
     slow_reader,
     talk_on_cue,
     tls_context,
+    tls_echo,
     tls_talk_on_cue,
     tls_then_garbage,
     tls_then_reset,
@@ -62,6 +66,17 @@ def connect(address: tuple[str, int], **kwargs: Any) -> Iterator[SyncNetworkStre
         yield stream
     finally:
         stream.close()
+
+
+@contextmanager
+def tls_connect(address: tuple[str, int], ca_file: Path) -> Iterator[SyncNetworkStream]:
+    """TLS to `address` (a certificate for `localhost`), closed on the way out."""
+    with connect(address) as stream:
+        tls = stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
+        try:
+            yield tls
+        finally:
+            tls.close()
 
 
 def read_exactly(stream: SyncNetworkStream, size: int, timeout: float | None = LONG) -> bytes:
@@ -368,70 +383,85 @@ def test_start_tls_failure_of_any_kind_closes_the_connection(
 
 def test_tls_error_after_the_handshake(raw_server: RawServerFactory, ca_file: Path) -> None:
     server = raw_server(tls_then_garbage)
-    with connect(server.address) as stream:
-        tls = stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
-        try:
-            tls.write(b"hi", timeout=LONG)
-            with pytest.raises(httpcore2.ReadError) as info:
-                read_to_end(tls)
-            assert isinstance(info.value.__cause__, ssl.SSLError)
-        finally:
-            tls.close()
+    with tls_connect(server.address, ca_file) as tls:
+        tls.write(b"hi", timeout=LONG)
+        with pytest.raises(httpcore2.ReadError) as info:
+            read_to_end(tls)
+        assert isinstance(info.value.__cause__, ssl.SSLError)
 
 
 def test_tls_is_readable_means_data_or_end_of_stream(
     raw_server: RawServerFactory, ca_file: Path
 ) -> None:
     server = raw_server(tls_talk_on_cue)
-    with connect(server.address) as stream:
-        tls = stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
-        try:
-            wait_for_session_tickets(tls)
-            assert not tls.is_readable()
-            tls.write(b"send")
-            assert tls.read(2, timeout=LONG) == b"da"
-            assert tls.is_readable()  # the rest of the record is decrypted and waiting
-            assert tls.read(1024, timeout=LONG) == b"ta"
-            assert not tls.is_readable()
-            tls.write(b"send")
-            wait_until(tls.is_readable)
-            assert read_exactly(tls, 4) == b"data"
-            assert not tls.is_readable()
-            tls.write(b"close")
-            wait_until(tls.is_readable)
-            assert tls.read(1024, timeout=LONG) == b""
-        finally:
-            tls.close()
+    with tls_connect(server.address, ca_file) as tls:
+        wait_for_session_tickets(tls)
+        assert not tls.is_readable()
+        tls.write(b"send")
+        assert tls.read(2, timeout=LONG) == b"da"
+        assert tls.is_readable()  # the rest of the record is decrypted and waiting
+        assert tls.read(1024, timeout=LONG) == b"ta"
+        assert not tls.is_readable()
+        tls.write(b"send")
+        wait_until(tls.is_readable)
+        assert read_exactly(tls, 4) == b"data"
+        assert not tls.is_readable()
+        tls.write(b"close")
+        wait_until(tls.is_readable)
+        assert tls.read(1024, timeout=LONG) == b""
+
+
+def echo_while_another_thread_reads(stream: SyncNetworkStream) -> None:
+    """Send 4 MiB to an echo server in small writes while another thread reads it back.
+
+    One thread reading while another writes is how threads share an HTTP/2 connection.
+    OpenSSL forbids two threads inside one TLS object at once: a stream that let them in
+    corrupted records within a few rounds (the server failed with "bad record mac").
+    """
+    sent = pattern_bytes(4 * MB)
+    received = bytearray()
+
+    def read_back() -> None:
+        while len(received) < len(sent) and (data := stream.read(64 * 1024, LONG)):
+            received.extend(data)
+
+    with ThreadPoolExecutor(1) as executor:
+        reading = executor.submit(read_back)
+        for start in range(0, len(sent), 1000):
+            stream.write(sent[start : start + 1000], LONG)
+        reading.result()
+    assert received == sent
+
+
+@pytest.mark.parametrize("connection", range(5))
+def test_tls_one_thread_reads_while_another_writes(
+    raw_server: RawServerFactory, ca_file: Path, connection: int
+) -> None:
+    server = raw_server(tls_echo)
+    with tls_connect(server.address, ca_file) as tls:
+        echo_while_another_thread_reads(tls)
 
 
 def test_tls_error_makes_the_stream_readable(raw_server: RawServerFactory, ca_file: Path) -> None:
     server = raw_server(tls_then_garbage)
-    with connect(server.address) as stream:
-        tls = stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
-        try:
-            tls.write(b"hi", timeout=LONG)
-            wait_until(tls.is_readable)
-            with pytest.raises(httpcore2.ReadError):
-                read_to_end(tls)
-            with pytest.raises(httpcore2.WriteError):
-                tls.write(b"more", timeout=LONG)
-        finally:
-            tls.close()
+    with tls_connect(server.address, ca_file) as tls:
+        tls.write(b"hi", timeout=LONG)
+        wait_until(tls.is_readable)
+        with pytest.raises(httpcore2.ReadError):
+            read_to_end(tls)
+        with pytest.raises(httpcore2.WriteError):
+            tls.write(b"more", timeout=LONG)
 
 
 def test_tls_reset_makes_the_stream_readable(raw_server: RawServerFactory, ca_file: Path) -> None:
     server = raw_server(tls_then_reset)
-    with connect(server.address) as stream:
-        tls = stream.start_tls(tls_context(ca_file), "localhost", timeout=LONG)
-        try:
-            tls.write(b"hi", timeout=LONG)
-            wait_until(tls.is_readable)
-            try:  # how a reset reads depends on the TLS layer: an error or the end
-                assert read_to_end(tls) == b""
-            except httpcore2.ReadError:
-                pass
-        finally:
-            tls.close()
+    with tls_connect(server.address, ca_file) as tls:
+        tls.write(b"hi", timeout=LONG)
+        wait_until(tls.is_readable)
+        try:  # how a reset reads depends on the TLS layer: an error or the end
+            assert read_to_end(tls) == b""
+        except httpcore2.ReadError:
+            pass
 
 
 # Extra info, liveness, closing.
@@ -497,6 +527,41 @@ def test_close_wakes_a_reader_blocked_in_another_thread(raw_server: RawServerFac
         result = outcome.get(timeout=2 * LONG)
         reader.join(LONG)
     assert result == b"" or isinstance(result, httpcore2.ReadError)
+
+
+class Interrupted(Exception):
+    """Raised by the test's signal handler."""
+
+
+@pytest.mark.parametrize("timeout", [None, 30.0], ids=["no-timeout", "timeout"])
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+def test_a_signal_that_misses_the_wait_is_handled_within_a_second(
+    raw_server: RawServerFactory, ca_file: Path, timeout: float | None, tls: bool
+) -> None:
+    # A signal that arrives just before poll() starts does not interrupt it (a Ctrl-C at
+    # the wrong moment): its Python handler runs once poll() returns. Blocked in this
+    # thread, the signal goes to another, which is the same from here.
+    def interrupt(signum: int, frame: object) -> None:
+        raise Interrupted
+
+    server = raw_server(tls_echo if tls else echo)  # answers only what it is sent
+    with contextlib.ExitStack() as stack:
+        stream = stack.enter_context(
+            tls_connect(server.address, ca_file) if tls else connect(server.address)
+        )
+        failsafe = threading.Timer(10 * LONG, stream.close)  # a read that never wakes fails
+        sender = threading.Timer(SHORT, os.kill, (os.getpid(), signal.SIGUSR1))
+        stack.callback(signal.signal, signal.SIGUSR1, signal.signal(signal.SIGUSR1, interrupt))
+        stack.callback(signal.pthread_sigmask, signal.SIG_UNBLOCK, {signal.SIGUSR1})
+        failsafe.start()
+        sender.start()  # created unblocked: threads inherit the mask of their creator
+        stack.callback(failsafe.cancel)
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+        started = time.monotonic()
+        with pytest.raises(Interrupted):
+            stream.read(1024, timeout)
+        assert time.monotonic() - started < LONG  # one slice of poll(): about a second
+        sender.join()
 
 
 def test_sleep() -> None:

@@ -44,7 +44,13 @@ from httpcore2._cli import (
 from tests._sync.waiting import wait_until
 from tests.servers.app import JSON_DOCUMENT, pattern_bytes
 from tests.servers.asgi_server import Server
-from tests.servers.raw import RawServerFactory, build_response, reset_mid_body, respond_with
+from tests.servers.raw import (
+    RawConnection,
+    RawServerFactory,
+    build_response,
+    reset_mid_body,
+    respond_with,
+)
 
 PROCESS_TIMEOUT = 60.0
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -610,6 +616,25 @@ def test_a_download_that_cannot_be_written_exits_1(
     assert status == EXIT_ERROR
     assert err.startswith("httpcore2: error: ")
     assert "No such file or directory" in err
+
+
+def test_a_partial_file_that_appears_during_the_request_is_left_alone(
+    raw_server: RawServerFactory, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    partial = tmp_path / "data.bin.part"
+
+    def handler(conn: RawConnection) -> None:
+        if conn.recv_request():
+            partial.write_bytes(b"another download")  # after the CLI looked for it
+            conn.send(build_response())
+
+    server = raw_server(handler)
+    status, _, err = run(capsys, server.url + "/", "--download", str(tmp_path / "data.bin"))
+    assert status == EXIT_ERROR
+    assert err.startswith("httpcore2: error: ")
+    assert "File exists" in err
+    assert partial.read_bytes() == b"another download"
+    assert not (tmp_path / "data.bin").exists()
 
 
 @pytest.mark.parametrize("keep", [False, True], ids=["removed", "kept"])

@@ -14,6 +14,7 @@ from httpcore2._backends.tls_over_stream import SyncTLSOverStream
 from tests._sync.waiting import wait_until
 from tests.servers import certs
 from tests.servers.raw import RawConnection, RawServer, RawServerFactory
+from tests.test_backends_sync import echo_while_another_thread_reads
 
 TIMEOUT = 5.0
 
@@ -45,6 +46,22 @@ def connect(server: RawServer, hostname: str = "localhost") -> SyncTLSOverStream
 def echo_then_close(tls: ssl.SSLSocket, conn: RawConnection) -> None:
     tls.sendall(tls.recv(1024).upper())
     tls.unwrap()  # close_notify
+
+
+def echo(tls: ssl.SSLSocket, conn: RawConnection) -> None:
+    while data := tls.recv(65536):
+        tls.sendall(data)
+
+
+@pytest.mark.parametrize("connection", range(5))
+def test_one_thread_reads_while_another_writes(
+    raw_server: RawServerFactory, connection: int
+) -> None:
+    stream = connect(raw_server(tls_handler(echo)))
+    try:
+        echo_while_another_thread_reads(stream)
+    finally:
+        stream.close()
 
 
 def test_exchange_and_clean_close(raw_server: RawServerFactory) -> None:

@@ -382,19 +382,21 @@ def _partial_path(path: Path) -> Path:
 def _save(response: Response, path: Path, keep_partial: bool, output: Output) -> None:
     """Stream the body to `path` through `path.part`, renamed once the body is complete."""
     partial = _partial_path(path)
-    file: IO[bytes] = partial.open("xb")
     written = 0
     try:
-        with file, output.progress(response) as advance:
+        # Opened inside the `try`: a Ctrl-C just after the file is created still removes it.
+        with partial.open("xb") as file, output.progress(response) as advance:
             for chunk in response.iter_stream():
                 file.write(chunk)
                 written += len(chunk)
                 advance(written)
+    except FileExistsError:
+        raise  # not ours: created since `_prepare_download` looked
     except BaseException:
-        if keep_partial:
+        if not keep_partial:
+            partial.unlink(missing_ok=True)
+        elif partial.exists():
             output.note(f"kept the partial download in {partial} ({written:,} bytes)")
-        else:
-            partial.unlink()
         raise
     partial.replace(path)
     output.note(f"saved {written:,} bytes to {path}")

@@ -5,6 +5,7 @@ https proxy): `ssl.SSLSocket` can only wrap a socket, so the inner TLS runs on a
 from __future__ import annotations
 
 import ssl
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,7 +22,11 @@ class SyncTLSOverStream(SyncNetworkStream):
     """A TLS session whose records travel over another `SyncNetworkStream`.
 
     Built by `SyncSocketStream.start_tls` on a stream that already speaks TLS; the
-    handshake happens in the constructor.
+    handshake happens in the constructor. One thread may read while another writes (an
+    HTTP/2 connection shared by threads): OpenSSL forbids two threads inside one TLS object
+    at once, so every call into it holds a lock, never while the transport is waited for.
+    Records go out in the order the TLS object wrote them, and come in in the order they
+    were received.
     """
 
     def __init__(
@@ -38,8 +43,11 @@ class SyncTLSOverStream(SyncNetworkStream):
         self._ssl = ssl_context.wrap_bio(
             self._incoming, self._outgoing, server_hostname=server_hostname, session=session
         )
+        self._lock = threading.Lock()  # the TLS object and its two buffers
+        self._send_lock = threading.Lock()  # from taking records out to their write
+        self._receive_lock = threading.Lock()  # from the read to handing the bytes in
         try:
-            self._retry(self._ssl.do_handshake, timeout)
+            self._run(self._ssl.do_handshake, timeout)
         except ReadTimeout as exc:
             transport.close()
             raise ConnectTimeout(f"TLS handshake did not complete within {timeout} s") from exc
@@ -47,30 +55,46 @@ class SyncTLSOverStream(SyncNetworkStream):
             transport.close()
             raise ConnectError(str(exc) or type(exc).__name__) from exc
 
-    def _retry(self, operation: Callable[[], _T], timeout: float | None) -> _T:
-        """Run `operation`, moving records between the TLS object and the transport
-        until it no longer needs more input."""
+    def _run(self, operation: Callable[[], _T], timeout: float | None) -> _T:
+        """Run `operation` on the TLS object, sending the records it writes and receiving
+        those it needs, until it completes."""
         while True:
-            try:
-                result = operation()
-            except ssl.SSLWantReadError:
-                pending = True
-            else:
-                pending = False
-            outgoing = self._outgoing.read()
-            if outgoing:
-                self._transport.write(outgoing, timeout)
+            with self._lock:
+                try:
+                    result = operation()
+                except ssl.SSLWantReadError:
+                    pending = True
+                else:
+                    pending = False
+                queued = self._outgoing.pending
+            if queued:
+                self._send(timeout)
             if not pending:
                 return result
+            self._receive(timeout)
+
+    def _send(self, timeout: float | None) -> None:
+        with self._send_lock:
+            with self._lock:
+                data = self._outgoing.read()
+            if data:  # another thread may have sent them already
+                self._transport.write(data, timeout)
+
+    def _receive(self, timeout: float | None) -> None:
+        with self._receive_lock:
+            with self._lock:
+                if self._incoming.pending:
+                    return  # another thread received meanwhile: the TLS object goes first
             data = self._transport.read(_READ_SIZE, timeout)
-            if data:
-                self._incoming.write(data)
-            else:
-                self._incoming.write_eof()
+            with self._lock:
+                if data:
+                    self._incoming.write(data)
+                else:
+                    self._incoming.write_eof()
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         try:
-            return self._retry(lambda: self._ssl.read(max_bytes), timeout)
+            return self._run(lambda: self._ssl.read(max_bytes), timeout)
         except (ssl.SSLZeroReturnError, ssl.SSLEOFError):
             return b""
         except ssl.SSLError as exc:
@@ -78,7 +102,7 @@ class SyncTLSOverStream(SyncNetworkStream):
 
     def write(self, data: bytes, timeout: float | None = None) -> None:
         try:
-            self._retry(lambda: self._ssl.write(data), timeout)
+            self._run(lambda: self._ssl.write(data), timeout)
         except ssl.SSLError as exc:
             raise WriteError(f"TLS error: {exc}") from exc
 
@@ -91,4 +115,6 @@ class SyncTLSOverStream(SyncNetworkStream):
         return self._transport.get_extra_info(info)
 
     def is_readable(self) -> bool:
-        return self._ssl.pending() > 0 or self._transport.is_readable()
+        with self._lock:
+            pending = self._ssl.pending()
+        return pending > 0 or self._transport.is_readable()
