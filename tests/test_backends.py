@@ -179,6 +179,13 @@ def tls_echo(conn: RawConnection) -> None:
             tls.sendall(data)
 
 
+def tls_never_read(conn: RawConnection) -> None:
+    """TLS, then hold the connection open without reading, until the server stops."""
+    duplicate = socket.socket(fileno=os.dup(conn.sock.fileno()))
+    with certs.server_ssl_context().wrap_socket(duplicate, server_side=True):
+        conn.pause(60)
+
+
 def tls_asks_for_a_certificate_later(conn: RawConnection) -> None:
     """TLS 1.3 post-handshake authentication: ask for the client's certificate along with the
     data, then say whether the client sent one (without sending anything else) in time."""

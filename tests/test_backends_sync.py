@@ -48,6 +48,7 @@ from tests.test_backends import (
     talk_on_cue,
     tls_context,
     tls_echo,
+    tls_never_read,
     tls_talk_on_cue,
     tls_then_garbage,
     tls_then_reset,
@@ -77,6 +78,16 @@ def tls_connect(address: tuple[str, int], ca_file: Path) -> Iterator[SyncNetwork
             yield tls
         finally:
             tls.close()
+
+
+def connect_over(
+    tls: bool, address: tuple[str, int], ca_file: Path
+) -> contextlib.AbstractContextManager[SyncNetworkStream]:
+    """`tls_connect` or `connect`."""
+    return tls_connect(address, ca_file) if tls else connect(address)
+
+
+over_tcp_and_tls = pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
 
 
 def read_exactly(stream: SyncNetworkStream, size: int, timeout: float | None = LONG) -> bytes:
@@ -144,9 +155,12 @@ def test_read_error_after_a_reset(raw_server: RawServerFactory) -> None:
 # Timeouts.
 
 
-def test_read_timeout_leaves_the_stream_usable(raw_server: RawServerFactory) -> None:
-    server = raw_server(echo)
-    with connect(server.address) as stream:
+@over_tcp_and_tls
+def test_read_timeout_leaves_the_stream_usable(
+    raw_server: RawServerFactory, ca_file: Path, tls: bool
+) -> None:
+    server = raw_server(tls_echo if tls else echo)
+    with connect_over(tls, server.address, ca_file) as stream:
         started = time.monotonic()
         with pytest.raises(httpcore2.ReadTimeout, match="within") as info:
             stream.read(1024, timeout=SHORT)
@@ -156,9 +170,12 @@ def test_read_timeout_leaves_the_stream_usable(raw_server: RawServerFactory) -> 
         assert read_exactly(stream, 4) == b"ping"
 
 
-def test_write_timeout_when_the_peer_never_reads(raw_server: RawServerFactory) -> None:
-    server = raw_server(never_read)
-    with connect(server.address) as stream:
+@over_tcp_and_tls
+def test_write_timeout_when_the_peer_never_reads(
+    raw_server: RawServerFactory, ca_file: Path, tls: bool
+) -> None:
+    server = raw_server(tls_never_read if tls else never_read)
+    with connect_over(tls, server.address, ca_file) as stream:
         started = time.monotonic()
         with pytest.raises(httpcore2.WriteTimeout, match="within") as info:
             flood(stream, timeout=SHORT)
@@ -534,7 +551,7 @@ class Interrupted(Exception):
 
 
 @pytest.mark.parametrize("timeout", [None, 30.0], ids=["no-timeout", "timeout"])
-@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+@over_tcp_and_tls
 def test_a_signal_that_misses_the_wait_is_handled_within_a_second(
     raw_server: RawServerFactory, ca_file: Path, timeout: float | None, tls: bool
 ) -> None:
@@ -546,9 +563,7 @@ def test_a_signal_that_misses_the_wait_is_handled_within_a_second(
 
     server = raw_server(tls_echo if tls else echo)  # answers only what it is sent
     with contextlib.ExitStack() as stack:
-        stream = stack.enter_context(
-            tls_connect(server.address, ca_file) if tls else connect(server.address)
-        )
+        stream = stack.enter_context(connect_over(tls, server.address, ca_file))
         failsafe = threading.Timer(10 * LONG, stream.close)  # a read that never wakes fails
         sender = threading.Timer(SHORT, os.kill, (os.getpid(), signal.SIGUSR1))
         stack.callback(signal.signal, signal.SIGUSR1, signal.signal(signal.SIGUSR1, interrupt))

@@ -82,9 +82,6 @@ class SyncTLSOverStream(SyncNetworkStream):
 
     def _receive(self, timeout: float | None) -> None:
         with self._receive_lock:
-            with self._lock:
-                if self._incoming.pending:
-                    return  # another thread received meanwhile: the TLS object goes first
             data = self._transport.read(_READ_SIZE, timeout)
             with self._lock:
                 if data:
