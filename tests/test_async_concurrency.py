@@ -13,7 +13,7 @@ import httpcore2
 from httpcore2._async import connection_pool
 from tests._async.waiting import wait_until
 from tests.servers.asgi_server import Server
-from tests.servers.fds import client_fd_count
+from tests.servers.fds import client_sockets_to
 from tests.servers.h2 import H2Server, respond_ok
 
 pytestmark = pytest.mark.anyio
@@ -199,7 +199,7 @@ async def test_closing_the_pool_fails_requests_in_flight(server: Server) -> None
 
 @pytest.mark.case("F24")
 async def test_no_file_descriptor_leak(server: Server) -> None:
-    before = client_fd_count(server.port)
+    before = client_sockets_to(server.port)
     limits = httpcore2.PoolLimits(max_connections=20, max_keepalive_connections=5)
     async with httpcore2.ConnectionPool(pool_limits=limits) as pool:
         remaining = 2000
@@ -215,7 +215,7 @@ async def test_no_file_descriptor_leak(server: Server) -> None:
             for _ in range(20):
                 tasks.start_soon(worker)
     # Closed sockets are released by the event loop and the server thread shortly after.
-    await wait_until(lambda: client_fd_count(server.port) <= before)
+    await wait_until(lambda: client_sockets_to(server.port) <= before)
 
 
 async def wait_for_queue(pool: httpcore2.ConnectionPool, queued: int) -> None:

@@ -15,7 +15,7 @@ from httpcore2._sync import connection_pool
 from httpcore2._synchronization import SyncWaiter
 from tests._sync.waiting import wait_until
 from tests.servers.asgi_server import Server
-from tests.servers.fds import client_fd_count
+from tests.servers.fds import client_sockets_to
 from tests.servers.h2 import H2Server, respond_ok
 
 
@@ -148,7 +148,7 @@ def test_closing_the_pool_wakes_a_thread_blocked_in_a_read(server: Server) -> No
 
 @pytest.mark.case("F16", "F24")
 def test_no_file_descriptor_leak(server: Server) -> None:
-    before = client_fd_count(server.port)
+    before = client_sockets_to(server.port)
     limits = httpcore2.PoolLimits(max_connections=8, max_keepalive_connections=2)
     with httpcore2.SyncConnectionPool(pool_limits=limits) as pool:
 
@@ -158,7 +158,7 @@ def test_no_file_descriptor_leak(server: Server) -> None:
         with ThreadPoolExecutor(max_workers=8) as executor:
             assert set(executor.map(one, range(2000))) == {200}
     # Closed sockets are released by the server thread shortly after.
-    wait_until(lambda: client_fd_count(server.port) <= before)
+    wait_until(lambda: client_sockets_to(server.port) <= before)
 
 
 def test_a_thread_waiting_for_another_origin_gets_the_slot_and_the_idle_connection_stays(
