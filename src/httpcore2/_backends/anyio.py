@@ -25,8 +25,7 @@ from .._exceptions import (
     connect_error,
     connect_target,
 )
-from .sockets import connect_unix_socket, receive_nowait
-from .sync import socket_is_readable
+from .sockets import connect_unix_socket, receive_nowait, socket_is_readable
 from .tls import TLSStream
 
 __all__ = ["AnyIOBackend"]

@@ -31,7 +31,7 @@ from .._exceptions import (
     connect_error,
     connect_target,
 )
-from .sync import UnixConnect
+from .sockets import UnixConnect
 from .tls import TLSStream
 
 __all__ = ["AsyncioBackend"]

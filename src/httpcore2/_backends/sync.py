@@ -1,4 +1,5 @@
-"""A blocking network backend on `socket` and `ssl`; it never imports anyio."""
+"""The sync network backend on `socket` and `ssl`: its calls block, its sockets do not (it
+waits with poll). It never imports anyio."""
 
 from __future__ import annotations
 
@@ -20,73 +21,13 @@ from .._exceptions import (
     connect_target,
 )
 from .._sync.network import SyncNetworkBackend, SyncNetworkStream
+from .sockets import UnixConnect, socket_extra_info
 from .tls_over_stream import SyncTLSOverStream
 
-__all__ = [
-    "SyncBackend",
-    "SyncSocketStream",
-    "UnixConnect",
-    "socket_extra_info",
-    "socket_is_readable",
-]
+__all__ = ["SyncBackend", "SyncSocketStream"]
 
 # How much a liveness check decrypts ahead (see `SyncSocketStream.is_readable`).
 _READ_AHEAD = 64 * 1024
-
-
-def socket_is_readable(sock: socket.socket) -> bool:
-    """Whether a read on `sock` would not block: data, EOF or an error is waiting."""
-    if sock.fileno() < 0:
-        return True
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    return bool(poller.poll(0))
-
-
-def socket_extra_info(sock: socket.socket, info: str) -> Any:
-    """A socket stream's `client_addr`, `server_addr` or `socket`; None for anything else."""
-    if info == "client_addr":
-        return sock.getsockname()
-    if info == "server_addr":
-        return sock.getpeername()
-    if info == "socket":
-        return sock
-    return None
-
-
-class UnixConnect:
-    """A non-blocking connect to a Unix socket, retried while the listener is busy.
-
-    When a Unix listener's backlog is full, Linux answers EAGAIN: "try again", not "in
-    progress". asyncio and trio take it for "in progress" and hand back a socket that
-    never connected; a blocking socket fails at once, whatever the timeout. Every backend
-    drives this instead: `step()` until it returns True, sleeping `RETRY_DELAY` between.
-    """
-
-    RETRY_DELAY = 0.01
-
-    def __init__(self, path: str, timeout: float | None) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.setblocking(False)
-        self._path = path
-        self._timeout = timeout
-        self._deadline = None if timeout is None else time.monotonic() + timeout
-
-    def step(self) -> bool:
-        """Try to connect: True once connected, False to try again after a pause."""
-        try:
-            self.sock.connect(self._path)
-        except BlockingIOError:
-            if self._deadline is not None and time.monotonic() >= self._deadline:
-                self.sock.close()
-                raise ConnectTimeout(
-                    f"Could not connect to {self._path} within {self._timeout} s"
-                ) from None
-            return False
-        except OSError as exc:
-            self.sock.close()
-            raise connect_error(self._path, exc) from exc
-        return True
 
 
 class _ClosedPoller:

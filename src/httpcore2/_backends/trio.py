@@ -38,8 +38,12 @@ from .._exceptions import (
     connect_error,
     connect_target,
 )
-from .sockets import connect_unix_socket, receive_nowait
-from .sync import socket_extra_info, socket_is_readable
+from .sockets import (
+    connect_unix_socket,
+    receive_nowait,
+    socket_extra_info,
+    socket_is_readable,
+)
 from .tls import TLSStream
 
 __all__ = ["TrioBackend", "TrioStream"]
